@@ -1,0 +1,90 @@
+# featurestore: make help lists the targets.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+export PATH := $(CURDIR)/.bin:/usr/local/go/bin:$(PATH)
+export GOBIN := $(CURDIR)/.bin
+
+# Tool versions are pinned so that `make generate` produces the same gen/ on
+# every machine.
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
+GRPCURL_VERSION            := v1.9.4
+
+BIN      := .bin/featurestore
+DEMO_SHOP ?= demo-shop
+ADDR     ?= 127.0.0.1:50051
+GO_TEST_FLAGS ?= -count=1 -timeout 15m
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.bin/buf:
+	go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+.bin/protoc-gen-go:
+	go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+.bin/protoc-gen-go-grpc:
+	go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+.bin/grpcurl:
+	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+.PHONY: tools
+tools: .bin/buf .bin/protoc-gen-go .bin/protoc-gen-go-grpc .bin/grpcurl ## install the pinned code generators and grpcurl into .bin/
+
+.PHONY: generate
+generate: .bin/buf .bin/protoc-gen-go .bin/protoc-gen-go-grpc ## regenerate gen/ from proto/
+	buf generate
+
+.PHONY: check-generated
+check-generated: generate ## fail when gen/ differs from what make generate produces
+	@git diff --exit-code --stat -- gen/ || { echo "gen/ is out of date: run make generate and commit it" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- gen/)" || { echo "gen/ has untracked or stale files: run make generate and commit it" >&2; git status --short -- gen/ >&2; exit 1; }
+
+.PHONY: lint
+lint: .bin/buf ## gofmt, go vet and buf lint
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); test -z "$$out" || { echo "gofmt would change:" $$out >&2; exit 1; }
+	go vet ./...
+	buf lint
+
+.PHONY: build
+build: ## build the featurestore binary into .bin/
+	go build -o $(BIN) ./cmd/featurestore
+
+.PHONY: services
+services: ## make a Postgres and a Redis available and print DATABASE_URL / REDIS_URL
+	@scripts/services.sh
+
+.PHONY: services-stop
+services-stop: ## stop the private Postgres and Redis that make services started
+	@scripts/services.sh stop
+
+.PHONY: test
+test: ## start the services and run every test against them
+	@env=$$(scripts/services.sh) && eval "$$env"; mkdir -p .data; set +e; \
+	echo "testing against DATABASE_URL=$$DATABASE_URL REDIS_URL=$$REDIS_URL"; \
+	go test $(GO_TEST_FLAGS) -v ./... 2>&1 | tee .data/test.log | \
+		grep --line-buffered -E '^(--- |ok |FAIL|PASS$$|panic:)|^\s+--- FAIL|^\s+\S+_test\.go:[0-9]+: '; \
+	status=$${PIPESTATUS[0]}; \
+	if [ "$$status" -ne 0 ]; then echo "tests failed; the full log is .data/test.log" >&2; fi; \
+	exit $$status
+
+.PHONY: run
+run: build .bin/grpcurl ## the demo: services, migrate, seed and compute the demo shop, then serve
+	@env=$$(scripts/services.sh) && eval "$$env"; \
+	$(BIN) migrate; \
+	$(BIN) seed-demo --shop $(DEMO_SHOP) --if-empty; \
+	$(BIN) compute --shop $(DEMO_SHOP); \
+	$(BIN) examples --shop $(DEMO_SHOP) --addr $(ADDR) --grpcurl $(CURDIR)/.bin/grpcurl; \
+	exec $(BIN) serve --addr $(ADDR)
+
+.PHONY: bench
+bench: build ## benchmarks against real services (see bench/README in the output)
+	@env=$$(scripts/services.sh) && eval "$$env"; scripts/bench.sh
+
+.PHONY: clean
+clean: ## remove built binaries (keeps .data/; make services-stop stops the servers)
+	rm -rf $(BIN)

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/featurestore/featurestore/internal/compute"
+)
+
+func runCompute(ctx context.Context, args []string) error {
+	var (
+		cfg       config
+		shop      string
+		asOf      string
+		customers string
+		mode      string
+		batchSize int
+	)
+	fs := newFlagSet("compute", "--shop ID [--as-of T] [flags]")
+	cfg.databaseFlags(fs)
+	fs.StringVar(&shop, "shop", "", "shop to compute (required)")
+	fs.StringVar(&asOf, "as-of", "", "computation instant, RFC 3339 (default: now)")
+	fs.StringVar(&customers, "customers", "", "comma-separated customer ids to compute (default: all)")
+	fs.StringVar(&mode, "mode", "full", "full or incremental")
+	fs.IntVar(&batchSize, "batch-size", 2000, "rows per upsert transaction")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	req := compute.Request{ShopID: shop}
+	if shop == "" {
+		return fmt.Errorf("%w: --shop is required", errUsage)
+	}
+	if asOf != "" {
+		t, err := time.Parse(time.RFC3339Nano, asOf)
+		if err != nil {
+			return fmt.Errorf("%w: --as-of %q is not an RFC 3339 time such as 2025-06-01T00:00:00Z", errUsage, asOf)
+		}
+		req.AsOf = t
+	}
+	if customers != "" {
+		req.CustomerIDs = strings.Split(customers, ",")
+	}
+	switch mode {
+	case "full":
+		req.Mode = compute.Full
+	case "incremental":
+		req.Mode = compute.Incremental
+	default:
+		return fmt.Errorf("%w: --mode must be full or incremental, not %q", errUsage, mode)
+	}
+	if batchSize < 1 {
+		return fmt.Errorf("%w: --batch-size must be at least 1", errUsage)
+	}
+
+	logger := cfg.logger()
+	pool, err := cfg.openDatabase(ctx)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	engine := compute.NewEngine(pool, logger)
+	engine.BatchSize = batchSize
+
+	var progress func(compute.Progress)
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		engine.ProgressInterval = 200 * time.Millisecond
+		progress = func(p compute.Progress) { printProgress(os.Stderr, p) }
+	}
+	sum, err := engine.Run(ctx, req, progress)
+	if progress != nil {
+		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	if err != nil {
+		return fmt.Errorf("compute shop %q: %w", shop, err)
+	}
+	fmt.Printf("shop %s: %d events and %d order lines read, %d pairs written, %d stale pairs removed, as of %s, in %s\n",
+		sum.ShopID, sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten, sum.PairsDeleted,
+		sum.AsOf.Format(time.RFC3339Nano), sum.Duration.Round(time.Millisecond))
+	return nil
+}
+
+// printProgress draws a one-line progress display, rewritten in place.
+func printProgress(w io.Writer, p compute.Progress) {
+	secs := max(p.Elapsed.Seconds(), 1e-9)
+	fmt.Fprintf(w, "\r\033[K%s  events %d (%.0f/s)  pairs computed %d  written %d",
+		spinner(p.Elapsed), p.EventsRead, float64(p.EventsRead)/secs, p.PairsComputed, p.PairsWritten)
+}
+
+func spinner(d time.Duration) string {
+	const frames = `|/-\`
+	i := int(d/(200*time.Millisecond)) % len(frames)
+	return frames[i : i+1]
+}

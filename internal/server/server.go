@@ -1,0 +1,32 @@
+package server
+
+import (
+	"context"
+	"log/slog"
+
+	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/compute"
+)
+
+// Computer runs compute jobs; *compute.Engine implements it.
+type Computer interface {
+	Run(ctx context.Context, req compute.Request, progress func(compute.Progress)) (compute.Summary, error)
+}
+
+var _ Computer = (*compute.Engine)(nil)
+
+// Service implements featurestorev1.FeatureStoreServiceServer.
+type Service struct {
+	featurestorev1.UnimplementedFeatureStoreServiceServer
+	computer Computer
+	logger   *slog.Logger
+}
+
+var _ featurestorev1.FeatureStoreServiceServer = (*Service)(nil)
+
+// NewService returns the service backed by computer.
+func NewService(computer Computer, logger *slog.Logger) *Service {
+	return &Service{computer: computer, logger: logger}
+}
+
+func (s *Service) status(ctx context.Context, err error) error { return toStatus(ctx, s.logger, err) }

@@ -1,0 +1,58 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Open connects a pool to the database at url. Every connection uses the UTC
+// time zone, so timestamps without a zone read as UTC and day boundaries
+// agree with the kernel's. Open fails when the database does not answer
+// within the context's deadline (or ten seconds without one).
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The parse error may echo the password; say only what is wrong.
+		return nil, fmt.Errorf("parse database url: %w", ErrBadURL)
+	}
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "featurestore"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open pool: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pingCtx); err != nil {
+		pool.Close()
+		return nil, translate(fmt.Errorf("connect to postgres: %w", err))
+	}
+	return pool, nil
+}
+
+// SwapDatabase returns dsn (a URL or a keyword/value string) naming the
+// database to instead of from.
+func SwapDatabase(dsn, from, to string) string {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		head, query, _ := strings.Cut(dsn, "?")
+		scheme := strings.Index(head, "://") + len("://")
+		if slash := strings.Index(head[scheme:], "/"); slash >= 0 {
+			head = head[:scheme+slash]
+		}
+		out := head + "/" + to
+		if query != "" {
+			out += "?" + query
+		}
+		return out
+	}
+	if from != "" && strings.Contains(dsn, "dbname="+from) {
+		return strings.Replace(dsn, "dbname="+from, "dbname="+to, 1)
+	}
+	return dsn + " dbname=" + to
+}

@@ -1,0 +1,221 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/featurestore/featurestore/internal/features"
+)
+
+// FeatureRow is one computed pair, ready to be stored.
+type FeatureRow struct {
+	CustomerID string
+	ProductID  string
+	Vector     features.Vector
+}
+
+// stageTable receives each batch by COPY before one INSERT ... ON CONFLICT
+// merges it into interaction_features. It is a temporary table, private to
+// the run's connection, emptied at every commit.
+const stageTable = "featurestore_stage"
+
+var (
+	// stageColumns are the columns a batch carries, in COPY order.
+	stageColumns = append(append([]string{"shop_id", "customer_id", "product_id"}, features.Names()...), "as_of", "features_version")
+
+	createStageSQL = fmt.Sprintf(
+		`CREATE TEMP TABLE IF NOT EXISTS %s ON COMMIT DELETE ROWS AS SELECT %s FROM interaction_features WITH NO DATA`,
+		stageTable, strings.Join(stageColumns, ", "))
+
+	upsertSQL = func() string {
+		set := make([]string, 0, len(stageColumns))
+		for _, c := range stageColumns[3:] {
+			set = append(set, c+" = EXCLUDED."+c)
+		}
+		set = append(set, "last_computed_at = EXCLUDED.last_computed_at")
+		cols := strings.Join(stageColumns, ", ")
+		return fmt.Sprintf(`INSERT INTO interaction_features (%s, last_computed_at) SELECT %s, $1 FROM %s
+ON CONFLICT (shop_id, customer_id, product_id) DO UPDATE SET %s`, cols, cols, stageTable, strings.Join(set, ", "))
+	}()
+)
+
+// Run is one compute run's hold on a shop: a dedicated connection that owns
+// the shop's advisory lock and writes the run's batches. Exactly one Run per
+// shop can exist at a time, across every server sharing the database.
+type Run struct {
+	pool      *pgxpool.Pool
+	conn      *pgxpool.Conn
+	id        int64
+	shopID    string
+	asOf      time.Time
+	startedAt time.Time
+	values    []any
+}
+
+// RunInfo describes the run being started.
+type RunInfo struct {
+	ShopID string
+	Mode   string
+	AsOf   time.Time
+}
+
+// lockKeySQL derives the shop's advisory lock key; the prefix keeps it apart
+// from other users of advisory locks in the same database.
+const lockKeySQL = `hashtextextended('featurestore/compute/' || $1, 0)`
+
+// BeginRun takes the shop's compute lock and records the run. It returns
+// ErrShopLocked when another run holds the lock. The caller must call Finish.
+func BeginRun(ctx context.Context, pool *pgxpool.Pool, info RunInfo) (*Run, error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, translate(fmt.Errorf("acquire connection: %w", err))
+	}
+	var locked bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+lockKeySQL+`)`, info.ShopID).Scan(&locked); err != nil {
+		conn.Release()
+		return nil, translate(fmt.Errorf("take shop lock: %w", err))
+	}
+	if !locked {
+		conn.Release()
+		return nil, ErrShopLocked
+	}
+	r := &Run{pool: pool, conn: conn, shopID: info.ShopID, asOf: info.AsOf}
+	if err := r.start(ctx, info); err != nil {
+		r.release(ctx)
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Run) start(ctx context.Context, info RunInfo) error {
+	if _, err := r.conn.Exec(ctx, createStageSQL); err != nil {
+		return translate(fmt.Errorf("create stage table: %w", err))
+	}
+	err := r.conn.QueryRow(ctx, `
+INSERT INTO feature_runs (shop_id, mode, as_of, started_at) VALUES ($1, $2, $3, now())
+RETURNING id, started_at`, info.ShopID, info.Mode, info.AsOf).Scan(&r.id, &r.startedAt)
+	if err != nil {
+		return translate(fmt.Errorf("record run: %w", err))
+	}
+	return nil
+}
+
+// StartedAt is the database's clock when the run began. Every row the run
+// writes has a later last_computed_at.
+func (r *Run) StartedAt() time.Time { return r.startedAt }
+
+// WriteBatch stores rows in one transaction: COPY into the stage table, then
+// one upsert. A failed or cancelled batch leaves nothing of itself behind.
+// It returns the rows' last_computed_at.
+func (r *Run) WriteBatch(ctx context.Context, rows []FeatureRow) (time.Time, error) {
+	var computedAt time.Time
+	err := pgx.BeginFunc(ctx, r.conn, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&computedAt); err != nil {
+			return err
+		}
+		src := &rowSource{run: r, rows: rows, idx: -1}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, stageColumns, src); err != nil {
+			return fmt.Errorf("copy: %w", err)
+		}
+		if _, err := tx.Exec(ctx, upsertSQL, computedAt); err != nil {
+			return fmt.Errorf("upsert: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return time.Time{}, translate(fmt.Errorf("write batch of %d rows: %w", len(rows), err))
+	}
+	return computedAt, nil
+}
+
+// rowSource feeds a batch to COPY without building the whole batch's values
+// at once.
+type rowSource struct {
+	run  *Run
+	rows []FeatureRow
+	idx  int
+}
+
+func (s *rowSource) Next() bool { s.idx++; return s.idx < len(s.rows) }
+func (s *rowSource) Err() error { return nil }
+func (s *rowSource) Values() ([]any, error) {
+	row := &s.rows[s.idx]
+	v := append(s.run.values[:0], s.run.shopID, row.CustomerID, row.ProductID)
+	v = row.Vector.AppendValues(v)
+	v = append(v, s.run.asOf, int64(features.Version))
+	s.run.values = v
+	return v, nil
+}
+
+// DeleteStale removes the shop's rows that this run did not write: pairs that
+// no longer exist at the run's as_of. With customerIDs, only those
+// customers' rows are considered. It returns the removed pairs.
+func (r *Run) DeleteStale(ctx context.Context, customerIDs []string) ([]PairKey, error) {
+	if customerIDs == nil {
+		customerIDs = []string{}
+	}
+	rows, err := r.conn.Query(ctx, `
+DELETE FROM interaction_features
+ WHERE shop_id = $1 AND last_computed_at < $2
+   AND (cardinality($3::text[]) = 0 OR customer_id = ANY($3::text[]))
+RETURNING customer_id, product_id`, r.shopID, r.startedAt, customerIDs)
+	if err != nil {
+		return nil, translate(fmt.Errorf("delete stale rows: %w", err))
+	}
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PairKey])
+	if err != nil {
+		return nil, translate(fmt.Errorf("delete stale rows: %w", err))
+	}
+	return keys, nil
+}
+
+// PairKey names one (customer, product) pair of a shop.
+type PairKey struct {
+	CustomerID string
+	ProductID  string
+}
+
+// RunTotals are a finished run's counts, recorded in feature_runs.
+type RunTotals struct {
+	EventsRead, OrderLinesRead, PairsWritten, PairsDeleted int64
+}
+
+// Finish records the run's outcome (runErr nil means success), releases the
+// shop's lock and returns the connection to the pool. It uses its own
+// context and another connection, so that a cancelled run, whose own
+// connection may have been closed mid-statement, is still recorded.
+func (r *Run) Finish(totals RunTotals, runErr error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	status, msg := "succeeded", ""
+	if runErr != nil {
+		status, msg = "failed", runErr.Error()
+		if errors.Is(runErr, context.Canceled) {
+			status = "cancelled"
+		}
+	}
+	_, err := r.pool.Exec(ctx, `
+UPDATE feature_runs SET finished_at = now(), status = $2, events_read = $3, order_lines_read = $4,
+       pairs_written = $5, pairs_deleted = $6, error = NULLIF($7, '')
+ WHERE id = $1`, r.id, status, totals.EventsRead, totals.OrderLinesRead, totals.PairsWritten, totals.PairsDeleted, msg)
+	r.release(ctx)
+	if err != nil {
+		return translate(fmt.Errorf("record run outcome: %w", err))
+	}
+	return nil
+}
+
+// release unlocks the shop and returns the connection. If the unlock fails
+// the connection is closed instead, which releases the lock with it.
+func (r *Run) release(ctx context.Context) {
+	if _, err := r.conn.Exec(ctx, `SELECT pg_advisory_unlock(`+lockKeySQL+`)`, r.shopID); err != nil {
+		_ = r.conn.Conn().Close(ctx)
+	}
+	r.conn.Release()
+}

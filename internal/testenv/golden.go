@@ -1,0 +1,237 @@
+package testenv
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/featurestore/featurestore/internal/features"
+)
+
+// GoldenDir is the repository's copy of the golden data set.
+func GoldenDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "golden")
+}
+
+// goldenInputs are the golden input tables, in load order.
+var goldenInputs = []string{"product_data", "customer_data", "order_data", "line_item_data", "user_interactions"}
+
+// LoadGolden copies the golden input tables into the database the way the
+// data set's README prescribes: COPY ... (FORMAT csv, HEADER true) with the
+// header's columns, in a session whose time zone is UTC.
+func LoadGolden(t testing.TB, pool *pgxpool.Pool) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("acquire connection: %v", err)
+	}
+	defer conn.Release()
+	for _, table := range goldenInputs {
+		path := filepath.Join(GoldenDir(), table+".csv")
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatalf("open golden input: %v", err)
+		}
+		header, err := csv.NewReader(f).Read()
+		if err != nil {
+			t.Fatalf("read header of %s: %v", path, err)
+		}
+		if _, err := f.Seek(0, 0); err != nil {
+			t.Fatalf("rewind %s: %v", path, err)
+		}
+		sql := fmt.Sprintf("COPY %s (%s) FROM STDIN WITH (FORMAT csv, HEADER true)", table, strings.Join(header, ", "))
+		_, err = conn.Conn().PgConn().CopyFrom(ctx, f, sql)
+		f.Close()
+		if err != nil {
+			t.Fatalf("load %s: %v", table, err)
+		}
+	}
+}
+
+// ExpectedRow is one row of an expected_interaction_features file: the pair
+// and each feature's text, "" for NULL.
+type ExpectedRow struct {
+	ShopID, CustomerID, ProductID string
+	Values                        map[string]string
+}
+
+// ReadExpected reads an expected-features file of the golden set, checking
+// that its columns are exactly the pair and the catalogue's features.
+func ReadExpected(t testing.TB, name string) []ExpectedRow {
+	t.Helper()
+	f, err := os.Open(filepath.Join(GoldenDir(), name))
+	if err != nil {
+		t.Fatalf("open expected rows: %v", err)
+	}
+	defer f.Close()
+	records, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("read %s: %v", name, err)
+	}
+	header := records[0]
+	want := append([]string{"shop_id", "customer_id", "product_id"}, features.Names()...)
+	if strings.Join(header, ",") != strings.Join(want, ",") {
+		t.Fatalf("%s columns differ from the catalogue:\n got %v\nwant %v", name, header, want)
+	}
+	rows := make([]ExpectedRow, 0, len(records)-1)
+	for _, rec := range records[1:] {
+		r := ExpectedRow{ShopID: rec[0], CustomerID: rec[1], ProductID: rec[2], Values: make(map[string]string, len(rec)-3)}
+		for i, col := range header[3:] {
+			r.Values[col] = rec[i+3]
+		}
+		rows = append(rows, r)
+	}
+	return rows
+}
+
+// FloatsEqual compares floats as FEATURES.md prescribes: 1e-9 relative,
+// 1e-12 absolute near zero.
+func FloatsEqual(got, want float64) bool {
+	if got == want {
+		return true
+	}
+	diff := math.Abs(got - want)
+	return diff <= 1e-12 || diff <= 1e-9*math.Max(math.Abs(got), math.Abs(want))
+}
+
+// CompareValue checks one feature value (as a database driver returns it:
+// integers, float64, time.Time, string, or nil) against its expected text,
+// and returns a description of the difference, or "".
+func CompareValue(d features.Descriptor, got any, want string) string {
+	if want == "" || got == nil {
+		if want == "" && got == nil {
+			return ""
+		}
+		return fmt.Sprintf("got %v, want %q", got, want)
+	}
+	switch d.Type {
+	case features.TypeInt:
+		w, err := strconv.ParseInt(want, 10, 64)
+		if err != nil {
+			if f, ferr := strconv.ParseFloat(want, 64); ferr == nil && f == math.Trunc(f) {
+				w = int64(f)
+			} else {
+				return fmt.Sprintf("bad expected integer %q", want)
+			}
+		}
+		var g int64
+		switch v := got.(type) {
+		case int32:
+			g = int64(v)
+		case int64:
+			g = v
+		default:
+			return fmt.Sprintf("got %T %v, want integer %s", got, got, want)
+		}
+		if g != w {
+			return fmt.Sprintf("got %d, want %d", g, w)
+		}
+	case features.TypeFloat:
+		w, err := strconv.ParseFloat(want, 64)
+		if err != nil {
+			return fmt.Sprintf("bad expected float %q", want)
+		}
+		g, ok := got.(float64)
+		if !ok {
+			return fmt.Sprintf("got %T %v, want float %s", got, got, want)
+		}
+		if !FloatsEqual(g, w) {
+			return fmt.Sprintf("got %.17g, want %.17g", g, w)
+		}
+	case features.TypeTimestamp:
+		w, err := time.Parse("2006-01-02 15:04:05.999999", want)
+		if err != nil {
+			return fmt.Sprintf("bad expected timestamp %q", want)
+		}
+		g, ok := got.(time.Time)
+		if !ok {
+			return fmt.Sprintf("got %T %v, want timestamp %s", got, got, want)
+		}
+		if !g.Equal(w) {
+			return fmt.Sprintf("got %s, want %s", g.UTC().Format(time.RFC3339Nano), w.Format(time.RFC3339Nano))
+		}
+	case features.TypeString:
+		if got != want {
+			return fmt.Sprintf("got %q, want %q", got, want)
+		}
+	}
+	return ""
+}
+
+// CompareTable checks that interaction_features holds exactly the expected
+// rows, every column, each carrying asOf and the current features version.
+// It reports at most 20 differences.
+func CompareTable(t testing.TB, pool *pgxpool.Pool, expected []ExpectedRow, asOf time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	names := features.Names()
+	rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT shop_id, customer_id, product_id, as_of, features_version, last_computed_at, %s
+		FROM interaction_features ORDER BY shop_id, customer_id, product_id`, strings.Join(names, ", ")))
+	if err != nil {
+		t.Fatalf("read interaction_features: %v", err)
+	}
+	defer rows.Close()
+	catalog := features.Catalog()
+	failures, i := 0, 0
+	fail := func(format string, args ...any) {
+		failures++
+		if failures <= 20 {
+			t.Errorf(format, args...)
+		}
+	}
+	for rows.Next() {
+		vals, err := rows.Values()
+		if err != nil {
+			t.Fatalf("decode row: %v", err)
+		}
+		shop, customer, product := vals[0].(string), vals[1].(string), vals[2].(string)
+		if i >= len(expected) {
+			fail("unexpected extra row %s/%s/%s", shop, customer, product)
+			i++
+			continue
+		}
+		want := expected[i]
+		i++
+		if shop != want.ShopID || customer != want.CustomerID || product != want.ProductID {
+			t.Fatalf("row %d is %s/%s/%s, want %s/%s/%s: the set of pairs differs", i, shop, customer, product, want.ShopID, want.CustomerID, want.ProductID)
+		}
+		if got := vals[3].(time.Time); !got.Equal(asOf) {
+			fail("%s/%s/%s as_of = %s, want %s", shop, customer, product, got, asOf)
+		}
+		if got := vals[4].(int32); got != features.Version {
+			fail("%s/%s/%s features_version = %d, want %d", shop, customer, product, got, features.Version)
+		}
+		if vals[5] == nil {
+			fail("%s/%s/%s last_computed_at is NULL", shop, customer, product)
+		}
+		for j, d := range catalog {
+			if diff := CompareValue(d, vals[6+j], want.Values[d.Name]); diff != "" {
+				fail("%s/%s/%s %s: %s", shop, customer, product, d.Name, diff)
+			}
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatalf("read interaction_features: %v", err)
+	}
+	if i != len(expected) {
+		t.Errorf("table has %d rows, want %d", i, len(expected))
+	}
+	if failures > 20 {
+		t.Errorf("... and %d more differences", failures-20)
+	}
+	if failures == 0 && i == len(expected) {
+		t.Logf("all %d rows x %d features match", len(expected), len(catalog))
+	}
+}
