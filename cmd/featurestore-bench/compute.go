@@ -16,6 +16,23 @@ import (
 	"github.com/featurestore/featurestore/internal/store"
 )
 
+func init() { register("compute", benchComputeSizes) }
+
+// benchComputeSizes runs benchCompute for every --events size and prints
+// the results side by side, so peak memory can be compared across sizes.
+func benchComputeSizes(ctx context.Context, e env) error {
+	var results []computeResult
+	for _, n := range e.opts.events {
+		r, err := benchCompute(ctx, e.pool, e.url, e.opts, n)
+		if err != nil {
+			return fmt.Errorf("%d events: %w", n, err)
+		}
+		results = append(results, r)
+	}
+	printComputeResults(results)
+	return nil
+}
+
 type computeResult struct {
 	events, pairs int64
 	read, compute time.Duration

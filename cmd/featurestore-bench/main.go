@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/featurestore/featurestore/internal/store"
 )
@@ -28,7 +29,8 @@ type options struct {
 	events     []int
 	rounds     int
 	database   string
-	keepServer bool
+	redisURL   string
+	only       []string
 }
 
 func main() {
@@ -41,7 +43,12 @@ func main() {
 	flag.StringVar(&events, "events", "200000,2000000", "comma-separated shop sizes in events; peak memory is compared across them")
 	flag.IntVar(&o.rounds, "rounds", 3, "measurements per case; the median is reported")
 	flag.StringVar(&o.database, "database", "featurestore_bench", "database that holds the seeded benchmark shops (kept between runs)")
+	flag.StringVar(&o.redisURL, "redis-url", os.Getenv("REDIS_URL"), "Redis URL for the benchmarks that use the cache (env REDIS_URL)")
+	only := flag.String("only", "", "comma-separated benchmark names to run (default: all)")
 	flag.Parse()
+	if *only != "" {
+		o.only = strings.Split(*only, ",")
+	}
 	for _, s := range strings.Split(events, ",") {
 		var n int
 		if _, err := fmt.Sscan(s, &n); err != nil || n < 1 {
@@ -76,16 +83,35 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	fmt.Printf("featurestore benchmarks (%d rounds per case, medians; database %s)\n", o.rounds, o.database)
-	var results []computeResult
-	for _, n := range o.events {
-		r, err := benchCompute(ctx, pool, url, o, n)
-		if err != nil {
-			return fmt.Errorf("compute benchmark, %d events: %w", n, err)
+	for _, b := range benchmarks {
+		if len(o.only) > 0 && !slices.Contains(o.only, b.name) {
+			continue
 		}
-		results = append(results, r)
+		if err := b.run(ctx, env{pool: pool, url: url, opts: o}); err != nil {
+			return fmt.Errorf("%s benchmark: %w", b.name, err)
+		}
 	}
-	printComputeResults(results)
 	return nil
+}
+
+// env is what every benchmark gets: the benchmark database and the options.
+type env struct {
+	pool *pgxpool.Pool
+	url  string
+	opts options
+}
+
+// benchmark is one end-to-end benchmark; each file registers its own.
+type benchmark struct {
+	name string
+	run  func(ctx context.Context, e env) error
+}
+
+var benchmarks []benchmark
+
+// register adds a benchmark; benchmarks run in the order of their files.
+func register(name string, run func(ctx context.Context, e env) error) {
+	benchmarks = append(benchmarks, benchmark{name: name, run: run})
 }
 
 // ensureDatabase creates the benchmark database when missing and returns its URL.

@@ -28,7 +28,7 @@ func runCompute(ctx context.Context, args []string) error {
 	fs.StringVar(&asOf, "as-of", "", "computation instant, RFC 3339 (default: now)")
 	fs.StringVar(&customers, "customers", "", "comma-separated customer ids to compute (default: all)")
 	fs.StringVar(&mode, "mode", "full", "full or incremental")
-	fs.IntVar(&batchSize, "batch-size", 2000, "rows per upsert transaction")
+	fs.IntVar(&batchSize, "batch-size", 5000, "rows per upsert transaction")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

@@ -103,6 +103,8 @@ type Engine struct {
 	logger *slog.Logger
 	// BatchSize is the number of rows per upsert transaction.
 	BatchSize int
+	// Writers is the number of connections that write batches at once.
+	Writers int
 	// ProgressInterval is how often a run reports progress.
 	ProgressInterval time.Duration
 	// now is the clock; tests replace it.
@@ -111,7 +113,7 @@ type Engine struct {
 
 // NewEngine returns an Engine with default batch size and progress interval.
 func NewEngine(pool *pgxpool.Pool, logger *slog.Logger) *Engine {
-	return &Engine{pool: pool, logger: logger, BatchSize: 2000, ProgressInterval: 500 * time.Millisecond, now: time.Now}
+	return &Engine{pool: pool, logger: logger, BatchSize: 5000, Writers: 2, ProgressInterval: 500 * time.Millisecond, now: time.Now}
 }
 
 // counters are a run's live counts, written by the scan and the writer and
@@ -176,25 +178,32 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 
 func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counters, start time.Time, progress func(Progress)) (Summary, error) {
 	sum := Summary{ShopID: req.ShopID, Mode: req.Mode, AsOf: req.AsOf, StartedAt: run.StartedAt()}
-	batchSize := max(e.BatchSize, 1)
-	// Two batches circulate: one filling while the other is written, so
-	// memory stays at two batches whatever the shop's size.
-	free := make(chan []store.FeatureRow, 2)
-	full := make(chan []store.FeatureRow, 1)
-	for range 2 {
+	batchSize, writers := max(e.BatchSize, 1), max(e.Writers, 1)
+	// One batch per writer plus one filling circulate, so memory stays at a
+	// few batches whatever the shop's size.
+	free := make(chan []store.FeatureRow, writers+1)
+	full := make(chan []store.FeatureRow)
+	for range writers + 1 {
 		free <- make([]store.FeatureRow, 0, batchSize)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		for batch := range full {
-			if _, err := run.WriteBatch(gctx, batch); err != nil {
+	for range writers {
+		g.Go(func() error {
+			w, err := run.NewWriter(gctx)
+			if err != nil {
 				return err
 			}
-			c.written.Add(int64(len(batch)))
-			free <- batch[:0]
-		}
-		return nil
-	})
+			defer w.Close()
+			for batch := range full {
+				if _, err := w.WriteBatch(gctx, batch); err != nil {
+					return err
+				}
+				c.written.Add(int64(len(batch)))
+				free <- batch[:0]
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		defer close(full)
 		batch := <-free

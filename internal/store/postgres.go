@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 
@@ -20,6 +21,11 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("parse database url: %w", ErrBadURL)
 	}
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	// pgx's default of four connections on small machines is too few for a
+	// server where a compute run alone holds several.
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = int32(max(16, 4*runtime.NumCPU()))
+	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "featurestore"
 	}

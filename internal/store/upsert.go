@@ -46,8 +46,9 @@ ON CONFLICT (shop_id, customer_id, product_id) DO UPDATE SET %s`, cols, cols, st
 )
 
 // Run is one compute run's hold on a shop: a dedicated connection that owns
-// the shop's advisory lock and writes the run's batches. Exactly one Run per
-// shop can exist at a time, across every server sharing the database.
+// the shop's advisory lock for as long as the run goes on. Exactly one Run
+// per shop can exist at a time, across every server sharing the database.
+// A Run's batches are written by its Writers.
 type Run struct {
 	pool      *pgxpool.Pool
 	conn      *pgxpool.Conn
@@ -55,7 +56,6 @@ type Run struct {
 	shopID    string
 	asOf      time.Time
 	startedAt time.Time
-	values    []any
 }
 
 // RunInfo describes the run being started.
@@ -86,40 +86,64 @@ func BeginRun(ctx context.Context, pool *pgxpool.Pool, info RunInfo) (*Run, erro
 		return nil, ErrShopLocked
 	}
 	r := &Run{pool: pool, conn: conn, shopID: info.ShopID, asOf: info.AsOf}
-	if err := r.start(ctx, info); err != nil {
-		r.release(ctx)
-		return nil, err
-	}
-	return r, nil
-}
-
-func (r *Run) start(ctx context.Context, info RunInfo) error {
-	if _, err := r.conn.Exec(ctx, createStageSQL); err != nil {
-		return translate(fmt.Errorf("create stage table: %w", err))
-	}
-	err := r.conn.QueryRow(ctx, `
+	err = conn.QueryRow(ctx, `
 INSERT INTO feature_runs (shop_id, mode, as_of, started_at) VALUES ($1, $2, $3, now())
 RETURNING id, started_at`, info.ShopID, info.Mode, info.AsOf).Scan(&r.id, &r.startedAt)
 	if err != nil {
-		return translate(fmt.Errorf("record run: %w", err))
+		r.release(ctx)
+		return nil, translate(fmt.Errorf("record run: %w", err))
 	}
-	return nil
+	return r, nil
 }
 
 // StartedAt is the database's clock when the run began. Every row the run
 // writes has a later last_computed_at.
 func (r *Run) StartedAt() time.Time { return r.startedAt }
 
+// Writer writes a run's batches on a connection of its own, so that several
+// can write at once while the scan reads on others.
+type Writer struct {
+	run    *Run
+	conn   *pgxpool.Conn
+	values []any
+}
+
+// NewWriter returns a writer for the run. The caller must Close it.
+func (r *Run) NewWriter(ctx context.Context) (*Writer, error) {
+	conn, err := r.pool.Acquire(ctx)
+	if err != nil {
+		return nil, translate(fmt.Errorf("acquire connection: %w", err))
+	}
+	// A batch that is lost in a crash is rewritten by the next run; not
+	// waiting for its WAL flush at every commit lets a run write faster.
+	if _, err := conn.Exec(ctx, createStageSQL+"; SET synchronous_commit = off"); err != nil {
+		conn.Release()
+		return nil, translate(fmt.Errorf("prepare writer: %w", err))
+	}
+	return &Writer{run: r, conn: conn}, nil
+}
+
+// Close returns the writer's connection to the pool with the session as it
+// found it: a stage table left behind would outlive a schema change.
+func (w *Writer) Close() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := w.conn.Exec(ctx, "DROP TABLE IF EXISTS "+stageTable+"; RESET synchronous_commit"); err != nil {
+		_ = w.conn.Conn().Close(ctx)
+	}
+	w.conn.Release()
+}
+
 // WriteBatch stores rows in one transaction: COPY into the stage table, then
 // one upsert. A failed or cancelled batch leaves nothing of itself behind.
 // It returns the rows' last_computed_at.
-func (r *Run) WriteBatch(ctx context.Context, rows []FeatureRow) (time.Time, error) {
+func (w *Writer) WriteBatch(ctx context.Context, rows []FeatureRow) (time.Time, error) {
 	var computedAt time.Time
-	err := pgx.BeginFunc(ctx, r.conn, func(tx pgx.Tx) error {
+	err := pgx.BeginFunc(ctx, w.conn, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&computedAt); err != nil {
 			return err
 		}
-		src := &rowSource{run: r, rows: rows, idx: -1}
+		src := &rowSource{w: w, rows: rows, idx: -1}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, stageColumns, src); err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
@@ -137,7 +161,7 @@ func (r *Run) WriteBatch(ctx context.Context, rows []FeatureRow) (time.Time, err
 // rowSource feeds a batch to COPY without building the whole batch's values
 // at once.
 type rowSource struct {
-	run  *Run
+	w    *Writer
 	rows []FeatureRow
 	idx  int
 }
@@ -146,10 +170,10 @@ func (s *rowSource) Next() bool { s.idx++; return s.idx < len(s.rows) }
 func (s *rowSource) Err() error { return nil }
 func (s *rowSource) Values() ([]any, error) {
 	row := &s.rows[s.idx]
-	v := append(s.run.values[:0], s.run.shopID, row.CustomerID, row.ProductID)
+	v := append(s.w.values[:0], s.w.run.shopID, row.CustomerID, row.ProductID)
 	v = row.Vector.AppendValues(v)
-	v = append(v, s.run.asOf, int64(features.Version))
-	s.run.values = v
+	v = append(v, s.w.run.asOf, int64(features.Version))
+	s.w.values = v
 	return v, nil
 }
 
