@@ -24,13 +24,13 @@ import (
 )
 
 type options struct {
-	adminURL   string
-	binary     string
-	events     []int
-	rounds     int
-	database   string
-	redisURL   string
-	only       []string
+	adminURL string
+	binary   string
+	events   []int
+	rounds   int
+	database string
+	redisURL string
+	only     []string
 }
 
 func main() {

@@ -45,7 +45,11 @@ func startServer(ctx context.Context, binary, databaseURL, redisURL string, extr
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--addr", addr, "--database-url", databaseURL, "--redis-url", redisURL,
+	metricsAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"serve", "--addr", addr, "--metrics-addr", metricsAddr, "--database-url", databaseURL, "--redis-url", redisURL,
 		"--migrate=false", "--log-level", "warn", "--health-interval", "200ms"}, extra...)
 	cmd := exec.Command(binary, args...)
 	cmd.Stderr = os.Stderr
@@ -64,6 +68,7 @@ func startServer(ctx context.Context, binary, databaseURL, redisURL string, extr
 	for {
 		resp, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
 		if err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+			fmt.Fprintf(os.Stderr, "  server pid %d: gRPC %s, metrics and pprof http://%s\n", cmd.Process.Pid, addr, metricsAddr)
 			return s, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

@@ -24,6 +24,7 @@ var commands = []command{
 	{"compute", "compute and store one shop's features", runCompute},
 	{"seed-demo", "write a deterministic synthetic demo shop into the database", runSeedDemo},
 	{"examples", "print ready-to-paste grpcurl commands for a shop", runExamples},
+	{"export", "export a shop's stored features to CSV, JSON lines or Parquet through a server (resumable)", runExport},
 }
 
 // errUsage marks errors that are the user's invocation, answered with exit

@@ -24,6 +24,7 @@ func runCompute(ctx context.Context, args []string) error {
 	)
 	fs := newFlagSet("compute", "--shop ID [--as-of T] [flags]")
 	cfg.databaseFlags(fs)
+	cfg.computeFlags(fs)
 	fs.StringVar(&shop, "shop", "", "shop to compute (required)")
 	fs.StringVar(&asOf, "as-of", "", "computation instant, RFC 3339 (default: now)")
 	fs.StringVar(&customers, "customers", "", "comma-separated customer ids to compute (default: all)")
@@ -68,7 +69,7 @@ func runCompute(ctx context.Context, args []string) error {
 	}
 	defer pool.Close()
 	engine := compute.NewEngine(pool, logger)
-	engine.BatchSize = batchSize
+	engine.BatchSize, engine.Workers = batchSize, cfg.ComputeWorkers
 
 	var progress func(compute.Progress)
 	if term.IsTerminal(int(os.Stderr.Fd())) {
@@ -82,8 +83,8 @@ func runCompute(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("compute shop %q: %w", shop, err)
 	}
-	fmt.Printf("shop %s: %d events and %d order lines read, %d pairs written, %d stale pairs removed, as of %s, in %s\n",
-		sum.ShopID, sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten, sum.PairsDeleted,
+	fmt.Printf("shop %s, %s run: %d events and %d order lines read, %d pairs written, %d stale pairs removed, as of %s, in %s\n",
+		sum.ShopID, sum.Mode, sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten, sum.PairsDeleted,
 		sum.AsOf.Format(time.RFC3339Nano), sum.Duration.Round(time.Millisecond))
 	return nil
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/store"
 )
 
@@ -28,6 +30,21 @@ type config struct {
 	Migrate        bool
 	ShutdownGrace  time.Duration
 	HealthInterval time.Duration
+	MetricsAddr    string
+	CacheTTL       time.Duration
+	CacheTimeout   time.Duration
+	HTTP           httpConfig
+
+	// compute runs, in serve and compute
+	ComputeWorkers int
+
+	// serve: the scheduled refresh
+	RefreshInterval     time.Duration
+	FullRefreshInterval time.Duration
+
+	// serving and computing say which settings were registered, and so are
+	// validated: a command that does not serve has no health interval.
+	serving, computing bool
 }
 
 func envString(name, def string) string {
@@ -42,6 +59,16 @@ func envBool(name string, def bool) bool {
 		if b, err := strconv.ParseBool(v); err == nil {
 			return b
 		}
+	}
+	return def
+}
+
+// envInt reads an integer from the environment. A value that is not one
+// reads as 0, which the settings taking it reject by name.
+func envInt(name string, def int) int {
+	if v, ok := os.LookupEnv(name); ok {
+		n, _ := strconv.Atoi(v)
+		return n
 	}
 	return def
 }
@@ -63,14 +90,42 @@ func (c *config) databaseFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", envString("FEATURESTORE_LOG_FORMAT", "text"), "log format: text or json (env FEATURESTORE_LOG_FORMAT)")
 }
 
+// computeFlags registers the settings of compute runs, which serve and
+// compute share.
+func (c *config) computeFlags(fs *flag.FlagSet) {
+	c.computing = true
+	fs.IntVar(&c.ComputeWorkers, "compute-workers", envInt("FEATURESTORE_COMPUTE_WORKERS", runtime.NumCPU()),
+		"customer ranges a compute run scans and computes at once, each on two Postgres connections (env FEATURESTORE_COMPUTE_WORKERS)")
+}
+
 // serveFlags registers the server's settings.
 func (c *config) serveFlags(fs *flag.FlagSet) {
+	c.serving = true
 	c.databaseFlags(fs)
+	c.computeFlags(fs)
+	fs.DurationVar(&c.RefreshInterval, "refresh-interval", envDuration("FEATURESTORE_REFRESH_INTERVAL", 0),
+		"how often to run INCREMENTAL for every shop with changes (and FULL where due); 0 turns the scheduled refresh off (env FEATURESTORE_REFRESH_INTERVAL)")
+	fs.DurationVar(&c.FullRefreshInterval, "full-refresh-interval", envDuration("FEATURESTORE_FULL_REFRESH_INTERVAL", 24*time.Hour),
+		"with --refresh-interval, the longest a shop goes without a FULL run, which keeps time-dependent features such as recency current; 0: never (env FEATURESTORE_FULL_REFRESH_INTERVAL)")
 	fs.StringVar(&c.RedisURL, "redis-url", envString("REDIS_URL", ""), "Redis URL for the online cache; empty runs without a cache (env REDIS_URL)")
 	fs.StringVar(&c.Addr, "addr", envString("FEATURESTORE_ADDR", "127.0.0.1:50051"), "gRPC listen address (env FEATURESTORE_ADDR)")
 	fs.BoolVar(&c.Migrate, "migrate", envBool("FEATURESTORE_MIGRATE", true), "apply database migrations at start (env FEATURESTORE_MIGRATE)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", envDuration("FEATURESTORE_SHUTDOWN_GRACE", 15*time.Second), "how long in-flight calls may finish after SIGINT/SIGTERM (env FEATURESTORE_SHUTDOWN_GRACE)")
 	fs.DurationVar(&c.HealthInterval, "health-interval", envDuration("FEATURESTORE_HEALTH_INTERVAL", 2*time.Second), "how often health pings the database (env FEATURESTORE_HEALTH_INTERVAL)")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", envString("FEATURESTORE_METRICS_ADDR", "127.0.0.1:9092"), "listen address of Prometheus /metrics and /debug/pprof; empty disables both (env FEATURESTORE_METRICS_ADDR)")
+	fs.DurationVar(&c.CacheTTL, "cache-ttl", envDuration("FEATURESTORE_CACHE_TTL", 24*time.Hour), "how long a cached customer lives after its last write (env FEATURESTORE_CACHE_TTL)")
+	fs.DurationVar(&c.CacheTimeout, "cache-timeout", envDuration("FEATURESTORE_CACHE_TIMEOUT", 50*time.Millisecond), "Redis budget per round trip before a read falls back to Postgres (env FEATURESTORE_CACHE_TIMEOUT)")
+	c.HTTP.flags(fs)
+}
+
+// cacheConfig returns the cache settings, or false when no Redis is set.
+func (c *config) cacheConfig() (cache.Config, bool) {
+	if c.RedisURL == "" {
+		return cache.Config{}, false
+	}
+	cc := cache.DefaultConfig(c.RedisURL)
+	cc.TTL, cc.Timeout = c.CacheTTL, c.CacheTimeout
+	return cc, true
 }
 
 // validate checks the settings, naming the first bad one.
@@ -90,10 +145,21 @@ func (c *config) validate() error {
 	if c.ShutdownGrace < 0 {
 		return fmt.Errorf("%w: --shutdown-grace must not be negative", errUsage)
 	}
-	if c.HealthInterval <= 0 {
+	if cc, ok := c.cacheConfig(); ok {
+		if err := cc.Validate(); err != nil {
+			return fmt.Errorf("%w: --redis-url / --cache-*: %v", errUsage, err)
+		}
+	}
+	if c.serving && c.HealthInterval <= 0 {
 		return fmt.Errorf("%w: --health-interval must be positive", errUsage)
 	}
-	return nil
+	if c.computing && c.ComputeWorkers < 1 {
+		return fmt.Errorf("%w: --compute-workers (or FEATURESTORE_COMPUTE_WORKERS) must be a whole number of at least 1", errUsage)
+	}
+	if c.RefreshInterval < 0 || c.FullRefreshInterval < 0 {
+		return fmt.Errorf("%w: --refresh-interval and --full-refresh-interval must not be negative", errUsage)
+	}
+	return c.HTTP.validate()
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -4,14 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 
+	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
+	"github.com/featurestore/featurestore/internal/ingest"
+	"github.com/featurestore/featurestore/internal/metrics"
+	"github.com/featurestore/featurestore/internal/refresh"
 	"github.com/featurestore/featurestore/internal/server"
 	"github.com/featurestore/featurestore/internal/store"
 )
@@ -41,19 +48,61 @@ func runServe(ctx context.Context, args []string) error {
 		logger.Info("database schema is current", "version", version)
 	}
 
+	m := metrics.New()
+	if err := m.RegisterPool(pool); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	engine := compute.NewEngine(pool, logger)
+	engine.Workers = cfg.ComputeWorkers
+	var redisCache *cache.Cache
+	if cc, ok := cfg.cacheConfig(); ok {
+		if redisCache, err = cache.New(ctx, cc, logger, m.Registry); err != nil {
+			return err
+		}
+		defer redisCache.Close()
+		engine.Sink = redisCache
+	} else {
+		logger.Info("no --redis-url: serving reads from postgres without a cache")
+	}
+
 	lis, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
 	}
 	healthSrv := health.NewServer()
-	svc := server.NewService(compute.NewEngine(pool, logger), logger)
-	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger)
+	svc := server.NewService(engine, logger).
+		WithReader(cache.NewReader(pool, redisCache, logger)).
+		WithExporter(store.NewExporter(pool)).
+		WithIngester(ingest.NewWriter(pool))
+	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m)
 
 	g, gctx := errgroup.WithContext(ctx)
+	// HTTP listeners open first: if one fails, nothing else has started.
+	if cfg.MetricsAddr != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		// Profiles share the metrics listener, which binds to loopback by
+		// default: an operator can profile a live server without a restart.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		if err := serveHTTP(gctx, g, "metrics", cfg.MetricsAddr, mux, cfg.ShutdownGrace, logger); err != nil {
+			return err
+		}
+	}
+	if err := startHTTP(gctx, g, &cfg, pool, logger); err != nil {
+		return err
+	}
 	g.Go(func() error {
 		server.WatchHealth(gctx, pool, healthSrv, cfg.HealthInterval, logger)
 		return nil
 	})
+	if cfg.RefreshInterval > 0 {
+		g.Go(func() error {
+			refresh.New(pool, engine, logger, cfg.RefreshInterval, cfg.FullRefreshInterval).Run(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error {
 		logger.Info("serving gRPC", "addr", lis.Addr().String())
 		if err := grpcSrv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -69,6 +118,31 @@ func runServe(ctx context.Context, args []string) error {
 		return nil
 	})
 	return g.Wait()
+}
+
+// serveHTTP listens on addr and serves handler in g until ctx ends, then
+// shuts the server down within grace. It fails at once when addr cannot be
+// listened on, so a bad address stops the start rather than a later call.
+func serveHTTP(ctx context.Context, g *errgroup.Group, name, addr string, handler http.Handler, grace time.Duration, logger *slog.Logger) error {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for %s on %s: %w", name, addr, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		logger.Info("serving HTTP", "name", name, "addr", lis.Addr().String())
+		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve %s: %w", name, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+		defer cancel()
+		return srv.Shutdown(shutdownCtx)
+	})
+	return nil
 }
 
 // stopGracefully lets in-flight calls finish for up to grace, then cancels

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/featurestore/featurestore/internal/features"
 	"github.com/featurestore/featurestore/internal/invalid"
@@ -56,18 +56,28 @@ type Request struct {
 
 // Validate checks the request against the server's clock now.
 func (r *Request) Validate(now time.Time) error {
-	switch {
-	case r.ShopID == "":
-		return invalid.Field("shop_id", "is required")
-	case len(r.ShopID) > 255:
-		return invalid.Field("shop_id", "is %d bytes long; at most 255 are allowed", len(r.ShopID))
-	case r.AsOf.After(now.Add(maxFutureAsOf)):
-		return invalid.Field("as_of", "%s is in the future; it may be at most %s past the server's clock (%s)",
-			r.AsOf.Format(time.RFC3339Nano), maxFutureAsOf, now.UTC().Format(time.RFC3339))
-	case r.Mode != Full && r.Mode != Incremental:
+	if err := validateScope(r.ShopID, r.AsOf, r.CustomerIDs, now); err != nil {
+		return err
+	}
+	if r.Mode != Full && r.Mode != Incremental {
 		return invalid.Field("mode", "unknown mode %d; use FULL or INCREMENTAL", int(r.Mode))
 	}
-	for i, c := range r.CustomerIDs {
+	return nil
+}
+
+// validateScope checks what every computation names: a shop, an as_of that
+// is not in the future of the server's clock now, and customer ids.
+func validateScope(shopID string, asOf time.Time, customerIDs []string, now time.Time) error {
+	switch {
+	case shopID == "":
+		return invalid.Field("shop_id", "is required")
+	case len(shopID) > 255:
+		return invalid.Field("shop_id", "is %d bytes long; at most 255 are allowed", len(shopID))
+	case asOf.After(now.Add(maxFutureAsOf)):
+		return invalid.Field("as_of", "%s is in the future; it may be at most %s past the server's clock (%s)",
+			asOf.Format(time.RFC3339Nano), maxFutureAsOf, now.UTC().Format(time.RFC3339))
+	}
+	for i, c := range customerIDs {
 		if c == "" || len(c) > 255 {
 			return invalid.Field(fmt.Sprintf("customer_ids[%d]", i), "must be 1 to 255 bytes long")
 		}
@@ -97,23 +107,42 @@ type Summary struct {
 	Duration       time.Duration
 }
 
+// Sink learns of every batch a run commits and every pair it removes. The
+// online cache implements it to write through, so that once a run ends no
+// reader sees a vector older than the table. A Sink's error does not fail
+// the run: the table is the source of truth, and the Sink must make its
+// own copy safe (the cache stops trusting what it failed to update).
+type Sink interface {
+	Written(ctx context.Context, shopID string, rows []store.FeatureRow, computedAt, asOf time.Time) error
+	Deleted(ctx context.Context, shopID string, keys []store.PairKey, at time.Time) error
+}
+
 // Engine runs computations against one database.
 type Engine struct {
 	pool   *pgxpool.Pool
 	logger *slog.Logger
+	// Sink, if not nil, receives the run's writes after each commit.
+	Sink Sink
 	// BatchSize is the number of rows per upsert transaction.
 	BatchSize int
 	// Writers is the number of connections that write batches at once.
 	Writers int
+	// Workers is the number of parts of a run (ranges of customers, or
+	// chunks of changed pairs) scanned and computed at once, each on its own
+	// pair of Postgres connections, so that Postgres reading and Go
+	// computing overlap. It is capped by what the pool can hold.
+	Workers int
 	// ProgressInterval is how often a run reports progress.
 	ProgressInterval time.Duration
 	// now is the clock; tests replace it.
 	now func() time.Time
 }
 
-// NewEngine returns an Engine with default batch size and progress interval.
+// NewEngine returns an Engine with default batch size, writers, workers
+// (one per CPU) and progress interval.
 func NewEngine(pool *pgxpool.Pool, logger *slog.Logger) *Engine {
-	return &Engine{pool: pool, logger: logger, BatchSize: 5000, Writers: 2, ProgressInterval: 500 * time.Millisecond, now: time.Now}
+	return &Engine{pool: pool, logger: logger, BatchSize: 5000, Writers: 2, Workers: runtime.NumCPU(),
+		ProgressInterval: 500 * time.Millisecond, now: time.Now}
 }
 
 // counters are a run's live counts, written by the scan and the writer and
@@ -134,6 +163,12 @@ func (c *counters) progress(elapsed time.Duration) Progress {
 // on. Run returns store.ErrShopLocked when another run holds the shop, an
 // *invalid.Error for a bad request, and the context's error when cancelled;
 // a cancelled run leaves only whole batches behind.
+//
+// An INCREMENTAL run recomputes the pairs named by the shop's change log and
+// leaves every other row as it is. When the shop has no successful FULL run
+// of all its customers with the current features version, there is no base
+// to build on (the rows may predate the change log, or hold older formulas),
+// and the run is done as FULL; the summary says so.
 func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) (Summary, error) {
 	if req.Mode == 0 {
 		req.Mode = Full
@@ -142,17 +177,25 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 	if err := req.Validate(now); err != nil {
 		return Summary{}, err
 	}
-	if req.Mode == Incremental {
-		return Summary{}, fmt.Errorf("incremental mode: %w", ErrUnsupported)
-	}
 	if req.AsOf.IsZero() {
 		req.AsOf = now
 	}
 	// Postgres keeps microseconds: the as_of that rows carry must be the one
 	// the scan used.
 	req.AsOf = req.AsOf.UTC().Truncate(time.Microsecond)
+	if req.Mode == Incremental {
+		_, ok, err := store.LastFullRun(ctx, e.pool, req.ShopID)
+		if err != nil {
+			return Summary{}, err
+		}
+		if !ok {
+			e.logger.InfoContext(ctx, "incremental run done as full: the shop has no full run to build on",
+				"shop_id", req.ShopID, "features_version", features.Version)
+			req.Mode = Full
+		}
+	}
 
-	run, err := store.BeginRun(ctx, e.pool, store.RunInfo{ShopID: req.ShopID, Mode: req.Mode.String(), AsOf: req.AsOf})
+	run, err := store.BeginRun(ctx, e.pool, store.RunInfo{ShopID: req.ShopID, Mode: req.Mode.String(), AsOf: req.AsOf, CustomerIDs: req.CustomerIDs})
 	if err != nil {
 		return Summary{}, err
 	}
@@ -164,7 +207,7 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 		PairsWritten: sum.PairsWritten, PairsDeleted: sum.PairsDeleted,
 	}, runErr)
 	if runErr != nil {
-		e.logger.WarnContext(ctx, "compute run failed", "shop_id", req.ShopID, "error", runErr,
+		e.logger.WarnContext(ctx, "compute run failed", "shop_id", req.ShopID, "mode", req.Mode, "error", runErr,
 			"pairs_written", c.written.Load(), "elapsed", time.Since(start))
 		return Summary{}, runErr
 	}
@@ -176,104 +219,48 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 	return sum, nil
 }
 
+// run claims the shop's change log, computes and writes the run's pairs,
+// and removes the rows of pairs that no longer exist. Finish, after it,
+// consumes the claimed changes if it succeeded.
 func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counters, start time.Time, progress func(Progress)) (Summary, error) {
 	sum := Summary{ShopID: req.ShopID, Mode: req.Mode, AsOf: req.AsOf, StartedAt: run.StartedAt()}
-	batchSize, writers := max(e.BatchSize, 1), max(e.Writers, 1)
-	// One batch per writer plus one filling circulate, so memory stays at a
-	// few batches whatever the shop's size.
-	free := make(chan []store.FeatureRow, writers+1)
-	full := make(chan []store.FeatureRow)
-	for range writers + 1 {
-		free <- make([]store.FeatureRow, 0, batchSize)
+	// The claim comes before any scan, so every claimed change is read.
+	if err := run.ClaimChanges(ctx); err != nil {
+		return sum, err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	for range writers {
-		g.Go(func() error {
-			w, err := run.NewWriter(gctx)
-			if err != nil {
-				return err
-			}
-			defer w.Close()
-			for batch := range full {
-				if _, err := w.WriteBatch(gctx, batch); err != nil {
-					return err
-				}
-				c.written.Add(int64(len(batch)))
-				free <- batch[:0]
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(full)
-		batch := <-free
-		err := store.ScanPairs(gctx, e.pool, store.ScanRequest{ShopID: req.ShopID, AsOf: req.AsOf, CustomerIDs: req.CustomerIDs},
-			func(p *store.Pair) error {
-				c.events.Add(int64(len(p.Events)))
-				c.lines.Add(int64(len(p.Lines)))
-				batch = append(batch, store.FeatureRow{
-					CustomerID: p.CustomerID, ProductID: p.ProductID,
-					Vector: features.Compute(req.AsOf, p.Events, p.Lines),
-				})
-				c.computed.Add(1)
-				if len(batch) < batchSize {
-					return nil
-				}
-				select {
-				case full <- batch:
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-				select {
-				case batch = <-free:
-					return nil
-				case <-gctx.Done():
-					return gctx.Err()
-				}
-			})
-		if err != nil {
-			return fmt.Errorf("scan: %w", err)
-		}
-		if len(batch) > 0 {
-			select {
-			case full <- batch:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
-	})
-
-	done := make(chan error, 1)
-	go func() { done <- g.Wait() }()
+	var parts []store.ScanRequest
 	var err error
-	if progress == nil {
-		err = <-done
+	if req.Mode == Full {
+		parts, err = e.fullParts(ctx, req)
 	} else {
-		ticker := time.NewTicker(e.ProgressInterval)
-	wait:
-		for {
-			select {
-			case err = <-done:
-				break wait
-			case <-ticker.C:
-				progress(c.progress(time.Since(start)))
-			}
-		}
-		ticker.Stop()
+		parts, err = e.incrementalParts(ctx, run, req)
 	}
+	if err != nil {
+		return sum, err
+	}
+	vanished, err := e.computeParts(ctx, run, req, parts, c, start, progress)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return sum, ctxErr
 		}
 		return sum, err
 	}
+	var deleted []store.PairKey
 	if req.Mode == Full {
-		deleted, err := run.DeleteStale(ctx, req.CustomerIDs)
-		if err != nil {
-			return sum, err
+		deleted, err = run.DeleteStale(ctx, req.CustomerIDs)
+	} else {
+		deleted, err = run.DeletePairs(ctx, vanished)
+	}
+	if err != nil {
+		return sum, err
+	}
+	sum.PairsDeleted = int64(len(deleted))
+	// Every removed row was written before the run started, so the run's
+	// start marks the removal as newer than any copy of it.
+	if e.Sink != nil && len(deleted) > 0 {
+		if err := e.Sink.Deleted(ctx, req.ShopID, deleted, run.StartedAt()); err != nil {
+			e.logger.WarnContext(ctx, "cache removal failed", "shop_id", req.ShopID, "pairs", len(deleted), "error", err)
 		}
-		sum.PairsDeleted = int64(len(deleted))
 	}
 	sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten = c.events.Load(), c.lines.Load(), c.written.Load()
 	sum.Duration = time.Since(start)

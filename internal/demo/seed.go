@@ -141,6 +141,11 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, cfg Config, progress func(Sta
 			src.report = report
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, src); err != nil {
+			// A cancel can surface as the connection's error; report the
+			// cause, so callers can tell a cancelled seed from a broken one.
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				err = ctxErr
+			}
 			return Stats{}, fmt.Errorf("demo: copy %s: %w", t.name, err)
 		}
 		report()

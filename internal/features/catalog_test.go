@@ -118,3 +118,36 @@ func TestCatalogRanges(t *testing.T) {
 		}
 	}
 }
+
+func TestAppendDense(t *testing.T) {
+	v := fullVector()
+	v.PreferredDevice = Some("tablet")
+	v.ChannelPreference = Some("newsletter-2025") // not a listed channel: "other"
+	v.ViewRecency = Null[int64]{}
+	dense := v.AppendDense(nil)
+	if len(dense) != Count() {
+		t.Fatalf("dense has %d values, want %d", len(dense), Count())
+	}
+	byName := map[string]float64{}
+	for i, d := range Catalog() {
+		byName[d.Name] = dense[i]
+	}
+	for name, want := range map[string]float64{
+		"total_views":        float64(v.TotalViews),
+		"engagement_score":   v.EngagementScore,
+		"preferred_device":   2,
+		"channel_preference": float64(len(ChannelCategories) - 1),
+		"first_view_date":    float64(v.FirstViewDate.V.UnixMicro()) / 1e6,
+	} {
+		if byName[name] != want {
+			t.Errorf("%s = %v, want %v", name, byName[name], want)
+		}
+	}
+	if !math.IsNaN(byName["view_recency"]) {
+		t.Errorf("NULL view_recency = %v, want NaN", byName["view_recency"])
+	}
+	v.ChannelPreference = Some("social")
+	if got := v.AppendDense(nil)[24]; got != 3 {
+		t.Errorf("channel social = %v, want 3", got)
+	}
+}

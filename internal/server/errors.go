@@ -24,14 +24,11 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if l, ok := invalid.AsList(err); ok {
+		return badRequest(l.Error(), l.Errors...)
+	}
 	if e, ok := invalid.As(err); ok {
-		st := status.New(codes.InvalidArgument, e.Error())
-		if withDetails, derr := st.WithDetails(&errdetails.BadRequest{
-			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: e.Field, Description: e.Reason}},
-		}); derr == nil {
-			st = withDetails
-		}
-		return st.Err()
+		return badRequest(e.Error(), e)
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -48,4 +45,18 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 	}
 	logger.ErrorContext(ctx, "internal error", "error", err)
 	return status.Error(codes.Internal, "internal error")
+}
+
+// badRequest is INVALID_ARGUMENT with msg, carrying each field error as a
+// google.rpc.BadRequest field violation for clients that read details.
+func badRequest(msg string, fields ...*invalid.Error) error {
+	st := status.New(codes.InvalidArgument, msg)
+	violations := make([]*errdetails.BadRequest_FieldViolation, len(fields))
+	for i, e := range fields {
+		violations[i] = &errdetails.BadRequest_FieldViolation{Field: e.Field, Description: e.Reason}
+	}
+	if withDetails, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: violations}); err == nil {
+		st = withDetails
+	}
+	return st.Err()
 }

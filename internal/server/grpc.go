@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
-	"sync/atomic"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
@@ -16,11 +15,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/metrics"
 )
 
-// Panics counts handler panics that the recovery interceptor turned into
-// INTERNAL errors.
-var Panics atomic.Int64
+// maxRecvMsgSize bounds a request: 10,000 interactions of maximal ids and
+// values stay under it.
+const maxRecvMsgSize = 32 << 20
 
 // slogLogger adapts slog to the middleware's logging interface.
 func slogLogger(l *slog.Logger) logging.Logger {
@@ -30,12 +30,15 @@ func slogLogger(l *slog.Logger) logging.Logger {
 }
 
 // NewGRPCServer returns a gRPC server serving svc, grpc.health.v1 (backed by
-// healthSrv) and reflection, behind the interceptor chain: request logging
-// outermost, then panic recovery closest to the handler so a panic is
-// logged as the INTERNAL error it becomes.
-func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *health.Server, logger *slog.Logger, opts ...grpc.ServerOption) *grpc.Server {
+// healthSrv) and reflection, behind the interceptor chain: metrics
+// outermost (when m is not nil), then request logging, then panic recovery
+// closest to the handler, so a panic is counted and logged as the INTERNAL
+// error it becomes.
+func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *health.Server, logger *slog.Logger, m *metrics.Metrics, opts ...grpc.ServerOption) *grpc.Server {
 	recoveryOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
-		Panics.Add(1)
+		if m != nil {
+			m.Panics.Inc()
+		}
 		logger.ErrorContext(ctx, "handler panic", "panic", p, "stack", string(debug.Stack()))
 		return status.Error(codes.Internal, "internal error")
 	})
@@ -51,19 +54,24 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 			return logging.LevelWarn
 		}),
 	}
-	opts = append(opts,
-		grpc.ChainUnaryInterceptor(
-			logging.UnaryServerInterceptor(slogLogger(logger), logOpts...),
-			recovery.UnaryServerInterceptor(recoveryOpt),
-		),
-		grpc.ChainStreamInterceptor(
-			logging.StreamServerInterceptor(slogLogger(logger), logOpts...),
-			recovery.StreamServerInterceptor(recoveryOpt),
-		),
-	)
+	var unary []grpc.UnaryServerInterceptor
+	var stream []grpc.StreamServerInterceptor
+	if m != nil {
+		unary = append(unary, m.GRPC.UnaryServerInterceptor())
+		stream = append(stream, m.GRPC.StreamServerInterceptor())
+	}
+	unary = append(unary, logging.UnaryServerInterceptor(slogLogger(logger), logOpts...), recovery.UnaryServerInterceptor(recoveryOpt))
+	stream = append(stream, logging.StreamServerInterceptor(slogLogger(logger), logOpts...), recovery.StreamServerInterceptor(recoveryOpt))
+	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...),
+		// An IngestInteractions call of 10,000 rows with long ids can pass
+		// gRPC's default 4 MiB; keep a bound, above the largest valid call.
+		grpc.MaxRecvMsgSize(maxRecvMsgSize))
 	srv := grpc.NewServer(opts...)
 	featurestorev1.RegisterFeatureStoreServiceServer(srv, svc)
 	healthpb.RegisterHealthServer(srv, healthSrv)
 	reflection.Register(srv)
+	if m != nil {
+		m.GRPC.InitializeMetrics(srv)
+	}
 	return srv
 }

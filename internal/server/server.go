@@ -19,6 +19,9 @@ var _ Computer = (*compute.Engine)(nil)
 type Service struct {
 	featurestorev1.UnimplementedFeatureStoreServiceServer
 	computer Computer
+	ingester Ingester      // set by WithIngester; nil answers UNIMPLEMENTED
+	reader   FeatureReader // set by WithReader; nil answers UNIMPLEMENTED
+	exporter Exporter      // set by WithExporter; nil answers UNIMPLEMENTED
 	logger   *slog.Logger
 }
 

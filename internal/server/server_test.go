@@ -13,20 +13,27 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
+	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/server"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
 // startServer serves a Service on an in-memory listener and returns a
-// client of it. configure, if not nil, adjusts the compute engine.
+// client of it. configure, if not nil, adjusts the compute engine; when it
+// sets a *cache.Cache as the engine's Sink, reads go through that cache too.
 func startServer(t *testing.T, pool *pgxpool.Pool, configure func(*compute.Engine)) featurestorev1.FeatureStoreServiceClient {
 	t.Helper()
 	engine := compute.NewEngine(pool, testenv.Logger())
 	if configure != nil {
 		configure(engine)
 	}
-	srv := server.NewGRPCServer(server.NewService(engine, testenv.Logger()), health.NewServer(), testenv.Logger())
+	redisCache, _ := engine.Sink.(*cache.Cache)
+	svc := server.NewService(engine, testenv.Logger()).
+		WithIngester(ingest.NewWriter(pool)).
+		WithReader(cache.NewReader(pool, redisCache, testenv.Logger()))
+	srv := server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil)
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)

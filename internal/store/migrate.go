@@ -37,6 +37,10 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (int6
 		goose.WithTableName(migrationTable),
 		goose.WithSessionLocker(locker),
 		goose.WithDisableGlobalRegistry(true),
+		// Migrations are numbered when their work starts and may land in
+		// another order; each stands alone, so a database that has a later
+		// one still gets an earlier one that arrived after it.
+		goose.WithAllowOutofOrder(true),
 	)
 	if err != nil {
 		return 0, fmt.Errorf("migration provider: %w", err)

@@ -7,14 +7,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// Option adjusts the pool's configuration before it connects.
+type Option func(*pgxpool.Config)
+
+// WithTracer traces every query of the pool, e.g. to count them.
+func WithTracer(t pgx.QueryTracer) Option {
+	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = t }
+}
 
 // Open connects a pool to the database at url. Every connection uses the UTC
 // time zone, so timestamps without a zone read as UTC and day boundaries
 // agree with the kernel's. Open fails when the database does not answer
 // within the context's deadline (or ten seconds without one).
-func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The parse error may echo the password; say only what is wrong.
@@ -28,6 +37,9 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "featurestore"
+	}
+	for _, o := range opts {
+		o(cfg)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -41,37 +41,60 @@ func scanStoredRow(row pgx.CollectableRow) (StoredRow, error) {
 	return r, nil
 }
 
-// CustomerRows returns every stored row of one customer of a shop, in
-// product order.
-func CustomerRows(ctx context.Context, pool *pgxpool.Pool, shopID, customerID string) ([]StoredRow, error) {
+// CustomersRows returns every stored row of the given customers of a shop,
+// by customer, each customer's rows in product order.
+func CustomersRows(ctx context.Context, pool *pgxpool.Pool, shopID string, customerIDs []string) (map[string][]StoredRow, error) {
 	rows, err := pool.Query(ctx, `SELECT `+storedColumns+` FROM interaction_features
- WHERE shop_id = $1 AND customer_id = $2 ORDER BY product_id`, shopID, customerID)
+ WHERE shop_id = $1 AND customer_id = ANY($2::text[]) ORDER BY customer_id, product_id`, shopID, customerIDs)
 	if err != nil {
-		return nil, translate(fmt.Errorf("read customer rows: %w", err))
+		return nil, translate(fmt.Errorf("read customers' rows: %w", err))
 	}
-	out, err := pgx.CollectRows(rows, scanStoredRow)
+	all, err := pgx.CollectRows(rows, scanStoredRow)
 	if err != nil {
-		return nil, translate(fmt.Errorf("read customer rows: %w", err))
+		return nil, translate(fmt.Errorf("read customers' rows: %w", err))
+	}
+	out := make(map[string][]StoredRow, len(customerIDs))
+	for _, r := range all {
+		out[r.CustomerID] = append(out[r.CustomerID], r)
 	}
 	return out, nil
 }
 
-// PairRows returns the stored rows of the given pairs of a shop that exist,
-// in no particular order. Pairs without a row are simply absent.
-func PairRows(ctx context.Context, pool *pgxpool.Pool, shopID string, keys []PairKey) ([]StoredRow, error) {
-	customers := make([]string, len(keys))
-	products := make([]string, len(keys))
-	for i, k := range keys {
-		customers[i], products[i] = k.CustomerID, k.ProductID
+// Lookup asks for some products of one customer.
+type Lookup struct {
+	CustomerID string
+	ProductIDs []string
+}
+
+// ReadPairs answers lookups with one query: for each lookup, the stored row
+// of each of its products in the order asked (repeats included), nil where
+// the pair has no row.
+func ReadPairs(ctx context.Context, pool *pgxpool.Pool, shopID string, lookups []Lookup) ([][]*StoredRow, error) {
+	var customers, products []string
+	for _, l := range lookups {
+		for _, p := range l.ProductIDs {
+			customers, products = append(customers, l.CustomerID), append(products, p)
+		}
 	}
 	rows, err := pool.Query(ctx, `SELECT `+storedColumns+` FROM interaction_features
  WHERE shop_id = $1 AND (customer_id, product_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`, shopID, customers, products)
 	if err != nil {
-		return nil, translate(fmt.Errorf("read pair rows: %w", err))
+		return nil, translate(fmt.Errorf("read pairs: %w", err))
 	}
-	out, err := pgx.CollectRows(rows, scanStoredRow)
+	found, err := pgx.CollectRows(rows, scanStoredRow)
 	if err != nil {
-		return nil, translate(fmt.Errorf("read pair rows: %w", err))
+		return nil, translate(fmt.Errorf("read pairs: %w", err))
+	}
+	byKey := make(map[PairKey]*StoredRow, len(found))
+	for i := range found {
+		byKey[PairKey{found[i].CustomerID, found[i].ProductID}] = &found[i]
+	}
+	out := make([][]*StoredRow, len(lookups))
+	for i, l := range lookups {
+		out[i] = make([]*StoredRow, len(l.ProductIDs))
+		for j, p := range l.ProductIDs {
+			out[i][j] = byKey[PairKey{l.CustomerID, p}]
+		}
 	}
 	return out, nil
 }

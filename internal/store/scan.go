@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,7 +16,8 @@ import (
 	"github.com/featurestore/featurestore/internal/features"
 )
 
-// ScanRequest selects the pairs that ScanPairs reads.
+// ScanRequest selects the pairs that ScanPairs reads. Its restrictions
+// combine: a pair is read when it meets all of them.
 type ScanRequest struct {
 	ShopID string
 	// AsOf bounds the inputs: events and orders created after it do not exist
@@ -23,6 +25,22 @@ type ScanRequest struct {
 	AsOf time.Time
 	// CustomerIDs restricts the scan to these customers; empty means all.
 	CustomerIDs []string
+	// Customers restricts the scan to a range of customer ids.
+	Customers CustomerRange
+	// Pairs, when not nil, restricts the scan to these pairs: an incremental
+	// run reads only the pairs whose inputs changed. A non-nil empty slice
+	// reads nothing.
+	Pairs []PairKey
+	// After, when not nil, starts the scan with the first pair that sorts
+	// after it, so that a point-in-time export can resume.
+	After *PairKey
+}
+
+// CustomerRange holds the customer ids from From (included) to To
+// (excluded) in byte order. An empty bound leaves that side open: no used
+// customer id is empty.
+type CustomerRange struct {
+	From, To string
 }
 
 // Pair is the input of one (customer, product) pair: its used interactions
@@ -39,24 +57,36 @@ type Pair struct {
 // unused rows never cross the wire, and sort in byte order ("C") so pairs
 // arrive in the order the merge below and every other reader expects. Each
 // column is cast to the type the wire decoder expects, whatever the table's
-// declared type.
-const (
-	eventsQuery = `
+// declared type. Every kind of run (whole shop, customer range, changed
+// pairs, resumed export) reads through these two queries with only the
+// scope conditions differing, so a pair's inputs, and the order the kernel
+// sees them in, are the same whichever run reads it.
+//
+// arg renders a value into the query text: a placeholder for a
+// parameterised query, or a literal for COPY, so that the measured floor
+// runs exactly the statement a run does.
+
+// eventsSQL is the ordered read of the shop's used interactions.
+func eventsSQL(req ScanRequest, arg func(any) string) string {
+	return `
 SELECT customer_id::text, product_id::text, id::text, created_at::timestamptz,
        event_type::text, page_type::text, device_type::text, referrer_type::text, view_duration::float8
   FROM user_interactions
- WHERE shop_id = $1 AND customer_id <> '' AND product_id <> '' AND created_at <= $2
-   AND (cardinality($3::text[]) = 0 OR customer_id = ANY($3::text[]))
+ WHERE shop_id = ` + arg(req.ShopID) + ` AND customer_id <> '' AND product_id <> '' AND created_at <= ` + arg(req.AsOf) +
+		req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + `
  ORDER BY customer_id COLLATE "C", product_id COLLATE "C", created_at, id COLLATE "C"`
+}
 
-	// An order is counted once per (customer, order_id) even if order_data
-	// holds it twice; its latest creation at or before as_of stands for it.
-	linesQuery = `
+// linesSQL is the ordered read of the shop's order lines. An order is
+// counted once per (customer, order_id) even if order_data holds it twice;
+// its latest creation at or before as_of stands for it.
+func linesSQL(req ScanRequest, arg func(any) string) string {
+	return `
 WITH orders AS (
     SELECT DISTINCT ON (customer_id, order_id) customer_id, order_id, created_at
       FROM order_data
-     WHERE shop_id = $1 AND customer_id <> '' AND created_at <= $2
-       AND (cardinality($3::text[]) = 0 OR customer_id = ANY($3::text[]))
+     WHERE shop_id = ` + arg(req.ShopID) + ` AND customer_id <> '' AND created_at <= ` + arg(req.AsOf) +
+		req.customerScope("customer_id", arg) + `
      ORDER BY customer_id, order_id, created_at DESC
 )
 SELECT o.customer_id::text, li.product_id::text, o.order_id::text, o.created_at::timestamptz,
@@ -65,10 +95,94 @@ SELECT o.customer_id::text, li.product_id::text, o.order_id::text, o.created_at:
          WHERE p.shop_id = li.shop_id AND p.product_id = li.product_id
          ORDER BY p.id LIMIT 1)
   FROM orders o
-  JOIN line_item_data li ON li.shop_id = $1 AND li.order_id = o.order_id
- WHERE li.product_id <> ''
+  JOIN line_item_data li ON li.shop_id = ` + arg(req.ShopID) + ` AND li.order_id = o.order_id
+ WHERE li.product_id <> ''` + req.pairScope("o.customer_id", "li.product_id", arg) + `
  ORDER BY o.customer_id COLLATE "C", li.product_id COLLATE "C", o.created_at, o.order_id COLLATE "C", li.id COLLATE "C"`
-)
+}
+
+// customerScope renders the conditions on the customer alone, which both
+// queries apply as early as they can. The comparisons are in the "C"
+// collation, as the pair-scan index is; under any deterministic collation
+// equality is byte equality, so = ANY means the same in either.
+func (req *ScanRequest) customerScope(customer string, arg func(any) string) string {
+	var b strings.Builder
+	c := customer + ` COLLATE "C"`
+	if len(req.CustomerIDs) > 0 {
+		b.WriteString(" AND " + c + " = ANY(" + arg(req.CustomerIDs) + ")")
+	}
+	if req.Customers.From != "" {
+		b.WriteString(" AND " + c + " >= " + arg(req.Customers.From))
+	}
+	if req.Customers.To != "" {
+		b.WriteString(" AND " + c + " < " + arg(req.Customers.To))
+	}
+	if req.After != nil {
+		b.WriteString(" AND " + c + " >= " + arg(req.After.CustomerID))
+	}
+	if req.Pairs != nil {
+		customers, _ := pairColumns(req.Pairs)
+		b.WriteString(" AND " + c + " = ANY(" + arg(customers) + ")")
+	}
+	return b.String()
+}
+
+// pairScope renders the conditions on the pair.
+func (req *ScanRequest) pairScope(customer, product string, arg func(any) string) string {
+	var b strings.Builder
+	key := "(" + customer + ` COLLATE "C", ` + product + ` COLLATE "C")`
+	if req.After != nil {
+		b.WriteString(" AND " + key + " > (" + arg(req.After.CustomerID) + ", " + arg(req.After.ProductID) + ")")
+	}
+	if req.Pairs != nil {
+		customers, products := pairColumns(req.Pairs)
+		b.WriteString(" AND " + key + " IN (SELECT * FROM unnest(" + arg(customers) + ", " + arg(products) + "))")
+	}
+	return b.String()
+}
+
+// pairColumns splits pairs into a column of customers and one of products,
+// the form in which Postgres takes them as two arrays.
+func pairColumns(pairs []PairKey) (customers, products []string) {
+	customers, products = make([]string, len(pairs)), make([]string, len(pairs))
+	for i, p := range pairs {
+		customers[i], products[i] = p.CustomerID, p.ProductID
+	}
+	return customers, products
+}
+
+// placeholders returns an arg function for scan queries that numbers
+// parameters and collects their values into *args. Arrays are typed, as
+// their literals are: a function such as unnest cannot infer their type.
+func placeholders(args *[]any) func(any) string {
+	return func(v any) string {
+		*args = append(*args, v)
+		p := "$" + strconv.Itoa(len(*args))
+		if _, ok := v.([]string); ok {
+			p += "::text[]"
+		}
+		return p
+	}
+}
+
+// literal renders a scan query's argument as SQL text for COPY, which takes
+// no parameters. Quotes are doubled; standard_conforming_strings (on since
+// Postgres 9.1) keeps backslashes literal.
+func literal(v any) string {
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+	switch v := v.(type) {
+	case string:
+		return quote(v)
+	case time.Time:
+		return quote(v.UTC().Format(time.RFC3339Nano)) + "::timestamptz"
+	case []string:
+		items := make([]string, len(v))
+		for i, s := range v {
+			items[i] = quote(s)
+		}
+		return "ARRAY[" + strings.Join(items, ",") + "]::text[]"
+	}
+	panic(fmt.Sprintf("store: no SQL literal for %T", v))
+}
 
 // binaryResults asks Postgres for every result column in binary format, the
 // only format the wire decoder reads.
@@ -103,9 +217,10 @@ func (c *cursor) isKey(customer, product string) bool {
 	return !c.done && string(c.raw[0]) == customer && string(c.raw[1]) == product
 }
 
-// ScanPairs calls fn once for every pair of the request's shop, in
-// (customer_id, product_id) byte order, with the pair's used interactions and
-// order lines at req.AsOf. It holds one pair in memory at a time. fn must not
+// ScanPairs calls fn once for every pair of the request's shop that the
+// request selects, in (customer_id, product_id) byte order, with the pair's
+// used interactions and order lines at req.AsOf. It holds one pair in memory
+// at a time. fn must not
 // keep the Pair or its slices after it returns; an error from fn stops the
 // scan and is returned as is.
 func ScanPairs(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, fn func(*Pair) error) error {
@@ -113,16 +228,19 @@ func ScanPairs(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, fn func
 	// Cancelling before the rows are closed stops Postgres rather than
 	// draining the rest of a large result when fn fails.
 	defer cancel()
-	customers := req.CustomerIDs
-	if customers == nil {
-		customers = []string{}
+	if req.Pairs != nil && len(req.Pairs) == 0 {
+		return nil
 	}
-	evRows, err := pool.Query(ctx, eventsQuery, binaryResults, req.ShopID, req.AsOf, customers)
+	var evArgs []any
+	evQuery := eventsSQL(req, placeholders(&evArgs))
+	evRows, err := pool.Query(ctx, evQuery, append([]any{binaryResults}, evArgs...)...)
 	if err != nil {
 		return translate(fmt.Errorf("query events: %w", err))
 	}
 	defer evRows.Close()
-	lnRows, err := pool.Query(ctx, linesQuery, binaryResults, req.ShopID, req.AsOf, customers)
+	var lnArgs []any
+	lnQuery := linesSQL(req, placeholders(&lnArgs))
+	lnRows, err := pool.Query(ctx, lnQuery, append([]any{binaryResults}, lnArgs...)...)
 	if err != nil {
 		return translate(fmt.Errorf("query order lines: %w", err))
 	}
@@ -172,7 +290,7 @@ func ScanPairs(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, fn func
 	return nil
 }
 
-// decodeEvent decodes a row of eventsQuery.
+// decodeEvent decodes a row of eventsSQL.
 func decodeEvent(raw [][]byte, in *interner) (features.Event, error) {
 	created, err := decodeTimestamptz(raw[3])
 	if err != nil {
@@ -195,7 +313,7 @@ func decodeEvent(raw [][]byte, in *interner) (features.Event, error) {
 	}, nil
 }
 
-// decodeLine decodes a row of linesQuery.
+// decodeLine decodes a row of linesSQL.
 func decodeLine(raw [][]byte) (features.OrderLine, error) {
 	created, err := decodeTimestamptz(raw[3])
 	if err != nil {
@@ -231,16 +349,7 @@ func nullFloat8(b []byte) (features.Null[float64], error) {
 // of a compute run: what Postgres alone takes to deliver the events in pair
 // order.
 func CopyOrderedEvents(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, w io.Writer) (int64, error) {
-	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-	customers := make([]string, len(req.CustomerIDs))
-	for i, c := range req.CustomerIDs {
-		customers[i] = quote(c)
-	}
-	query := strings.NewReplacer(
-		"$1", quote(req.ShopID),
-		"$2", quote(req.AsOf.UTC().Format(time.RFC3339Nano))+"::timestamptz",
-		"$3::text[]", "ARRAY["+strings.Join(customers, ",")+"]::text[]",
-	).Replace(eventsQuery)
+	query := eventsSQL(req, literal)
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return 0, translate(fmt.Errorf("acquire connection: %w", err))

@@ -50,12 +50,15 @@ ON CONFLICT (shop_id, customer_id, product_id) DO UPDATE SET %s`, cols, cols, st
 // per shop can exist at a time, across every server sharing the database.
 // A Run's batches are written by its Writers.
 type Run struct {
-	pool      *pgxpool.Pool
-	conn      *pgxpool.Conn
-	id        int64
-	shopID    string
-	asOf      time.Time
-	startedAt time.Time
+	pool        *pgxpool.Pool
+	conn        *pgxpool.Conn
+	id          int64
+	shopID      string
+	customerIDs []string
+	asOf        time.Time
+	startedAt   time.Time
+	// claimed is set once ClaimChanges has copied the shop's change log.
+	claimed bool
 }
 
 // RunInfo describes the run being started.
@@ -63,6 +66,8 @@ type RunInfo struct {
 	ShopID string
 	Mode   string
 	AsOf   time.Time
+	// CustomerIDs is the run's customer subset; empty means the whole shop.
+	CustomerIDs []string
 }
 
 // lockKeySQL derives the shop's advisory lock key; the prefix keeps it apart
@@ -85,10 +90,18 @@ func BeginRun(ctx context.Context, pool *pgxpool.Pool, info RunInfo) (*Run, erro
 		conn.Release()
 		return nil, ErrShopLocked
 	}
-	r := &Run{pool: pool, conn: conn, shopID: info.ShopID, asOf: info.AsOf}
-	err = conn.QueryRow(ctx, `
-INSERT INTO feature_runs (shop_id, mode, as_of, started_at) VALUES ($1, $2, $3, now())
-RETURNING id, started_at`, info.ShopID, info.Mode, info.AsOf).Scan(&r.id, &r.startedAt)
+	r := &Run{pool: pool, conn: conn, shopID: info.ShopID, customerIDs: info.CustomerIDs, asOf: info.AsOf}
+	// Holding the lock proves that no run of the shop is alive: one still
+	// marked running was stopped without recording its end (a killed process).
+	_, err = conn.Exec(ctx, `
+UPDATE feature_runs SET status = 'abandoned', finished_at = now()
+ WHERE shop_id = $1 AND status = 'running'`, info.ShopID)
+	if err == nil {
+		err = conn.QueryRow(ctx, `
+INSERT INTO feature_runs (shop_id, mode, as_of, started_at, features_version, customer_count)
+VALUES ($1, $2, $3, now(), $4, $5)
+RETURNING id, started_at`, info.ShopID, info.Mode, info.AsOf, features.Version, len(info.CustomerIDs)).Scan(&r.id, &r.startedAt)
+	}
 	if err != nil {
 		r.release(ctx)
 		return nil, translate(fmt.Errorf("record run: %w", err))
@@ -210,35 +223,67 @@ type RunTotals struct {
 	EventsRead, OrderLinesRead, PairsWritten, PairsDeleted int64
 }
 
+// recordOutcomeSQL records a run's end in feature_runs.
+const recordOutcomeSQL = `
+UPDATE feature_runs SET finished_at = now(), status = $2, events_read = $3, order_lines_read = $4,
+       pairs_written = $5, pairs_deleted = $6, error = NULLIF($7, '')
+ WHERE id = $1`
+
 // Finish records the run's outcome (runErr nil means success), releases the
-// shop's lock and returns the connection to the pool. It uses its own
-// context and another connection, so that a cancelled run, whose own
-// connection may have been closed mid-statement, is still recorded.
+// shop's lock and returns the connection to the pool. A successful run
+// consumes the changes it claimed in the transaction that records its
+// success, so that they are gone exactly when the run's rows are known to be
+// complete. A failed run is recorded with its own context and another
+// connection, so that a cancelled run, whose own connection may have been
+// closed mid-statement, is still recorded; its claimed changes stay for the
+// next run. Finish returns an error when the success could not be recorded
+// (the run then counts as failed) or the outcome not recorded at all.
 func (r *Run) Finish(totals RunTotals, runErr error) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	status, msg := "succeeded", ""
-	if runErr != nil {
-		status, msg = "failed", runErr.Error()
-		if errors.Is(runErr, context.Canceled) {
-			status = "cancelled"
+	defer r.release(ctx)
+	if runErr == nil {
+		err := pgx.BeginFunc(ctx, r.conn, func(tx pgx.Tx) error {
+			if err := r.consumeChanges(ctx, tx); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, recordOutcomeSQL, r.id, "succeeded", totals.EventsRead, totals.OrderLinesRead,
+				totals.PairsWritten, totals.PairsDeleted, "")
+			return err
+		})
+		if err == nil {
+			return nil
 		}
+		runErr = translate(fmt.Errorf("record run success: %w", err))
+		if failErr := r.recordFailure(ctx, totals, runErr); failErr != nil {
+			return errors.Join(runErr, failErr)
+		}
+		return runErr
 	}
-	_, err := r.pool.Exec(ctx, `
-UPDATE feature_runs SET finished_at = now(), status = $2, events_read = $3, order_lines_read = $4,
-       pairs_written = $5, pairs_deleted = $6, error = NULLIF($7, '')
- WHERE id = $1`, r.id, status, totals.EventsRead, totals.OrderLinesRead, totals.PairsWritten, totals.PairsDeleted, msg)
-	r.release(ctx)
+	return r.recordFailure(ctx, totals, runErr)
+}
+
+// recordFailure records that the run failed with runErr.
+func (r *Run) recordFailure(ctx context.Context, totals RunTotals, runErr error) error {
+	status := "failed"
+	if errors.Is(runErr, context.Canceled) {
+		status = "cancelled"
+	}
+	_, err := r.pool.Exec(ctx, recordOutcomeSQL, r.id, status, totals.EventsRead, totals.OrderLinesRead,
+		totals.PairsWritten, totals.PairsDeleted, runErr.Error())
 	if err != nil {
 		return translate(fmt.Errorf("record run outcome: %w", err))
 	}
 	return nil
 }
 
-// release unlocks the shop and returns the connection. If the unlock fails
-// the connection is closed instead, which releases the lock with it.
+// release unlocks the shop, drops the claimed changes' copy and returns the
+// connection. If that fails the connection is closed instead, which
+// releases the lock and the copy with it.
 func (r *Run) release(ctx context.Context) {
 	if _, err := r.conn.Exec(ctx, `SELECT pg_advisory_unlock(`+lockKeySQL+`)`, r.shopID); err != nil {
+		_ = r.conn.Conn().Close(ctx)
+	} else if _, err := r.conn.Exec(ctx, dropClaimSQL); err != nil {
 		_ = r.conn.Conn().Close(ctx)
 	}
 	r.conn.Release()

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/featurestore/featurestore/internal/features"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
 // GoldenDir is the repository's copy of the golden data set.
@@ -176,62 +177,105 @@ func CompareValue(d features.Descriptor, got any, want string) string {
 func CompareTable(t testing.TB, pool *pgxpool.Pool, expected []ExpectedRow, asOf time.Time) {
 	t.Helper()
 	ctx := context.Background()
-	names := features.Names()
 	rows, err := pool.Query(ctx, fmt.Sprintf(`SELECT shop_id, customer_id, product_id, as_of, features_version, last_computed_at, %s
-		FROM interaction_features ORDER BY shop_id, customer_id, product_id`, strings.Join(names, ", ")))
+		FROM interaction_features ORDER BY shop_id, customer_id, product_id`, strings.Join(features.Names(), ", ")))
 	if err != nil {
 		t.Fatalf("read interaction_features: %v", err)
 	}
 	defer rows.Close()
-	catalog := features.Catalog()
-	failures, i := 0, 0
-	fail := func(format string, args ...any) {
-		failures++
-		if failures <= 20 {
-			t.Errorf(format, args...)
-		}
-	}
+	d := rowsDiff{t: t, expected: expected, asOf: asOf}
 	for rows.Next() {
 		vals, err := rows.Values()
 		if err != nil {
 			t.Fatalf("decode row: %v", err)
 		}
 		shop, customer, product := vals[0].(string), vals[1].(string), vals[2].(string)
-		if i >= len(expected) {
-			fail("unexpected extra row %s/%s/%s", shop, customer, product)
-			i++
-			continue
-		}
-		want := expected[i]
-		i++
-		if shop != want.ShopID || customer != want.CustomerID || product != want.ProductID {
-			t.Fatalf("row %d is %s/%s/%s, want %s/%s/%s: the set of pairs differs", i, shop, customer, product, want.ShopID, want.CustomerID, want.ProductID)
-		}
-		if got := vals[3].(time.Time); !got.Equal(asOf) {
-			fail("%s/%s/%s as_of = %s, want %s", shop, customer, product, got, asOf)
-		}
-		if got := vals[4].(int32); got != features.Version {
-			fail("%s/%s/%s features_version = %d, want %d", shop, customer, product, got, features.Version)
-		}
 		if vals[5] == nil {
-			fail("%s/%s/%s last_computed_at is NULL", shop, customer, product)
+			d.fail("%s/%s/%s last_computed_at is NULL", shop, customer, product)
 		}
-		for j, d := range catalog {
-			if diff := CompareValue(d, vals[6+j], want.Values[d.Name]); diff != "" {
-				fail("%s/%s/%s %s: %s", shop, customer, product, d.Name, diff)
-			}
-		}
+		d.row(shop, customer, product, vals[3].(time.Time), vals[4].(int32), vals[6:])
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatalf("read interaction_features: %v", err)
 	}
-	if i != len(expected) {
-		t.Errorf("table has %d rows, want %d", i, len(expected))
+	d.finish()
+}
+
+// CompareRows checks that rows, a shop's rows in (customer_id, product_id)
+// order as a computation delivered them, are exactly the expected rows of
+// that shop, every feature, each carrying asOf and the current features
+// version. It reports at most 20 differences.
+func CompareRows(t testing.TB, shopID string, rows []store.StoredRow, expected []ExpectedRow, asOf time.Time) {
+	t.Helper()
+	var want []ExpectedRow
+	for _, r := range expected {
+		if r.ShopID == shopID {
+			want = append(want, r)
+		}
 	}
-	if failures > 20 {
-		t.Errorf("... and %d more differences", failures-20)
+	d := rowsDiff{t: t, expected: want, asOf: asOf}
+	for i := range rows {
+		r := &rows[i]
+		d.row(shopID, r.CustomerID, r.ProductID, r.AsOf, r.Version, r.Vector.AppendValues(nil))
 	}
-	if failures == 0 && i == len(expected) {
-		t.Logf("all %d rows x %d features match", len(expected), len(catalog))
+	d.finish()
+}
+
+// rowsDiff compares rows, one at a time and in order, with the expected
+// ones, and reports at most 20 differences.
+type rowsDiff struct {
+	t        testing.TB
+	expected []ExpectedRow
+	asOf     time.Time
+	failures int
+	i        int
+}
+
+func (d *rowsDiff) fail(format string, args ...any) {
+	d.t.Helper()
+	d.failures++
+	if d.failures <= 20 {
+		d.t.Errorf(format, args...)
+	}
+}
+
+// row compares the next row, whose features are values in catalogue order
+// (as a database driver returns them, or as Vector.AppendValues does).
+func (d *rowsDiff) row(shop, customer, product string, asOf time.Time, version int32, values []any) {
+	d.t.Helper()
+	if d.i >= len(d.expected) {
+		d.fail("unexpected extra row %s/%s/%s", shop, customer, product)
+		d.i++
+		return
+	}
+	want := d.expected[d.i]
+	d.i++
+	if shop != want.ShopID || customer != want.CustomerID || product != want.ProductID {
+		d.t.Fatalf("row %d is %s/%s/%s, want %s/%s/%s: the set of pairs differs", d.i, shop, customer, product, want.ShopID, want.CustomerID, want.ProductID)
+	}
+	if !asOf.Equal(d.asOf) {
+		d.fail("%s/%s/%s as_of = %s, want %s", shop, customer, product, asOf, d.asOf)
+	}
+	if version != features.Version {
+		d.fail("%s/%s/%s features_version = %d, want %d", shop, customer, product, version, features.Version)
+	}
+	for j, desc := range features.Catalog() {
+		if diff := CompareValue(desc, values[j], want.Values[desc.Name]); diff != "" {
+			d.fail("%s/%s/%s %s: %s", shop, customer, product, desc.Name, diff)
+		}
+	}
+}
+
+// finish reports missing rows, or how much matched.
+func (d *rowsDiff) finish() {
+	d.t.Helper()
+	if d.i != len(d.expected) {
+		d.t.Errorf("%d rows, want %d", d.i, len(d.expected))
+	}
+	if d.failures > 20 {
+		d.t.Errorf("... and %d more differences", d.failures-20)
+	}
+	if d.failures == 0 && d.i == len(d.expected) {
+		d.t.Logf("all %d rows x %d features match", len(d.expected), features.Count())
 	}
 }

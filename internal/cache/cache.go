@@ -1,0 +1,222 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures the Redis side of the cache.
+type Config struct {
+	// URL is a redis:// or rediss:// URL.
+	URL string
+	// TTL is how long a customer's hash lives after its last write.
+	TTL time.Duration
+	// Timeout bounds each Redis round trip of a read or write; past it the
+	// read goes to Postgres.
+	Timeout time.Duration
+	// BreakerThreshold failures in a row open the breaker for
+	// BreakerCooldown, doubling on each failed probe up to 30 s.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
+}
+
+// DefaultConfig returns the defaults for url.
+func DefaultConfig(url string) Config {
+	return Config{URL: url, TTL: 24 * time.Hour, Timeout: 50 * time.Millisecond, BreakerThreshold: 3, BreakerCooldown: time.Second}
+}
+
+// Validate names the first bad setting.
+func (c Config) Validate() error {
+	switch {
+	case c.URL == "":
+		return errors.New("cache: redis url is empty")
+	case c.TTL < time.Second:
+		return fmt.Errorf("cache: ttl %s is shorter than one second", c.TTL)
+	case c.Timeout <= 0:
+		return fmt.Errorf("cache: timeout must be positive, got %s", c.Timeout)
+	case c.BreakerThreshold < 1:
+		return fmt.Errorf("cache: breaker threshold must be at least 1, got %d", c.BreakerThreshold)
+	case c.BreakerCooldown <= 0:
+		return fmt.Errorf("cache: breaker cooldown must be positive, got %s", c.BreakerCooldown)
+	}
+	if _, err := redis.ParseURL(c.URL); err != nil {
+		return fmt.Errorf("cache: redis url: %w", err)
+	}
+	return nil
+}
+
+// Cache is a Redis connection with the breaker and counters every cache
+// operation shares.
+type Cache struct {
+	rdb     *redis.Client
+	cfg     Config
+	breaker *breaker
+	dirty   *dirtySet
+	logger  *slog.Logger
+	stop    context.CancelFunc
+	done    chan struct{}
+
+	lookups  *prometheus.CounterVec
+	writes   *prometheus.CounterVec
+	breakerG prometheus.GaugeFunc
+}
+
+// New connects to Redis. It does not fail when Redis is down: the cache then
+// starts with its breaker open and reads go to Postgres until Redis answers.
+// reg, if not nil, receives the cache's metrics.
+func New(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Cache, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	opts, err := redis.ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("cache: redis url: %w", err)
+	}
+	// A cache must fail fast: no retries, short socket timeouts, and the
+	// caller's context honoured, so a slow Redis costs a read at most the
+	// timeout before it falls back.
+	opts.MaxRetries = -1
+	opts.DialTimeout = max(2*cfg.Timeout, 100*time.Millisecond)
+	opts.ReadTimeout, opts.WriteTimeout = cfg.Timeout, cfg.Timeout
+	opts.ContextTimeoutEnabled = true
+	opts.PoolSize = max(opts.PoolSize, 8*runtime.GOMAXPROCS(0))
+	opts.PoolTimeout = cfg.Timeout
+	c := &Cache{
+		rdb:     redis.NewClient(opts),
+		cfg:     cfg,
+		breaker: newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, 30*time.Second),
+		dirty:   newDirtySet(),
+		logger:  logger,
+		done:    make(chan struct{}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "featurestore", Subsystem: "cache", Name: "lookups_total",
+			Help: "Pairs looked up online, by result: hit (answered by Redis), miss (customer filled from Postgres), fallback (Redis failed or its breaker was open; answered by Postgres).",
+		}, []string{"result"}),
+		writes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "featurestore", Subsystem: "cache", Name: "writes_total",
+			Help: "Cache write operations (fills and compute write-throughs), by result.",
+		}, []string{"op", "result"}),
+	}
+	c.breakerG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "featurestore", Subsystem: "cache", Name: "breaker_open",
+		Help: "1 while the Redis breaker is open and reads bypass Redis.",
+	}, func() float64 {
+		if c.breaker.open() {
+			return 1
+		}
+		return 0
+	})
+	if reg != nil {
+		for _, col := range []prometheus.Collector{c.lookups, c.writes, c.breakerG, newPoolCollector(c.rdb)} {
+			if err := reg.Register(col); err != nil {
+				return nil, fmt.Errorf("cache: register metrics: %w", err)
+			}
+		}
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, min(opts.DialTimeout+cfg.Timeout, 5*time.Second))
+	defer cancel()
+	if err := c.rdb.Ping(pingCtx).Err(); err != nil {
+		logger.Warn("redis does not answer; reads go to postgres until it does", "error", err)
+		c.breaker.trip()
+	}
+	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	c.stop = stop
+	go c.loop(loopCtx)
+	return c, nil
+}
+
+// Close stops the background loop and closes the Redis connections.
+func (c *Cache) Close() error {
+	c.stop()
+	<-c.done
+	return c.rdb.Close()
+}
+
+// loop removes dirty hashes once Redis answers again.
+func (c *Cache) loop(ctx context.Context) {
+	defer close(c.done)
+	ticker := time.NewTicker(250 * time.Millisecond)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if c.dirty.empty() {
+			continue
+		}
+		if err := c.cleanDirty(ctx); err != nil && ctx.Err() == nil {
+			c.logger.Debug("dirty cache entries not removed yet", "error", err)
+		}
+	}
+}
+
+// call runs fn against Redis within the configured timeout, unless the
+// breaker is open, and records the outcome in the breaker. A cancelled
+// caller is not Redis' fault and leaves the breaker alone.
+func (c *Cache) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	if !c.breaker.allow() {
+		return errBreakerOpen
+	}
+	cctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	err := fn(cctx)
+	switch {
+	case err == nil || errors.Is(err, redis.Nil):
+		c.breaker.success()
+		return nil
+	case ctx.Err() != nil:
+		return ctx.Err()
+	}
+	if c.breaker.failure() {
+		c.logger.Warn("redis failing; breaker open, reads go to postgres", "error", err)
+	}
+	return err
+}
+
+var errBreakerOpen = errors.New("redis breaker open")
+
+// poolCollector exports the Redis connection pool's state.
+type poolCollector struct {
+	rdb                           *redis.Client
+	hits, misses, timeouts, total *prometheus.Desc
+	idle                          *prometheus.Desc
+}
+
+func newPoolCollector(rdb *redis.Client) *poolCollector {
+	d := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc("featurestore_redis_pool_"+name, help, nil, nil)
+	}
+	return &poolCollector{rdb: rdb,
+		hits:     d("hits_total", "Times a free connection was found in the pool."),
+		misses:   d("misses_total", "Times no free connection was found in the pool."),
+		timeouts: d("timeouts_total", "Times a wait for a connection timed out."),
+		total:    d("connections", "Connections in the pool."),
+		idle:     d("idle_connections", "Idle connections in the pool."),
+	}
+}
+
+func (p *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- p.hits
+	ch <- p.misses
+	ch <- p.timeouts
+	ch <- p.total
+	ch <- p.idle
+}
+
+func (p *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	s := p.rdb.PoolStats()
+	ch <- prometheus.MustNewConstMetric(p.hits, prometheus.CounterValue, float64(s.Hits))
+	ch <- prometheus.MustNewConstMetric(p.misses, prometheus.CounterValue, float64(s.Misses))
+	ch <- prometheus.MustNewConstMetric(p.timeouts, prometheus.CounterValue, float64(s.Timeouts))
+	ch <- prometheus.MustNewConstMetric(p.total, prometheus.GaugeValue, float64(s.TotalConns))
+	ch <- prometheus.MustNewConstMetric(p.idle, prometheus.GaugeValue, float64(s.IdleConns))
+}

@@ -1,0 +1,255 @@
+package cache
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/features"
+	"github.com/featurestore/featurestore/internal/protoconv"
+	"github.com/featurestore/featurestore/internal/store"
+	"github.com/featurestore/featurestore/internal/testenv"
+)
+
+func newTestCache(t *testing.T, url string) *Cache {
+	t.Helper()
+	c, err := New(context.Background(), DefaultConfig(url), testenv.Logger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func record(t *testing.T, views int64, computedAt time.Time) stampedRecord {
+	t.Helper()
+	enc, err := protoconv.EncodeRecord(&store.StoredRow{
+		Vector: features.Vector{TotalViews: views}, AsOf: computedAt.Add(-time.Hour), ComputedAt: computedAt, Version: features.Version,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stampedRecord{enc: enc, computedAt: computedAt}
+}
+
+func row(customer, product string, views int64) store.FeatureRow {
+	return store.FeatureRow{CustomerID: customer, ProductID: product, Vector: features.Vector{TotalViews: views}}
+}
+
+// read looks one customer's products up, fails on a miss, and decodes
+// the records (nil for none).
+func read(t *testing.T, c *Cache, customer string, products ...string) []*featurestorev1.FeatureRecord {
+	t.Helper()
+	out, missed, err := c.lookup(context.Background(), "shop", []store.Lookup{{CustomerID: customer, ProductIDs: products}})
+	if err != nil || len(missed) != 0 {
+		t.Fatalf("lookup: missed %v, err %v", missed, err)
+	}
+	recs := make([]*featurestorev1.FeatureRecord, len(products))
+	for i, enc := range out[0] {
+		if enc == "" {
+			continue
+		}
+		if recs[i], err = enc.Decode(customer, products[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return recs
+}
+
+// TestWritesNeverGoBackwards plays a slow reader's fill, with vectors it
+// read before a compute run, after that run's write-through and removal:
+// the newer vectors and the removal stand.
+func TestWritesNeverGoBackwards(t *testing.T) {
+	c := newTestCache(t, testenv.Redis(t))
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	run := t0.Add(time.Minute)
+
+	// The reader read p1 and p2 at t0 from Postgres, then stalled. Its first
+	// fill lands so the run's write-through finds the customer cached.
+	stale := customerRecords{customerID: "c", records: map[string]stampedRecord{
+		"p1": record(t, 1, t0), "p2": record(t, 1, t0),
+	}}
+	if err := c.put(ctx, "shop", []customerRecords{stale}, "fill"); err != nil {
+		t.Fatal(err)
+	}
+	// The run rewrites p1 and removes p2.
+	if err := c.Written(ctx, "shop", []store.FeatureRow{row("c", "p1", 5)}, run.Add(time.Second), run); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Deleted(ctx, "shop", []store.PairKey{{CustomerID: "c", ProductID: "p2"}}, run); err != nil {
+		t.Fatal(err)
+	}
+	// The stalled reader's fill arrives again, late.
+	if err := c.put(ctx, "shop", []customerRecords{stale}, "fill"); err != nil {
+		t.Fatal(err)
+	}
+	got := read(t, c, "c", "p1", "p2")
+	if got[0].GetFeatures().GetTotalViews() != 5 || !got[0].GetComputedAt().AsTime().Equal(run.Add(time.Second)) {
+		t.Errorf("p1 = %v, want the run's vector", got[0])
+	}
+	if got[1] != nil {
+		t.Errorf("p2 = %v, want removed", got[1])
+	}
+	// A later run may bring p2 back.
+	later := run.Add(time.Hour)
+	if err := c.Written(ctx, "shop", []store.FeatureRow{row("c", "p2", 9)}, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(t, c, "c", "p2"); got[0].GetFeatures().GetTotalViews() != 9 {
+		t.Errorf("p2 after a later run = %v", got[0])
+	}
+}
+
+// TestWriteThroughSkipsColdCustomers: a run caches nobody new; only hashes
+// that readers created are updated.
+func TestWriteThroughSkipsColdCustomers(t *testing.T) {
+	c := newTestCache(t, testenv.Redis(t))
+	ctx := context.Background()
+	now := time.Now().UTC()
+	if err := c.Written(ctx, "shop", []store.FeatureRow{row("cold", "p", 1)}, now, now); err != nil {
+		t.Fatal(err)
+	}
+	n, err := c.rdb.Exists(ctx, Key("shop", "cold")).Result()
+	if err != nil || n != 0 {
+		t.Errorf("cold customer's hash exists (%d, %v) after a write-through", n, err)
+	}
+	out, missed, err := c.lookup(ctx, "shop", []store.Lookup{{CustomerID: "cold", ProductIDs: []string{"p"}}})
+	if err != nil || len(missed) != 1 || out[0][0] != "" {
+		t.Errorf("cold lookup: %v %v %v, want a miss", out, missed, err)
+	}
+}
+
+// TestFailedWriteThroughIsNotTrusted: while Redis is down a run cannot
+// update a cached customer, so this process stops trusting that hash and
+// removes it once Redis is back.
+func TestFailedWriteThroughIsNotTrusted(t *testing.T) {
+	redis := testenv.StartRedis(t)
+	cfg := DefaultConfig(redis.URL())
+	cfg.BreakerCooldown = 50 * time.Millisecond
+	c, err := New(context.Background(), cfg, testenv.Logger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	t0 := time.Now().UTC()
+	if err := c.put(ctx, "shop", []customerRecords{{customerID: "c", records: map[string]stampedRecord{"p": record(t, 1, t0)}}}, "fill"); err != nil {
+		t.Fatal(err)
+	}
+	redis.Pause()
+	if err := c.Written(ctx, "shop", []store.FeatureRow{row("c", "p", 2)}, t0.Add(time.Second), t0); err == nil {
+		t.Fatal("write-through to a hung redis succeeded")
+	}
+	if !c.anyDirty("shop", []store.Lookup{{CustomerID: "c"}}) {
+		t.Fatal("the customer whose write-through failed is still trusted")
+	}
+	redis.Resume()
+	deadline := time.Now().Add(10 * time.Second)
+	for !c.dirty.empty() {
+		if time.Now().After(deadline) {
+			t.Fatal("dirty hash not removed after redis came back")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if n, err := c.rdb.Exists(ctx, Key("shop", "c")).Result(); err != nil || n != 0 {
+		t.Errorf("dirty hash still in redis (%d, %v)", n, err)
+	}
+}
+
+func TestTTL(t *testing.T) {
+	url := testenv.Redis(t)
+	cfg := DefaultConfig(url)
+	cfg.TTL = 90 * time.Second
+	c, err := New(context.Background(), cfg, testenv.Logger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.put(ctx, "shop", []customerRecords{{customerID: "c", records: map[string]stampedRecord{"p": record(t, 1, time.Now())}}}, "fill"); err != nil {
+		t.Fatal(err)
+	}
+	ttl, err := c.rdb.PTTL(ctx, Key("shop", "c")).Result()
+	if err != nil || ttl <= 80*time.Second || ttl > 90*time.Second {
+		t.Errorf("ttl %s (%v), want about 90s", ttl, err)
+	}
+}
+
+func TestKey(t *testing.T) {
+	if got, want := Key("shop-0", "gid://shopify/Customer/1"), "fs:v1:{shop-0|gid://shopify/Customer/1}"; got != want {
+		t.Errorf("Key = %q, want %q", got, want)
+	}
+}
+
+func TestValueRoundTrip(t *testing.T) {
+	at := time.Date(2025, 6, 1, 1, 2, 3, 4000, time.UTC)
+	rec := record(t, 7, at)
+	got, err := decodeValue(encodeValue(rec.enc, at))
+	if err != nil || got != rec.enc {
+		t.Fatalf("round trip: %q, %v", got, err)
+	}
+	if got, err := decodeValue(tombstone(at)); got != "" || err != nil {
+		t.Errorf("tombstone decodes to %q, %v", got, err)
+	}
+	for _, bad := range []string{"", "123", "abcdefghijklmnop", "0000000000000001\xff\xff"} {
+		if _, err := decodeValue(bad); err == nil {
+			t.Errorf("decodeValue(%q) accepted a malformed value", bad)
+		}
+	}
+}
+
+func FuzzDecodeValue(f *testing.F) {
+	at := time.Unix(1700000000, 0)
+	enc, err := protoconv.EncodeRecord(&store.StoredRow{Vector: features.Vector{TotalViews: 3}, AsOf: at, ComputedAt: at})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(encodeValue(enc, at))
+	f.Add(tombstone(time.Unix(1, 0)))
+	f.Add("")
+	f.Fuzz(func(t *testing.T, s string) {
+		enc, err := decodeValue(s)
+		if err != nil {
+			return
+		}
+		// What decodeValue accepts is the value less its stamp, and
+		// well-formed at the top level; nested messages are not decoded on
+		// the read path, by design.
+		if string(enc) != s[stampLen:] || !enc.Valid() {
+			t.Errorf("decodeValue(%q) = %q", s, enc)
+		}
+	})
+}
+
+func TestBreaker(t *testing.T) {
+	now := time.Unix(0, 0)
+	b := newBreaker(2, time.Second, 4*time.Second)
+	b.now = func() time.Time { return now }
+	step := func(want bool) {
+		t.Helper()
+		if got := b.allow(); got != want {
+			t.Fatalf("at %s allow = %v, want %v", now.Sub(time.Unix(0, 0)), got, want)
+		}
+	}
+	step(true)
+	b.failure()
+	step(true) // one failure is below the threshold
+	b.failure()
+	step(false) // open
+	now = now.Add(time.Second)
+	step(true)  // cooldown over: one probe
+	step(false) // no second probe while the first is out
+	b.failure() // the probe failed: open for twice as long
+	now = now.Add(1500 * time.Millisecond)
+	step(false)
+	now = now.Add(time.Second)
+	step(true)
+	b.success()
+	step(true)
+	step(true)
+	if b.open() {
+		t.Error("breaker open after a success")
+	}
+}

@@ -1,0 +1,19 @@
+// Package cache serves online reads: features of a customer's products from
+// Redis, with Postgres behind it as the source of truth.
+//
+// Layout: one hash per (shop, customer), key fs:v<features_version>:{<shop>|<customer>}
+// (the braces are a Redis Cluster hash tag: one customer's vectors share a
+// slot while shops spread). A field per product holds the vector, and the
+// empty field marks the hash complete: every stored row of the customer is
+// in it, so a product without a field has no row and is answered NOT_FOUND
+// without asking Postgres. A value is 16 decimal digits of the row's
+// last_computed_at in Unix microseconds followed by the protobuf-encoded
+// FeatureRecord; a value of the 16 digits alone is a tombstone for a pair
+// that a compute run removed.
+//
+// Writes never go backwards: a Lua script replaces a field only with a value
+// whose timestamp is newer, which settles the race between a slow reader's
+// fill and a compute run's write-through whatever order they arrive in.
+// Redis is only a cache: when it fails or is slow, reads go to Postgres, and
+// a breaker stops asking Redis on every request while it is down.
+package cache

@@ -1,0 +1,187 @@
+package compute
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/featurestore/featurestore/internal/features"
+	"github.com/featurestore/featurestore/internal/store"
+)
+
+// computeParts scans the parts on up to Workers workers at once, runs the
+// kernel on every pair and writes the vectors through Writers writer
+// connections, each batch in its own transaction, while the scans go on.
+// Batches circulate between the workers and the writers, one per writer
+// and worker, so memory stays at a few batches whatever the shop's size.
+// For a part that lists its pairs (an incremental run), it returns the
+// listed pairs the scan did not find: they no longer exist at as_of.
+func (e *Engine) computeParts(ctx context.Context, run *store.Run, req Request, parts []store.ScanRequest,
+	c *counters, start time.Time, progress func(Progress)) ([]store.PairKey, error) {
+	if len(parts) == 0 {
+		return nil, nil
+	}
+	batchSize, writers := max(e.BatchSize, 1), max(e.Writers, 1)
+	workers := min(e.workers(), len(parts))
+	free := make(chan []store.FeatureRow, writers+workers)
+	full := make(chan []store.FeatureRow)
+	for range writers + workers {
+		free <- make([]store.FeatureRow, 0, batchSize)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for range writers {
+		g.Go(func() error { return e.write(gctx, run, req, full, free, c) })
+	}
+	scanners, sctx := errgroup.WithContext(gctx)
+	var (
+		next     atomic.Int64
+		mu       sync.Mutex
+		vanished []store.PairKey
+	)
+	for range workers {
+		scanners.Go(func() error {
+			w := &worker{e: e, req: req, full: full, free: free, c: c, batchSize: batchSize}
+			for i := next.Add(1) - 1; i < int64(len(parts)); i = next.Add(1) - 1 {
+				gone, err := w.scan(sctx, parts[i])
+				if err != nil {
+					return err
+				}
+				mu.Lock()
+				vanished = append(vanished, gone...)
+				mu.Unlock()
+			}
+			return w.flush(sctx)
+		})
+	}
+	g.Go(func() error {
+		defer close(full)
+		return scanners.Wait()
+	})
+
+	done := make(chan error, 1)
+	go func() { done <- g.Wait() }()
+	if progress == nil {
+		return vanished, <-done
+	}
+	ticker := time.NewTicker(e.ProgressInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case err := <-done:
+			return vanished, err
+		case <-ticker.C:
+			progress(c.progress(time.Since(start)))
+		}
+	}
+}
+
+// workers is the number of parts a run computes at once: Workers, but no
+// more than the pool can serve while the run's lock and writers hold their
+// connections, since each worker's scan holds two.
+func (e *Engine) workers() int {
+	spare := int(e.pool.Config().MaxConns) - 1 - max(e.Writers, 1)
+	return max(1, min(e.Workers, spare/2))
+}
+
+// write stores the batches that arrive on full until it is closed, and
+// hands each back on free.
+func (e *Engine) write(ctx context.Context, run *store.Run, req Request, full <-chan []store.FeatureRow, free chan<- []store.FeatureRow, c *counters) error {
+	w, err := run.NewWriter(ctx)
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	for batch := range full {
+		computedAt, err := w.WriteBatch(ctx, batch)
+		if err != nil {
+			return err
+		}
+		c.written.Add(int64(len(batch)))
+		if e.Sink != nil {
+			if err := e.Sink.Written(ctx, req.ShopID, batch, computedAt, req.AsOf); err != nil {
+				e.logger.WarnContext(ctx, "write-through failed", "shop_id", req.ShopID, "rows", len(batch), "error", err)
+			}
+		}
+		free <- batch[:0]
+	}
+	return nil
+}
+
+// worker fills batches with the vectors of the parts it scans.
+type worker struct {
+	e         *Engine
+	req       Request
+	full      chan<- []store.FeatureRow
+	free      <-chan []store.FeatureRow
+	c         *counters
+	batchSize int
+	batch     []store.FeatureRow // nil until the worker takes one from free
+}
+
+// scan computes the pairs of one part and returns those of its listed
+// pairs (if it lists them) that the scan did not find.
+func (w *worker) scan(ctx context.Context, part store.ScanRequest) ([]store.PairKey, error) {
+	var gone []store.PairKey
+	expected := part.Pairs
+	err := store.ScanPairs(ctx, w.e.pool, part, func(p *store.Pair) error {
+		// The scan returns listed pairs in the list's order; those it skips
+		// have no inputs left.
+		for len(expected) > 0 && comparePair(expected[0], p.CustomerID, p.ProductID) < 0 {
+			gone, expected = append(gone, expected[0]), expected[1:]
+		}
+		if len(expected) > 0 {
+			expected = expected[1:]
+		}
+		w.c.events.Add(int64(len(p.Events)))
+		w.c.lines.Add(int64(len(p.Lines)))
+		return w.add(ctx, store.FeatureRow{CustomerID: p.CustomerID, ProductID: p.ProductID,
+			Vector: features.Compute(w.req.AsOf, p.Events, p.Lines)})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("scan: %w", err)
+	}
+	return append(gone, expected...), nil
+}
+
+// add appends a row to the worker's batch and hands the batch to the
+// writers when it is full.
+func (w *worker) add(ctx context.Context, row store.FeatureRow) error {
+	if w.batch == nil {
+		select {
+		case w.batch = <-w.free:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	w.batch = append(w.batch, row)
+	w.c.computed.Add(1)
+	if len(w.batch) < w.batchSize {
+		return nil
+	}
+	return w.flush(ctx)
+}
+
+// flush hands the worker's batch, if it holds rows, to the writers.
+func (w *worker) flush(ctx context.Context) error {
+	if len(w.batch) == 0 {
+		return nil
+	}
+	select {
+	case w.full <- w.batch:
+		w.batch = nil
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// comparePair orders a pair against (customer, product) in byte order, the
+// order of every scan.
+func comparePair(k store.PairKey, customer, product string) int {
+	return cmp.Or(cmp.Compare(k.CustomerID, customer), cmp.Compare(k.ProductID, product))
+}

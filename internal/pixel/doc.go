@@ -1,0 +1,25 @@
+// Package pixel is the HTTP endpoint that a shop's Shopify web pixel posts
+// its customer events to: POST /v1/pixel/{shop_id} with one event, or an
+// array of them, as analytics.subscribe hands them over (product_viewed,
+// product_added_to_cart, product_removed_from_cart, checkout_completed,
+// collection_viewed, search_submitted, page_viewed). Each event becomes
+// user_interactions rows through package ingest, the same validation and
+// write path as the gRPC IngestInteractions:
+//
+//   - product ids come from the event's data, one row per line item for
+//     cart and checkout events, as Shopify gids (gid://shopify/Product/123);
+//     page-level events make one row without a product;
+//   - the customer is the checkout's order customer, else the customerId the
+//     snippet adds from init.data.customer; anonymous visitors have none;
+//   - device_type comes from the user agent, and from the screen and
+//     viewport sizes when the agent does not say;
+//   - page_type is the kind of page the event happened on, and for a product
+//     view the page the product was reached from (an internal referrer);
+//   - referrer_type classifies document.referrer against the shop's own
+//     host, with paid and email traffic recognised by UTM parameters;
+//   - view_duration of a product view is the time until the same client's
+//     next event: see session.go for the state this takes.
+//
+// Browsers are admitted by the CORS policy in cors.go; bodies are bounded;
+// every error answer is JSON that says what to fix.
+package pixel

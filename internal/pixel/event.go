@@ -1,0 +1,166 @@
+package pixel
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+)
+
+// event is the part of a Shopify web pixel event (what analytics.subscribe
+// hands its callback) that becomes interactions. Events carry much more;
+// the rest is ignored.
+type event struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Timestamp string `json:"timestamp"`
+	ClientID  string `json:"clientId"`
+	// CustomerID is not part of Shopify's event: the snippet adds
+	// init.data.customer.id, because only checkout events name the customer.
+	CustomerID shopifyID    `json:"customerId"`
+	Context    eventContext `json:"context"`
+	Data       eventData    `json:"data"`
+}
+
+type eventContext struct {
+	Document struct {
+		Location location `json:"location"`
+		Referrer string   `json:"referrer"`
+	} `json:"document"`
+	Navigator struct {
+		UserAgent string `json:"userAgent"`
+	} `json:"navigator"`
+	Window struct {
+		InnerWidth float64 `json:"innerWidth"`
+		Screen     struct {
+			Width float64 `json:"width"`
+		} `json:"screen"`
+	} `json:"window"`
+}
+
+// location is a snapshot of window.location.
+type location struct {
+	Href     string `json:"href"`
+	Host     string `json:"host"`
+	Pathname string `json:"pathname"`
+	Search   string `json:"search"`
+}
+
+type eventData struct {
+	// ProductVariant is product_viewed's.
+	ProductVariant *variant `json:"productVariant"`
+	// CartLine is product_added_to_cart's and product_removed_from_cart's.
+	CartLine *struct {
+		Merchandise *variant `json:"merchandise"`
+	} `json:"cartLine"`
+	// Checkout is checkout_completed's.
+	Checkout *struct {
+		LineItems []struct {
+			Variant *variant `json:"variant"`
+		} `json:"lineItems"`
+		Order *struct {
+			Customer *struct {
+				ID shopifyID `json:"id"`
+			} `json:"customer"`
+		} `json:"order"`
+	} `json:"checkout"`
+}
+
+type variant struct {
+	Product *struct {
+		ID shopifyID `json:"id"`
+	} `json:"product"`
+}
+
+// productID returns the variant's product id, or "" when it has none.
+func (v *variant) productID() shopifyID {
+	if v == nil || v.Product == nil {
+		return ""
+	}
+	return v.Product.ID
+}
+
+// shopifyID is an id that Shopify may send as a string or as a number;
+// null and missing are "".
+type shopifyID string
+
+func (id *shopifyID) UnmarshalJSON(b []byte) error {
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		*id = ""
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*id = shopifyID(s)
+	default:
+		if _, err := strconv.ParseFloat(string(b), 64); err != nil {
+			return errors.New("an id must be a string or a number")
+		}
+		*id = shopifyID(b)
+	}
+	return nil
+}
+
+// errEmptyBody, errNotEvents and errBadJSON say why a body is not events.
+var (
+	errEmptyBody = errors.New("the body is empty: send one event as a JSON object, or an array of events")
+	errNotEvents = errors.New("the body must be one event as a JSON object, or a JSON array of events")
+	errBadJSON   = errors.New("malformed JSON")
+)
+
+// decodeEvents parses a body of one event or an array of them.
+func decodeEvents(body []byte) ([]event, error) {
+	body = bytes.TrimLeft(body, " \t\r\n")
+	if len(body) == 0 {
+		return nil, errEmptyBody
+	}
+	var err error
+	var events []event
+	switch body[0] {
+	case '[':
+		err = json.Unmarshal(body, &events)
+	case '{':
+		events = make([]event, 1)
+		err = json.Unmarshal(body, &events[0])
+	default:
+		return nil, errNotEvents
+	}
+	if err != nil {
+		return nil, describeJSONError(err)
+	}
+	return events, nil
+}
+
+// describeJSONError rephrases a decoding error for the sender: where the
+// JSON breaks, or which field has the wrong type.
+func describeJSONError(err error) error {
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Errorf("%w at byte %d: %s", errBadJSON, syntax.Offset, syntax.Error())
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return fmt.Errorf("%w: field %s must be a JSON %s, not a %s", errBadJSON, typeErr.Field, jsonKind(typeErr.Type.Kind().String()), typeErr.Value)
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("%w: %s where an event (an object) was expected", errBadJSON, typeErr.Value)
+	}
+	return fmt.Errorf("%w: %s", errBadJSON, err.Error())
+}
+
+// jsonKind names a Go kind in JSON's terms.
+func jsonKind(kind string) string {
+	switch kind {
+	case "string":
+		return "string"
+	case "float64", "int", "int64":
+		return "number"
+	case "struct", "ptr", "map":
+		return "object"
+	case "slice", "array":
+		return "array"
+	}
+	return kind
+}

@@ -1,0 +1,140 @@
+package refresh_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/featurestore/featurestore/internal/compute"
+	"github.com/featurestore/featurestore/internal/refresh"
+	"github.com/featurestore/featurestore/internal/store"
+	"github.com/featurestore/featurestore/internal/testenv"
+)
+
+// newEvent inserts a view of a new pair of shop, so that the shop has a
+// change to refresh.
+func newEvent(t *testing.T, pool *pgxpool.Pool, shop, customer string) {
+	t.Helper()
+	_, err := pool.Exec(context.Background(), `INSERT INTO user_interactions (id, shop_id, customer_id, product_id, event_type, created_at)
+		VALUES ($1 || '/' || $2, $1, $2, 'refresh-product', 'product_viewed', now() - interval '1 hour')`, shop, customer)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// summarize shows outcomes as "shop mode result", in shop order.
+func summarize(outcomes []refresh.Outcome) []string {
+	var out []string
+	for _, o := range outcomes {
+		result := "ok"
+		switch {
+		case errors.Is(o.Err, store.ErrShopLocked):
+			result = "locked"
+		case o.Err != nil:
+			result = o.Err.Error()
+		}
+		out = append(out, fmt.Sprintf("%s %s %s", o.ShopID, o.Mode, result))
+	}
+	return out
+}
+
+// TestPassRunsWhatIsDue walks a shop's life through passes of the
+// schedule, one of them by a scheduler that has just started, as after a
+// restart, which knows only what Postgres holds.
+func TestPassRunsWhatIsDue(t *testing.T) {
+	pool, _ := testenv.Postgres(t)
+	testenv.LoadGolden(t, pool)
+	ctx := context.Background()
+	engine := compute.NewEngine(pool, testenv.Logger())
+	scheduler := refresh.New(pool, engine, testenv.Logger(), time.Hour, 24*time.Hour)
+	// holder takes and releases shop-0's lock as another server would.
+	holder, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Release()
+	hold := func(lock bool) {
+		fn := "pg_advisory_unlock"
+		if lock {
+			fn = "pg_advisory_lock"
+		}
+		if _, err := holder.Exec(ctx, `SELECT `+fn+`(hashtextextended('featurestore/compute/' || $1, 0))`, "shop-0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, step := range []struct {
+		name      string
+		before    func()
+		scheduler *refresh.Scheduler
+		want      []string
+	}{
+		{"new shops get a full run", nil, scheduler, []string{"shop-0 full ok", "shop-1 full ok"}},
+		{"nothing changed", nil, scheduler, nil},
+		{"a change makes its shop due", func() { newEvent(t, pool, "shop-0", "c1") }, scheduler, []string{"shop-0 incremental ok"}},
+		{"an old full run makes its shop due, after a restart too", func() {
+			if _, err := pool.Exec(ctx, `UPDATE feature_runs SET started_at = started_at - interval '2 days' WHERE shop_id = 'shop-1'`); err != nil {
+				t.Fatal(err)
+			}
+		}, refresh.New(pool, engine, testenv.Logger(), time.Hour, 24*time.Hour), []string{"shop-1 full ok"}},
+		{"a shop another run holds is skipped", func() {
+			newEvent(t, pool, "shop-0", "c2")
+			hold(true)
+		}, scheduler, []string{"shop-0 incremental locked"}},
+		{"its change waits for the next pass", func() { hold(false) }, scheduler, []string{"shop-0 incremental ok"}},
+		{"without a full interval, only changes are due", func() {
+			if _, err := pool.Exec(ctx, `UPDATE feature_runs SET started_at = started_at - interval '30 days'`); err != nil {
+				t.Fatal(err)
+			}
+			newEvent(t, pool, "shop-1", "c3")
+		}, refresh.New(pool, engine, testenv.Logger(), time.Hour, 0), []string{"shop-1 incremental ok"}},
+	} {
+		if step.before != nil {
+			step.before()
+		}
+		if got := summarize(step.scheduler.Pass(ctx)); !slices.Equal(got, step.want) {
+			t.Fatalf("%s: pass did %q, want %q", step.name, got, step.want)
+		}
+	}
+}
+
+// TestRunKeepsFeaturesCurrent runs the schedule with a short interval and
+// waits for a new event to reach the table, then stops it.
+func TestRunKeepsFeaturesCurrent(t *testing.T) {
+	pool, _ := testenv.Postgres(t)
+	testenv.LoadGolden(t, pool)
+	engine := compute.NewEngine(pool, testenv.Logger())
+	scheduler := refresh.New(pool, engine, testenv.Logger(), 20*time.Millisecond, 24*time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		scheduler.Run(ctx)
+	}()
+	defer func() {
+		cancel()
+		<-stopped
+	}()
+
+	newEvent(t, pool, "shop-1", "fresh-customer")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var n int
+		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM interaction_features
+			WHERE shop_id = 'shop-1' AND customer_id = 'fresh-customer' AND total_views = 1`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new event's pair was not computed within 20 s of scheduled refreshes")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

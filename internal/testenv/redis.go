@@ -1,0 +1,175 @@
+package testenv
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// redisDatabases are the logical databases tests lease, one per test, so
+// that tests running at once in different packages never share keys.
+const redisDatabases = 16
+
+// Redis returns the URL of a Redis logical database that no other test uses
+// while this one runs, emptied before and after it.
+func Redis(t testing.TB) string {
+	t.Helper()
+	base := require(t, "REDIS_URL")
+	opts, err := redis.ParseURL(base)
+	if err != nil {
+		t.Fatalf("parse REDIS_URL: %v", err)
+	}
+	ctx := context.Background()
+	admin := redis.NewClient(opts)
+	defer admin.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		for db := 1; db < redisDatabases; db++ {
+			lease := fmt.Sprintf("featurestore-test-lease:%d", db)
+			ok, err := admin.SetNX(ctx, lease, os.Getpid(), 2*time.Minute).Result()
+			if err != nil {
+				t.Fatalf("lease a redis database: %v", err)
+			}
+			if !ok {
+				continue
+			}
+			dbOpts := *opts
+			dbOpts.DB = db
+			client := redis.NewClient(&dbOpts)
+			if err := client.FlushDB(ctx).Err(); err != nil {
+				t.Fatalf("flush redis database %d: %v", db, err)
+			}
+			t.Cleanup(func() {
+				_ = client.FlushDB(context.Background()).Err()
+				client.Close()
+				c := redis.NewClient(opts)
+				_ = c.Del(context.Background(), lease).Err()
+				c.Close()
+			})
+			return fmt.Sprintf("redis://%s/%d", opts.Addr, db)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no free redis test database for 60 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// RedisProcess is a private redis-server that a test can stop and start, to
+// see how the service lives through a Redis outage.
+type RedisProcess struct {
+	t    testing.TB
+	port int
+	dir  string
+	cmd  *exec.Cmd
+}
+
+// StartRedis starts a private redis-server on a free port. It skips the test
+// when redis-server is not installed (outside CI; in CI it fails).
+func StartRedis(t testing.TB) *RedisProcess {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("redis-server is not installed: make test installs it")
+		}
+		t.Skip("redis-server is not installed: run `make test`")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	p := &RedisProcess{t: t, port: port, dir: t.TempDir()}
+	p.Start()
+	t.Cleanup(p.Stop)
+	return p
+}
+
+// URL is the server's redis:// URL.
+func (p *RedisProcess) URL() string { return "redis://127.0.0.1:" + strconv.Itoa(p.port) + "/0" }
+
+// Start starts the server (again) on its port and waits until it answers.
+func (p *RedisProcess) Start() {
+	p.t.Helper()
+	p.cmd = exec.Command("redis-server", "--port", strconv.Itoa(p.port), "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", p.dir, "--logfile", filepath.Join(p.dir, "redis.log"))
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatalf("start redis-server: %v", err)
+	}
+	client := redis.NewClient(&redis.Options{Addr: "127.0.0.1:" + strconv.Itoa(p.port)})
+	defer client.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for client.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("redis-server on port %d did not answer", p.port)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Pause freezes the server (SIGSTOP): its connections stay open but
+// nothing answers, as with a Redis that hangs. Resume undoes it.
+func (p *RedisProcess) Pause() { p.signal(syscall.SIGSTOP) }
+
+// Resume lets a paused server run again.
+func (p *RedisProcess) Resume() { p.signal(syscall.SIGCONT) }
+
+func (p *RedisProcess) signal(sig os.Signal) {
+	p.t.Helper()
+	if p.cmd == nil || p.cmd.Process == nil {
+		p.t.Fatal("redis-server is not running")
+	}
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		p.t.Fatalf("signal redis-server: %v", err)
+	}
+}
+
+// Stop kills the server, as a crash would.
+func (p *RedisProcess) Stop() {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	_ = p.cmd.Wait()
+	p.cmd = nil
+}
+
+// SilentServer accepts TCP connections and never answers, like a Redis that
+// hangs. It returns its redis:// URL.
+func SilentServer(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				close(done)
+				return
+			}
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "redis://" + l.Addr().String() + "/0"
+}
