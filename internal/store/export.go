@@ -73,30 +73,7 @@ func (x *Exporter) ExportRows(ctx context.Context, req ExportRequest, fn func(*S
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	})
-	ctx, cancel := context.WithCancel(ctx)
-	// Cancelling before the rows are closed stops Postgres rather than
-	// draining the rest of the shop when fn fails.
-	defer cancel()
-	rows, err := x.pool.Query(ctx, query, append([]any{binaryResults}, args...)...)
-	if err != nil {
-		return translate(fmt.Errorf("query stored rows: %w", err))
-	}
-	defer rows.Close()
-	defer cancel()
-	d := newRowDecoder()
-	for rows.Next() {
-		r, err := d.decode(rows.RawValues())
-		if err != nil {
-			return fmt.Errorf("decode stored row: %w", err)
-		}
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	if err := rows.Err(); err != nil {
-		return translate(fmt.Errorf("read stored rows: %w", err))
-	}
-	return nil
+	return eachStoredRow(ctx, x.pool, query, args, fn)
 }
 
 // CopyExportRows writes, with COPY in binary format, exactly the rows that

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/featurestore/featurestore/internal/features"
@@ -27,31 +26,54 @@ type StoredRow struct {
 // storedColumns is the select list that scanStoredRow reads.
 var storedColumns = "customer_id, product_id, as_of, last_computed_at, features_version, " + strings.Join(features.Names(), ", ")
 
-// scanStoredRow scans one row selected with storedColumns.
-func scanStoredRow(row pgx.CollectableRow) (StoredRow, error) {
-	var r StoredRow
-	dst := make([]any, 0, 5+features.Count())
-	dst = append(dst, &r.CustomerID, &r.ProductID, &r.AsOf, &r.ComputedAt, &r.Version)
-	dst, finish := r.Vector.ScanTargets(dst)
-	if err := row.Scan(dst...); err != nil {
-		return r, err
+// eachStoredRow runs query, which selects storedColumns, and calls fn for
+// each row, decoded from the binary wire format by one reused decoder: fn
+// must not keep the row after it returns. An error from fn stops the read,
+// cancels the query and is returned as is.
+func eachStoredRow(ctx context.Context, pool *pgxpool.Pool, query string, args []any, fn func(*StoredRow) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	// Cancelling before the rows are closed stops Postgres rather than
+	// draining the rest of the result when fn fails.
+	defer cancel()
+	rows, err := pool.Query(ctx, query, append([]any{binaryResults}, args...)...)
+	if err != nil {
+		return translate(fmt.Errorf("query stored rows: %w", err))
 	}
-	finish()
-	r.AsOf, r.ComputedAt = r.AsOf.UTC(), r.ComputedAt.UTC()
-	return r, nil
+	defer rows.Close()
+	defer cancel()
+	d := newRowDecoder()
+	for rows.Next() {
+		r, err := d.decode(rows.RawValues())
+		if err != nil {
+			return fmt.Errorf("decode stored row: %w", err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return translate(fmt.Errorf("read stored rows: %w", err))
+	}
+	return nil
+}
+
+// collectStoredRows returns copies of every row that query selects.
+func collectStoredRows(ctx context.Context, pool *pgxpool.Pool, query string, args ...any) ([]StoredRow, error) {
+	var out []StoredRow
+	err := eachStoredRow(ctx, pool, query, args, func(r *StoredRow) error {
+		out = append(out, *r)
+		return nil
+	})
+	return out, err
 }
 
 // CustomersRows returns every stored row of the given customers of a shop,
 // by customer, each customer's rows in product order.
 func CustomersRows(ctx context.Context, pool *pgxpool.Pool, shopID string, customerIDs []string) (map[string][]StoredRow, error) {
-	rows, err := pool.Query(ctx, `SELECT `+storedColumns+` FROM interaction_features
+	all, err := collectStoredRows(ctx, pool, `SELECT `+storedColumns+` FROM interaction_features
  WHERE shop_id = $1 AND customer_id = ANY($2::text[]) ORDER BY customer_id, product_id`, shopID, customerIDs)
 	if err != nil {
-		return nil, translate(fmt.Errorf("read customers' rows: %w", err))
-	}
-	all, err := pgx.CollectRows(rows, scanStoredRow)
-	if err != nil {
-		return nil, translate(fmt.Errorf("read customers' rows: %w", err))
+		return nil, fmt.Errorf("read customers' rows: %w", err)
 	}
 	out := make(map[string][]StoredRow, len(customerIDs))
 	for _, r := range all {
@@ -76,14 +98,10 @@ func ReadPairs(ctx context.Context, pool *pgxpool.Pool, shopID string, lookups [
 			customers, products = append(customers, l.CustomerID), append(products, p)
 		}
 	}
-	rows, err := pool.Query(ctx, `SELECT `+storedColumns+` FROM interaction_features
+	found, err := collectStoredRows(ctx, pool, `SELECT `+storedColumns+` FROM interaction_features
  WHERE shop_id = $1 AND (customer_id, product_id) IN (SELECT * FROM unnest($2::text[], $3::text[]))`, shopID, customers, products)
 	if err != nil {
-		return nil, translate(fmt.Errorf("read pairs: %w", err))
-	}
-	found, err := pgx.CollectRows(rows, scanStoredRow)
-	if err != nil {
-		return nil, translate(fmt.Errorf("read pairs: %w", err))
+		return nil, fmt.Errorf("read pairs: %w", err)
 	}
 	byKey := make(map[PairKey]*StoredRow, len(found))
 	for i := range found {
