@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/featurestore/featurestore/internal/store"
 )
@@ -59,7 +60,18 @@ func runExamples(ctx context.Context, args []string) error {
 		call(fmt.Sprintf("Online read: one customer x %d products, answered in that order", len(productIDs)),
 			"featurestore.v1.FeatureStoreService/GetFeatures",
 			map[string]any{"shopId": shop, "customerId": customer, "productIds": productIDs})
+		call("The same customer's dense vectors, in the layout DescribeFeatures gives",
+			"featurestore.v1.FeatureStoreService/GetFeatures",
+			map[string]any{"shopId": shop, "customerId": customer, "productIds": productIDs[:min(3, len(productIDs))], "includeVector": true})
+		call("Bulk export (here of one customer): rows in batches, each with a resume token", "featurestore.v1.FeatureStoreService/StreamFeatures",
+			map[string]any{"shopId": shop, "customerIds": []string{customer}, "batchSize": 25})
 	}
+	call("Track an interaction (idempotent by id), then recompute to see it", "featurestore.v1.FeatureStoreService/IngestInteractions",
+		map[string]any{"interactions": []map[string]any{{
+			"id": shop + "/example-1", "shopId": shop, "customerId": "gid://shopify/Customer/example",
+			"productId": "gid://shopify/Product/example", "eventType": "product_viewed", "pageType": "search",
+			"deviceType": "mobile", "viewDuration": 42.5, "createdAt": time.Now().UTC().Add(-time.Minute).Format(time.RFC3339),
+		}}})
 	fmt.Println()
 	return nil
 }
