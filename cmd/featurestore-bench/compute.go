@@ -92,22 +92,13 @@ func benchCompute(ctx context.Context, pool *pgxpool.Pool, url string, o options
 		res.events = rows
 
 		start = time.Now()
-		stream, err := client.ComputeFeatures(ctx, &featurestorev1.ComputeFeaturesRequest{ShopId: c.ShopID, AsOf: timestamppb.New(asOf)})
+		s, err := computeSummary(ctx, client, &featurestorev1.ComputeFeaturesRequest{ShopId: c.ShopID, AsOf: timestamppb.New(asOf)})
 		if err != nil {
-			return res, err
+			return res, fmt.Errorf("compute: %w", err)
 		}
-		for {
-			msg, err := stream.Recv()
-			if err != nil {
-				return res, fmt.Errorf("compute: %w", err)
-			}
-			if s := msg.GetSummary(); s != nil {
-				res.pairs = s.GetPairsWritten()
-				if s.GetEventsRead() != rows {
-					return res, fmt.Errorf("compute read %d events, the floor %d", s.GetEventsRead(), rows)
-				}
-				break
-			}
+		res.pairs = s.GetPairsWritten()
+		if s.GetEventsRead() != rows {
+			return res, fmt.Errorf("compute read %d events, the floor %d", s.GetEventsRead(), rows)
 		}
 		computes = append(computes, time.Since(start))
 		fmt.Fprintf(os.Stderr, "  %s round %d: read %s, compute %s\n", c.ShopID, round+1,

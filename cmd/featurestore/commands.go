@@ -39,11 +39,12 @@ func exitCode(err error) int {
 }
 
 func run(ctx context.Context, args []string) error {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 {
+		usage(os.Stderr)
+		return fmt.Errorf("%w: no command given", errUsage)
+	}
+	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(os.Stdout)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: no command given", errUsage)
-		}
 		return nil
 	}
 	for _, c := range commands {
@@ -91,8 +92,23 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	if len(envErrs) > 0 {
+		return errors.Join(envErrs...)
+	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (see featurestore %s --help)", errUsage, strings.Join(fs.Args(), " "), fs.Name())
 	}
 	return nil
+}
+
+// splitList splits a comma-separated flag value, trimming spaces and
+// dropping empty items, so "a, b," means a and b.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

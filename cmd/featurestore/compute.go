@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"golang.org/x/term"
@@ -48,7 +47,7 @@ func runCompute(ctx context.Context, args []string) error {
 		req.AsOf = t
 	}
 	if customers != "" {
-		req.CustomerIDs = strings.Split(customers, ",")
+		req.CustomerIDs = splitList(customers)
 	}
 	switch mode {
 	case "full":

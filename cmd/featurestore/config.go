@@ -54,32 +54,34 @@ func envString(name, def string) string {
 	return def
 }
 
-func envBool(name string, def bool) bool {
-	if v, ok := os.LookupEnv(name); ok {
-		if b, err := strconv.ParseBool(v); err == nil {
-			return b
-		}
+// envErrs collects environment variables whose values do not parse; a
+// command refuses to start while there is one, rather than quietly using
+// the default in its place.
+var envErrs []error
+
+func envParsed[T any](name string, def T, parse func(string) (T, error), want string) T {
+	v, ok := os.LookupEnv(name)
+	if !ok {
+		return def
 	}
-	return def
+	x, err := parse(v)
+	if err != nil {
+		envErrs = append(envErrs, fmt.Errorf("%w: environment variable %s=%q is not %s", errUsage, name, v, want))
+		return def
+	}
+	return x
 }
 
-// envInt reads an integer from the environment. A value that is not one
-// reads as 0, which the settings taking it reject by name.
+func envBool(name string, def bool) bool {
+	return envParsed(name, def, strconv.ParseBool, "a boolean (true or false)")
+}
+
 func envInt(name string, def int) int {
-	if v, ok := os.LookupEnv(name); ok {
-		n, _ := strconv.Atoi(v)
-		return n
-	}
-	return def
+	return envParsed(name, def, strconv.Atoi, "an integer")
 }
 
 func envDuration(name string, def time.Duration) time.Duration {
-	if v, ok := os.LookupEnv(name); ok {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
-		}
-	}
-	return def
+	return envParsed(name, def, time.ParseDuration, "a duration such as 30s or 24h")
 }
 
 // databaseFlags registers the settings every command that touches the

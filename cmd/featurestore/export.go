@@ -32,9 +32,12 @@ type exportConfig struct {
 	BatchSize    int
 	RowGroupRows int
 	Retries      int
+	// AsOf, when set, exports features computed at that instant from the
+	// events (point-in-time training data) instead of the stored rows.
+	AsOf *time.Time
 
-	// The text of the flags that validate parses into Format and Scope.
-	format, updatedSince, customers string
+	// The text of the flags that validate parses into Format, Scope and AsOf.
+	format, updatedSince, customers, asOf string
 }
 
 func (c *exportConfig) flags(fs *flag.FlagSet) {
@@ -45,6 +48,7 @@ func (c *exportConfig) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Resume, "resume", false, "continue the unfinished export at --out after its last checkpoint, with the same shop and filters")
 	fs.StringVar(&c.updatedSince, "updated-since", "", "export only rows computed at or after this RFC 3339 instant")
 	fs.StringVar(&c.customers, "customers", "", "comma-separated customer ids to export (default: all)")
+	fs.StringVar(&c.asOf, "as-of", "", "export the features as computed at this RFC 3339 instant, straight from the events, instead of the stored rows (point-in-time training data); give it again with --resume")
 	fs.IntVar(&c.BatchSize, "batch-size", 5000, "rows per message from the server, 1 to 10000")
 	fs.IntVar(&c.RowGroupRows, "row-group-rows", 100_000, "rows per Parquet row group; a resumed Parquet export fetches at most this many rows again")
 	fs.IntVar(&c.Retries, "retries", 8, "how often in a row to reconnect and continue when the server becomes unavailable")
@@ -84,7 +88,17 @@ func (c *exportConfig) validate() error {
 		c.Scope.UpdatedSince = &t
 	}
 	if c.customers != "" {
-		c.Scope.CustomerIDs = strings.Split(c.customers, ",")
+		c.Scope.CustomerIDs = splitList(c.customers)
+	}
+	if c.asOf != "" {
+		t, err := time.Parse(time.RFC3339Nano, c.asOf)
+		if err != nil {
+			return fmt.Errorf("%w: --as-of %q is not an RFC 3339 time such as 2025-06-01T00:00:00Z", errUsage, c.asOf)
+		}
+		if c.Scope.UpdatedSince != nil {
+			return fmt.Errorf("%w: --updated-since selects stored rows; it does not go with --as-of", errUsage)
+		}
+		c.AsOf = &t
 	}
 	return nil
 }
@@ -195,6 +209,9 @@ func (e *exporter) stream(ctx context.Context) error {
 	}
 	if t := e.cfg.Scope.UpdatedSince; t != nil {
 		req.UpdatedSince = timestamppb.New(*t)
+	}
+	if t := e.cfg.AsOf; t != nil {
+		req.Compute, req.AsOf = true, timestamppb.New(*t)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -86,6 +86,8 @@ func runServe(ctx context.Context, args []string) error {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
 		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		if err := serveHTTP(gctx, g, "metrics", cfg.MetricsAddr, mux, cfg.ShutdownGrace, logger); err != nil {
 			return err
 		}

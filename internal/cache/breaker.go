@@ -64,6 +64,14 @@ func (b *breaker) failure() bool {
 	return false
 }
 
+// release ends a call that gave no verdict on Redis (its caller went away),
+// so that a probe's slot is not held for ever.
+func (b *breaker) release() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.probing = false
+}
+
 // open reports whether the breaker currently turns calls away.
 func (b *breaker) open() bool {
 	b.mu.Lock()

@@ -159,14 +159,25 @@ func (c *Cache) loop(ctx context.Context) {
 	}
 }
 
-// call runs fn against Redis within the configured timeout, unless the
-// breaker is open, and records the outcome in the breaker. A cancelled
-// caller is not Redis' fault and leaves the breaker alone.
+// call runs fn against Redis within its budget, unless the breaker is open,
+// and records the outcome in the breaker. The budget is the configured
+// timeout, or half of what remains of the caller's deadline if that is
+// less, so a slow Redis leaves the caller time to read Postgres instead. A
+// Redis that runs out of its budget has failed; a caller that gave up is
+// not Redis' fault and leaves the breaker's counts alone.
 func (c *Cache) call(ctx context.Context, fn func(ctx context.Context) error) error {
 	if !c.breaker.allow() {
 		return errBreakerOpen
 	}
-	cctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	budget := c.cfg.Timeout
+	if deadline, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(deadline)/2)
+	}
+	if budget <= 0 {
+		c.breaker.release()
+		return context.DeadlineExceeded
+	}
+	cctx, cancel := context.WithTimeout(ctx, budget)
 	defer cancel()
 	err := fn(cctx)
 	switch {
@@ -174,6 +185,7 @@ func (c *Cache) call(ctx context.Context, fn func(ctx context.Context) error) er
 		c.breaker.success()
 		return nil
 	case ctx.Err() != nil:
+		c.breaker.release()
 		return ctx.Err()
 	}
 	if c.breaker.failure() {

@@ -102,6 +102,36 @@ func TestWritesNeverGoBackwards(t *testing.T) {
 	}
 }
 
+// TestFillDoesNotHideConcurrentRun plays a reader that misses and reads
+// Postgres just before a compute run commits: the run's write-through must
+// reach the customer's hash although it was cold, and the reader's late
+// fill must not hide the run's rows, new pairs included.
+func TestFillDoesNotHideConcurrentRun(t *testing.T) {
+	c := newTestCache(t, testenv.Redis(t))
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	run := t0.Add(time.Minute)
+
+	if err := c.markPending(ctx, "shop", []string{"c"}); err != nil { // the reader misses
+		t.Fatal(err)
+	}
+	stale := customerRecords{customerID: "c", records: map[string]stampedRecord{"p1": record(t, 1, t0)}} // what it read
+	if err := c.Written(ctx, "shop", []store.FeatureRow{row("c", "p1", 7), row("c", "p2", 3)}, run, run); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.put(ctx, "shop", []customerRecords{stale}, "fill"); err != nil { // the reader's fill lands last
+		t.Fatal(err)
+	}
+	got := read(t, c, "c", "p1", "p2")
+	if got[0].GetFeatures().GetTotalViews() != 7 || got[1].GetFeatures().GetTotalViews() != 3 {
+		t.Errorf("after the fill: p1 %v, p2 %v; want the run's rows", got[0], got[1])
+	}
+	ttl, err := c.rdb.PTTL(ctx, Key("shop", "c")).Result()
+	if err != nil || ttl < time.Hour {
+		t.Errorf("filled hash ttl %s (%v), want the cache ttl", ttl, err)
+	}
+}
+
 // TestWriteThroughSkipsColdCustomers: a run caches nobody new; only hashes
 // that readers created are updated.
 func TestWriteThroughSkipsColdCustomers(t *testing.T) {
@@ -181,6 +211,15 @@ func TestKey(t *testing.T) {
 	if got, want := Key("shop-0", "gid://shopify/Customer/1"), "fs:v1:{shop-0|gid://shopify/Customer/1}"; got != want {
 		t.Errorf("Key = %q, want %q", got, want)
 	}
+	// Separators in ids cannot make two pairs share a key.
+	keys := map[string][2]string{}
+	for _, k := range [][2]string{{"a|b", "c"}, {"a", "b|c"}, {`a\`, "|c"}, {`a\|`, "c"}, {"a", `\|c`}} {
+		key := Key(k[0], k[1])
+		if prev, ok := keys[key]; ok {
+			t.Errorf("%q and %q share the key %q", prev, k, key)
+		}
+		keys[key] = k
+	}
 }
 
 func TestValueRoundTrip(t *testing.T) {
@@ -245,6 +284,8 @@ func TestBreaker(t *testing.T) {
 	now = now.Add(1500 * time.Millisecond)
 	step(false)
 	now = now.Add(time.Second)
+	step(true)
+	b.release() // the probe's caller went away: no verdict, but the slot is free
 	step(true)
 	b.success()
 	step(true)

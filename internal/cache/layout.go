@@ -15,21 +15,27 @@ import (
 // product id is empty, so it cannot collide with a product's field.
 const completeField = ""
 
+// pendingField marks a hash that a reader is about to fill. Postgres text
+// cannot hold a NUL, so no product id collides with it.
+const pendingField = "\x00pending"
+
 // stampLen is the length of a value's timestamp prefix.
 const stampLen = 16
 
-// Key returns the hash key of one (shop, customer).
+// Key returns the hash key of one (shop, customer): keyPrefix, then the
+// customer id and the closing brace.
 func Key(shopID, customerID string) string {
-	var b strings.Builder
-	b.Grow(len("fs:v:{|}") + 4 + len(shopID) + len(customerID))
-	b.WriteString("fs:v")
-	b.WriteString(strconv.Itoa(features.Version))
-	b.WriteString(":{")
-	b.WriteString(shopID)
-	b.WriteByte('|')
-	b.WriteString(customerID)
-	b.WriteByte('}')
-	return b.String()
+	return keyPrefix(shopID) + customerID + "}"
+}
+
+// shopEscaper escapes the separator in shop ids, so that ("a|b", "c") and
+// ("a", "b|c") get different keys; ordinary ids are unchanged.
+var shopEscaper = strings.NewReplacer(`\`, `\\`, `|`, `\|`)
+
+// keyPrefix is the part of a key that names the shop: every customer of
+// the shop shares it.
+func keyPrefix(shopID string) string {
+	return "fs:v" + strconv.Itoa(features.Version) + ":{" + shopEscaper.Replace(shopID) + "|"
 }
 
 // stamp formats t as the fixed-width prefix that the Lua script compares.

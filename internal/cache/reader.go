@@ -68,6 +68,12 @@ func (r *Reader) fill(ctx context.Context, shopID string, lookups []store.Lookup
 	for i, m := range missed {
 		customers[i] = lookups[m].CustomerID
 	}
+	// The pending mark makes the customers' hashes exist before Postgres is
+	// read, so a compute run that commits meanwhile writes through to them
+	// rather than skipping them as cold; the fill then merges by timestamp.
+	// Without the mark in place a fill could hide that run's rows, so a
+	// failure to set it only skips the fill.
+	canFill := r.cache.markPending(ctx, shopID, customers) == nil
 	rows, err := store.CustomersRows(ctx, r.pool, shopID, customers)
 	if err != nil {
 		return 0, err
@@ -92,6 +98,11 @@ func (r *Reader) fill(ctx context.Context, shopID string, lookups []store.Lookup
 		answered += len(l.ProductIDs)
 	}
 	r.cache.lookups.WithLabelValues("miss").Add(float64(answered))
+	// A write-through that failed while Postgres was read leaves the hash
+	// untrusted: do not mark it complete.
+	if !canFill || r.cache.anyDirty(shopID, lookups) {
+		return answered, nil
+	}
 	// The answer does not depend on the fill: a failed fill only means the
 	// next read misses again.
 	if err := r.cache.put(ctx, shopID, fills, "fill"); err != nil && ctx.Err() == nil {
@@ -190,6 +201,25 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 	return out, missed, nil
 }
 
+// pendingTTL is how long a pending mark keeps a hash that no fill completes.
+const pendingTTL = 30 * time.Second
+
+// markPending creates the customers' hashes, when missing, with only a
+// pending mark and a short expiry.
+func (c *Cache) markPending(ctx context.Context, shopID string, customers []string) error {
+	return c.call(ctx, func(ctx context.Context) error {
+		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, cust := range customers {
+				key := Key(shopID, cust)
+				p.HSetNX(ctx, key, pendingField, "1")
+				p.ExpireNX(ctx, key, pendingTTL)
+			}
+			return nil
+		})
+		return err
+	})
+}
+
 // stampedRecord is a record with the time it was computed, which orders
 // writes of the same pair.
 type stampedRecord struct {
@@ -205,9 +235,23 @@ type customerRecords struct {
 	tombstones map[string]time.Time
 }
 
+// putChunk is the most customers one pipelined put sends, so that each
+// round trip fits in the Redis budget however many customers a run touches.
+const putChunk = 256
+
 // put writes records into their customers' hashes with putScript in mode
-// "fill" or "update", pipelined.
+// "fill" or "update", pipelined in chunks.
 func (c *Cache) put(ctx context.Context, shopID string, batch []customerRecords, mode string) error {
+	for len(batch) > putChunk {
+		if err := c.putChunk(ctx, shopID, batch[:putChunk], mode); err != nil {
+			return err
+		}
+		batch = batch[putChunk:]
+	}
+	return c.putChunk(ctx, shopID, batch, mode)
+}
+
+func (c *Cache) putChunk(ctx context.Context, shopID string, batch []customerRecords, mode string) error {
 	ttl := strconv.FormatInt(c.cfg.TTL.Milliseconds(), 10)
 	argv := make([][]any, len(batch))
 	for i, cr := range batch {

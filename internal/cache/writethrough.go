@@ -231,8 +231,7 @@ func (c *Cache) cleanDirty(ctx context.Context) error {
 	for _, shop := range whole {
 		// A whole shop's scan can take longer than one call's timeout: it
 		// runs under the loop's context, in steps that each get one.
-		pattern := Key(globEscape(shop), "*")
-		pattern = strings.Replace(pattern, `\*}`, `*}`, 1)
+		pattern := globEscape(keyPrefix(shop)) + "*}"
 		var cursor uint64
 		for {
 			var found []string

@@ -68,18 +68,17 @@ func (r *Request) Validate(now time.Time) error {
 // validateScope checks what every computation names: a shop, an as_of that
 // is not in the future of the server's clock now, and customer ids.
 func validateScope(shopID string, asOf time.Time, customerIDs []string, now time.Time) error {
+	if err := invalid.ID("shop_id", shopID); err != nil {
+		return err
+	}
 	switch {
-	case shopID == "":
-		return invalid.Field("shop_id", "is required")
-	case len(shopID) > 255:
-		return invalid.Field("shop_id", "is %d bytes long; at most 255 are allowed", len(shopID))
 	case asOf.After(now.Add(maxFutureAsOf)):
 		return invalid.Field("as_of", "%s is in the future; it may be at most %s past the server's clock (%s)",
 			asOf.Format(time.RFC3339Nano), maxFutureAsOf, now.UTC().Format(time.RFC3339))
 	}
 	for i, c := range customerIDs {
-		if c == "" || len(c) > 255 {
-			return invalid.Field(fmt.Sprintf("customer_ids[%d]", i), "must be 1 to 255 bytes long")
+		if err := invalid.ID(fmt.Sprintf("customer_ids[%d]", i), c); err != nil {
+			return err
 		}
 	}
 	return nil

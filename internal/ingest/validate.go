@@ -5,7 +5,6 @@ import (
 	"math"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/featurestore/featurestore/internal/invalid"
 )
@@ -14,7 +13,7 @@ import (
 // Postgres counts varchar lengths in characters, and so does Validate.
 const (
 	// MaxIDLength bounds id, shop_id, customer_id and product_id.
-	MaxIDLength = 255
+	MaxIDLength = invalid.MaxIDLength
 	// MaxCategoryLength bounds event_type, page_type, device_type and
 	// referrer_type.
 	MaxCategoryLength = 64
@@ -187,7 +186,7 @@ func (c *checker) required(field, s string, maxLen int) {
 		c.add(field, "is required")
 		return
 	}
-	if reason := CheckText(s, maxLen); reason != "" {
+	if reason := invalid.CheckText(s, maxLen); reason != "" {
 		c.add(field, reason)
 	}
 }
@@ -196,7 +195,7 @@ func (c *checker) optional(field string, s *string, maxLen int) {
 	if s == nil {
 		return
 	}
-	if reason := CheckText(*s, maxLen); reason != "" {
+	if reason := invalid.CheckText(*s, maxLen); reason != "" {
 		c.add(field, reason)
 	}
 }
@@ -204,22 +203,3 @@ func (c *checker) optional(field string, s *string, maxLen int) {
 // blanks are the characters the features kernel trims from categorical
 // values (FEATURES.md 1.3); a required value made only of them is missing.
 const blanks = " \t\n\v\f\r"
-
-// CheckText returns why s cannot be stored in a varchar(maxLen) column, or
-// "" when it can: it must be valid UTF-8 without NUL characters (Postgres
-// text holds neither) and at most maxLen characters long.
-func CheckText(s string, maxLen int) string {
-	if !utf8.ValidString(s) {
-		return "is not valid UTF-8"
-	}
-	if strings.IndexByte(s, 0) >= 0 {
-		return "contains a NUL character, which Postgres text cannot hold"
-	}
-	// A string of at most maxLen bytes has at most maxLen characters.
-	if len(s) > maxLen {
-		if n := utf8.RuneCountInString(s); n > maxLen {
-			return fmt.Sprintf("is %d characters long; at most %d are allowed", n, maxLen)
-		}
-	}
-	return ""
-}

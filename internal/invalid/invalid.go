@@ -6,6 +6,8 @@ package invalid
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"unicode/utf8"
 )
 
 // Error says which request field is wrong and why.
@@ -28,4 +30,39 @@ func As(err error) (*Error, bool) {
 	var e *Error
 	ok := errors.As(err, &e)
 	return e, ok
+}
+
+// MaxIDLength is the length, in characters, of the id columns
+// (varchar(255)).
+const MaxIDLength = 255
+
+// CheckText returns why s cannot be stored in a varchar(maxLen) column, or
+// "" when it can: it must be valid UTF-8 without NUL characters (Postgres
+// text holds neither) and at most maxLen characters long.
+func CheckText(s string, maxLen int) string {
+	if !utf8.ValidString(s) {
+		return "is not valid UTF-8"
+	}
+	if strings.IndexByte(s, 0) >= 0 {
+		return "contains a NUL character, which Postgres text cannot hold"
+	}
+	// A string of at most maxLen bytes has at most maxLen characters.
+	if len(s) > maxLen {
+		if n := utf8.RuneCountInString(s); n > maxLen {
+			return fmt.Sprintf("is %d characters long; at most %d are allowed", n, maxLen)
+		}
+	}
+	return ""
+}
+
+// ID returns an *Error for field unless v is a valid, required id: the same
+// rule on every path, so an id that can be stored can also be asked for.
+func ID(field, v string) error {
+	if v == "" {
+		return Field(field, "is required")
+	}
+	if reason := CheckText(v, MaxIDLength); reason != "" {
+		return Field(field, "%s", reason)
+	}
+	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/featurestore/featurestore/internal/ingest"
+	"github.com/featurestore/featurestore/internal/invalid"
 	"github.com/featurestore/featurestore/internal/store"
 )
 
@@ -103,7 +104,7 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, fmt.Sprintf("origin %q may not send events for shop %q", r.Header.Get("Origin"), shopID))
 		return
 	}
-	if reason := ingest.CheckText(shopID, ingest.MaxIDLength); reason != "" {
+	if reason := invalid.CheckText(shopID, ingest.MaxIDLength); reason != "" {
 		writeError(w, http.StatusBadRequest, "the shop id in the path "+reason)
 		return
 	}
@@ -261,7 +262,7 @@ func checkEvent(i int, ev *event, bad *errorResponse) (time.Time, bool) {
 	if ev.Name == "" {
 		add("name", "is required")
 	}
-	if reason := ingest.CheckText(ev.ClientID, ingest.MaxIDLength); reason != "" {
+	if reason := invalid.CheckText(ev.ClientID, ingest.MaxIDLength); reason != "" {
 		add("clientId", reason)
 	}
 	at, err := time.Parse(time.RFC3339Nano, ev.Timestamp)

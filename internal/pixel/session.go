@@ -136,6 +136,7 @@ func (h *Handler) storeWithSessions(ctx context.Context, shopID string, rows ing
 // lockSessions reads and locks the sessions of the clients in timings,
 // creating those that do not exist yet, so that two requests of one client
 // take turns. Rows are locked in client order, so requests never deadlock.
+// Every client in timings gets a session in the map.
 func lockSessions(ctx context.Context, tx pgx.Tx, shopID string, timings []timing) (map[string]*session, error) {
 	var clients []string
 	for _, t := range timings {
@@ -147,16 +148,14 @@ func lockSessions(ctx context.Context, tx pgx.Tx, shopID string, timings []timin
 	if len(clients) == 0 {
 		return sessions, nil
 	}
-	if _, err := tx.Exec(ctx, `
-INSERT INTO pixel_sessions (shop_id, client_id)
-SELECT $1, c FROM unnest($2::text[]) AS c ORDER BY c
-    ON CONFLICT DO NOTHING`, shopID, clients); err != nil {
-		return nil, fmt.Errorf("create pixel sessions: %w", err)
-	}
+	// One statement creates the missing sessions and locks them all: a
+	// separate SELECT ... FOR UPDATE could find a row gone that the pruner
+	// deleted in between. The no-op update is what takes the lock.
 	rows, err := tx.Query(ctx, `
-SELECT client_id, last_event_at, view_id, view_at FROM pixel_sessions
- WHERE shop_id = $1 AND client_id = ANY($2::text[])
- ORDER BY client_id FOR UPDATE`, shopID, clients)
+INSERT INTO pixel_sessions AS p (shop_id, client_id)
+SELECT $1, c FROM unnest($2::text[]) AS c ORDER BY c
+    ON CONFLICT (shop_id, client_id) DO UPDATE SET client_id = p.client_id
+RETURNING client_id, last_event_at, view_id, view_at`, shopID, clients)
 	if err != nil {
 		return nil, fmt.Errorf("lock pixel sessions: %w", err)
 	}

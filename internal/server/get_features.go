@@ -30,8 +30,6 @@ func (s *Service) WithReader(r FeatureReader) *Service {
 const (
 	// maxGetKeys bounds the pairs of one GetFeatures call.
 	maxGetKeys = 1000
-	// maxIDLen is the length of the id columns.
-	maxIDLen = 255
 )
 
 // GetFeatures answers the pairs asked for, in the order asked. A pair
@@ -93,7 +91,7 @@ type position struct{ lookup, product int }
 // lookup per customer in order of first appearance, remembering where each
 // asked pair went.
 func planLookups(req *featurestorev1.GetFeaturesRequest) ([]store.Lookup, []position, error) {
-	if err := checkID("shop_id", req.GetShopId()); err != nil {
+	if err := invalid.ID("shop_id", req.GetShopId()); err != nil {
 		return nil, nil, err
 	}
 	byCustomer := map[string]int{}
@@ -118,16 +116,16 @@ func planLookups(req *featurestorev1.GetFeaturesRequest) ([]store.Lookup, []posi
 			return nil, nil, invalid.Field("keys", "has %d pairs; at most %d are allowed per call", len(keys), maxGetKeys)
 		}
 		for i, k := range keys {
-			if err := checkID(fmt.Sprintf("keys[%d].customer_id", i), k.GetCustomerId()); err != nil {
+			if err := invalid.ID(fmt.Sprintf("keys[%d].customer_id", i), k.GetCustomerId()); err != nil {
 				return nil, nil, err
 			}
-			if err := checkID(fmt.Sprintf("keys[%d].product_id", i), k.GetProductId()); err != nil {
+			if err := invalid.ID(fmt.Sprintf("keys[%d].product_id", i), k.GetProductId()); err != nil {
 				return nil, nil, err
 			}
 			add(k.GetCustomerId(), k.GetProductId())
 		}
 	default:
-		if err := checkID("customer_id", req.GetCustomerId()); err != nil {
+		if err := invalid.ID("customer_id", req.GetCustomerId()); err != nil {
 			return nil, nil, err
 		}
 		products := req.GetProductIds()
@@ -138,22 +136,11 @@ func planLookups(req *featurestorev1.GetFeaturesRequest) ([]store.Lookup, []posi
 			return nil, nil, invalid.Field("product_ids", "has %d products; at most %d are allowed per call", len(products), maxGetKeys)
 		}
 		for i, p := range products {
-			if err := checkID(fmt.Sprintf("product_ids[%d]", i), p); err != nil {
+			if err := invalid.ID(fmt.Sprintf("product_ids[%d]", i), p); err != nil {
 				return nil, nil, err
 			}
 			add(req.GetCustomerId(), p)
 		}
 	}
 	return lookups, positions, nil
-}
-
-// checkID validates a required id field.
-func checkID(field, v string) error {
-	switch {
-	case v == "":
-		return invalid.Field(field, "is required")
-	case len(v) > maxIDLen:
-		return invalid.Field(field, "is %d bytes long; at most %d are allowed", len(v), maxIDLen)
-	}
-	return nil
 }

@@ -32,8 +32,9 @@ const (
 	resumeTokenVersion = 1
 	scopeLen           = 16
 	checkLen           = 8
-	// maxKeyLen is the longest id the table holds (varchar(255)).
-	maxKeyLen = 255
+	// maxKeyLen is the longest id the table holds in bytes: varchar(255)
+	// counts characters, of up to four bytes each.
+	maxKeyLen = 4 * invalid.MaxIDLength
 	// maxResumeTokenLen bounds the text a decoder accepts: the encoding of
 	// the largest token.
 	maxResumeTokenLen = (1 + scopeLen + 2*(2+maxKeyLen) + checkLen + 2) / 3 * 4

@@ -22,14 +22,18 @@ type Service struct {
 	ingester Ingester      // set by WithIngester; nil answers UNIMPLEMENTED
 	reader   FeatureReader // set by WithReader; nil answers UNIMPLEMENTED
 	exporter Exporter      // set by WithExporter; nil answers UNIMPLEMENTED
+	rows     RowComputer   // the computer, when it is one; nil answers compute = true with UNIMPLEMENTED
 	logger   *slog.Logger
 }
 
 var _ featurestorev1.FeatureStoreServiceServer = (*Service)(nil)
 
-// NewService returns the service backed by computer.
+// NewService returns the service backed by computer, which also computes
+// StreamFeatures' rows for compute = true when it can (as *compute.Engine
+// can).
 func NewService(computer Computer, logger *slog.Logger) *Service {
-	return &Service{computer: computer, logger: logger}
+	rows, _ := computer.(RowComputer)
+	return &Service{computer: computer, rows: rows, logger: logger}
 }
 
 func (s *Service) status(ctx context.Context, err error) error { return toStatus(ctx, s.logger, err) }

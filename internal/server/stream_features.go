@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 
@@ -43,9 +44,13 @@ type streamQuery struct {
 	export    store.ExportRequest
 	batchSize int
 	scope     streamScope
+	// asOf, when set, streams rows computed at that instant instead of the
+	// stored ones (compute = true).
+	asOf time.Time
 }
 
-// StreamFeatures sends the stored rows of a shop in (customer_id,
+// StreamFeatures sends the stored rows of a shop, or with compute = true
+// rows computed at as_of from the events (readRows), in (customer_id,
 // product_id) order, in batches that each carry a resume token. One
 // goroutine reads and converts the next batch while the handler sends the
 // previous one; they hand batches over without a buffer, so at most two
@@ -84,7 +89,7 @@ func (s *Service) StreamFeatures(req *featurestorev1.StreamFeaturesRequest, stre
 		// only followed from it.
 		return s.status(callCtx, callCtx.Err())
 	case sendErr != nil:
-		return s.status(callCtx, fmt.Errorf("send batch: %w", sendErr))
+		return s.status(callCtx, sendErr)
 	}
 	return s.status(callCtx, readErr)
 }
@@ -101,7 +106,7 @@ func (s *Service) readBatches(ctx context.Context, q streamQuery, out chan<- []*
 		}
 	}
 	batch := make([]*featurestorev1.FeatureRecord, 0, q.batchSize)
-	err := s.exporter.ExportRows(ctx, q.export, func(r *store.StoredRow) error {
+	err := s.readRows(ctx, q, func(r *store.StoredRow) error {
 		batch = append(batch, RecordToProto(r))
 		if len(batch) < q.batchSize {
 			return nil
@@ -124,21 +129,20 @@ func (s *Service) readBatches(ctx context.Context, q streamQuery, out chan<- []*
 // streamQuery validates req and resolves its resume token.
 func (s *Service) streamQuery(req *featurestorev1.StreamFeaturesRequest) (streamQuery, error) {
 	var q streamQuery
-	if req.GetCompute() {
-		return q, fmt.Errorf("StreamFeatures with compute = true (features computed from the events at as_of) is not implemented yet; omit compute to stream the stored rows: %w", compute.ErrUnsupported)
-	}
-	if s.exporter == nil {
+	switch {
+	case req.GetCompute():
+		var err error
+		if q.asOf, err = s.computedQuery(req); err != nil {
+			return q, err
+		}
+	case s.exporter == nil:
 		return q, fmt.Errorf("this server is not configured to export stored rows: %w", compute.ErrUnsupported)
-	}
-	if req.GetAsOf() != nil {
+	case req.GetAsOf() != nil:
 		return q, invalid.Field("as_of", "applies only with compute = true; stored rows carry the as_of they were computed for")
 	}
 	q.export.ShopID = req.GetShopId()
-	switch n := len(q.export.ShopID); {
-	case n == 0:
-		return q, invalid.Field("shop_id", "is required")
-	case n > maxKeyLen:
-		return q, invalid.Field("shop_id", "is %d bytes long; at most %d are allowed", n, maxKeyLen)
+	if err := invalid.ID("shop_id", q.export.ShopID); err != nil {
+		return q, err
 	}
 	switch n := req.GetBatchSize(); {
 	case n == 0:
@@ -159,18 +163,21 @@ func (s *Service) streamQuery(req *featurestorev1.StreamFeaturesRequest) (stream
 		return q, invalid.Field("customer_ids", "has %d ids; at most %d are allowed per request", n, maxStreamCustomers)
 	}
 	for i, c := range q.export.CustomerIDs {
-		if c == "" || len(c) > maxKeyLen {
-			return q, invalid.Field(fmt.Sprintf("customer_ids[%d]", i), "must be 1 to %d bytes long", maxKeyLen)
+		if err := invalid.ID(fmt.Sprintf("customer_ids[%d]", i), c); err != nil {
+			return q, err
 		}
 	}
 	q.scope = newStreamScope(q.export.ShopID, q.export.UpdatedSince, q.export.CustomerIDs)
+	if !q.asOf.IsZero() {
+		q.scope = computedScope(q.scope, q.asOf)
+	}
 	if raw := req.GetResumeToken(); raw != "" {
 		token, err := decodeResumeToken(raw)
 		if err != nil {
 			return q, err
 		}
 		if token.scope != q.scope {
-			return q, invalid.Field("resume_token", "was issued for a request with another shop_id, updated_since or customer_ids; resume with the same ones, or omit the token to start over")
+			return q, invalid.Field("resume_token", "was issued for a request with another shop_id, updated_since, customer_ids, compute or as_of; resume with the same ones, or omit the token to start over")
 		}
 		q.export.After = &token.after
 	}

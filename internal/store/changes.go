@@ -25,9 +25,14 @@ const (
 	// shop lock), so a copy may include rows an earlier run claimed but did
 	// not consume because it failed.
 	createClaimSQL = "CREATE TEMP TABLE " + claimTable +
-		" (id bigint, kind text, customer_id text, product_id text, order_id text)"
+		" (id bigint, kind text, customer_ids text[], product_ids text[], order_ids text[])"
 	fillClaimSQL = "INSERT INTO " + claimTable + `
-SELECT id, kind, customer_id, product_id, order_id FROM feature_changes WHERE shop_id = $1`
+SELECT id, kind, customer_ids, product_ids, order_ids FROM feature_changes WHERE shop_id = $1`
+	// claimedKeysSQL selects the claimed changes one key to a row. unnest
+	// pads the arrays a kind leaves NULL with NULLs.
+	claimedKeysSQL = `
+SELECT c.kind, k.customer_id, k.product_id, k.order_id
+  FROM ` + claimTable + ` c, unnest(c.customer_ids, c.product_ids, c.order_ids) AS k(customer_id, product_id, order_id)`
 )
 
 // ClaimChanges copies the shop's change log as it is now. Call it before
@@ -58,7 +63,7 @@ func (r *Run) ChangedPairs(ctx context.Context) ([]PairKey, error) {
 		customers = []string{}
 	}
 	rows, err := r.conn.Query(ctx, `
-WITH c AS (SELECT * FROM `+claimTable+`),
+WITH c AS (`+claimedKeysSQL+`),
 customers AS (SELECT DISTINCT customer_id FROM c WHERE kind = 'customer')
 SELECT customer_id, product_id FROM (
     SELECT customer_id, product_id FROM c WHERE kind = 'pair'
@@ -97,22 +102,29 @@ SELECT customer_id, product_id FROM (
 }
 
 // consumeChanges deletes the claimed changes that the run covered: all of
-// them for a whole-shop run; for a customer subset, those that name one of
-// its customers (a line or product change names none, and may concern
-// customers outside the subset, so it stays).
+// them for a whole-shop run. A run of a customer subset covers the changes
+// of its customers only: the keys of other customers, and the line and
+// product changes, which name no customer and may concern customers outside
+// the subset, are logged again as new changes.
 func (r *Run) consumeChanges(ctx context.Context, tx pgx.Tx) error {
 	if !r.claimed {
 		return nil
 	}
-	customers := r.customerIDs
-	if customers == nil {
-		customers = []string{}
-	}
-	_, err := tx.Exec(ctx, `
-DELETE FROM feature_changes f USING `+claimTable+` c
- WHERE f.id = c.id AND (cardinality($1::text[]) = 0 OR c.customer_id = ANY($1::text[]))`, customers)
-	if err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM feature_changes f USING `+claimTable+` c WHERE f.id = c.id`); err != nil {
 		return fmt.Errorf("consume changes: %w", err)
+	}
+	if len(r.customerIDs) == 0 {
+		return nil
+	}
+	var relog string
+	err := tx.QueryRow(ctx, `SELECT featurestore_log_sql($1)`, `
+SELECT $1::text, kind, customer_id, product_id, order_id FROM (`+claimedKeysSQL+`) k
+ WHERE customer_id IS NULL OR NOT customer_id = ANY($2::text[])`).Scan(&relog)
+	if err == nil {
+		_, err = tx.Exec(ctx, relog, r.shopID, r.customerIDs)
+	}
+	if err != nil {
+		return fmt.Errorf("log the changes of other customers again: %w", err)
 	}
 	return nil
 }

@@ -166,11 +166,34 @@ func TestChangesOfAFailedRunStay(t *testing.T) {
 	}
 }
 
-// beginRun starts a run of shop that has claimed the shop's changes.
-func beginRun(t *testing.T, pool *pgxpool.Pool, shop string) *store.Run {
+// TestSubsetRunConsumesItsCustomersChanges runs a run of one customer:
+// it resolves and consumes that customer's changes, and leaves the others'.
+func TestSubsetRunConsumesItsCustomersChanges(t *testing.T) {
+	pool, _ := testenv.Postgres(t)
+	exec(t, pool, "s", `INSERT INTO user_interactions (id, shop_id, customer_id, product_id, event_type, created_at) VALUES
+		('e1', 's', 'c1', 'p1', 'view', '2025-01-01'), ('e2', 's', 'c2', 'p2', 'view', '2025-01-01'), ('e3', 's', 'c1', 'p3', 'view', '2025-01-01')`)
+	run := beginRun(t, pool, "s", "c1")
+	keys, err := run.ChangedPairs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := run.Finish(store.RunTotals{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := fmt.Sprint(keys), "[{c1 p1} {c1 p3}]"; got != want {
+		t.Errorf("the run of c1 resolved %s, want %s", got, want)
+	}
+	if got, want := changedPairs(t, pool, "s", false), []string{"c2/p2"}; !slices.Equal(got, want) {
+		t.Errorf("after the run of c1, changed pairs = %q, want %q", got, want)
+	}
+}
+
+// beginRun starts a run of shop, of customers if any are given, that has
+// claimed the shop's changes.
+func beginRun(t *testing.T, pool *pgxpool.Pool, shop string, customers ...string) *store.Run {
 	t.Helper()
 	ctx := context.Background()
-	run, err := store.BeginRun(ctx, pool, store.RunInfo{ShopID: shop, Mode: "incremental", AsOf: time.Now()})
+	run, err := store.BeginRun(ctx, pool, store.RunInfo{ShopID: shop, Mode: "incremental", AsOf: time.Now(), CustomerIDs: customers})
 	if err != nil {
 		t.Fatal(err)
 	}

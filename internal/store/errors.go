@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,19 +29,33 @@ func translate(err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		switch pgErr.Code[:2] {
-		case "08", "53", "57": // connection exception, insufficient resources, operator intervention
-			if pgErr.Code == "57014" { // query_canceled: a statement timeout or a cancel request
-				return err
-			}
+		if retryable(pgErr.Code) {
 			return fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		return err
 	}
 	var netErr net.Error
 	var connectErr *pgconn.ConnectError
-	if errors.As(err, &netErr) || errors.As(err, &connectErr) || pgconn.SafeToRetry(err) {
+	if errors.As(err, &netErr) || errors.As(err, &connectErr) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err
+}
+
+// retryable reports whether a Postgres error code says that the same call
+// may succeed later: the server, not the request, is in the way.
+func retryable(code string) bool {
+	switch code {
+	case "25006", // read_only_sql_transaction: a replica, e.g. during a failover
+		"40001", // serialization_failure
+		"40P01", // deadlock_detected
+		"57014": // query_canceled by a statement timeout (a caller's cancel is a context error)
+		return true
+	}
+	switch code[:2] {
+	case "08", "53", "57": // connection exception, insufficient resources, operator intervention
+		return true
+	}
+	return false
 }

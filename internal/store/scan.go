@@ -66,15 +66,32 @@ type Pair struct {
 // parameterised query, or a literal for COPY, so that the measured floor
 // runs exactly the statement a run does.
 
-// eventsSQL is the ordered read of the shop's used interactions.
+// eventsSQL is the ordered read of the shop's used interactions. A list
+// of pairs is read pair by pair through the pair-scan index (LATERAL makes
+// the planner do so whatever it guesses of the list's length; joined to the
+// list, it would sort the whole shop), with the same conditions, columns
+// and order as any other scan.
 func eventsSQL(req ScanRequest, arg func(any) string) string {
+	const columns = `customer_id::text AS customer_id, product_id::text AS product_id, id::text AS id, created_at::timestamptz AS created_at,
+       event_type::text, page_type::text, device_type::text, referrer_type::text, view_duration::float8`
+	used := `shop_id = ` + arg(req.ShopID) + ` AND customer_id <> '' AND product_id <> '' AND created_at <= ` + arg(req.AsOf)
+	order := func(table string) string {
+		return `
+ ORDER BY ` + table + `customer_id COLLATE "C", ` + table + `product_id COLLATE "C", ` + table + `created_at, ` + table + `id COLLATE "C"`
+	}
+	if req.Pairs != nil {
+		customers, products := pairColumns(req.Pairs)
+		return `
+SELECT e.* FROM unnest(` + arg(customers) + `, ` + arg(products) + `) AS k(customer_id, product_id), LATERAL (
+    SELECT ` + columns + `
+      FROM user_interactions
+     WHERE ` + used + ` AND customer_id COLLATE "C" = k.customer_id AND product_id COLLATE "C" = k.product_id` +
+			req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + `) e` + order("e.")
+	}
 	return `
-SELECT customer_id::text, product_id::text, id::text, created_at::timestamptz,
-       event_type::text, page_type::text, device_type::text, referrer_type::text, view_duration::float8
+SELECT ` + columns + `
   FROM user_interactions
- WHERE shop_id = ` + arg(req.ShopID) + ` AND customer_id <> '' AND product_id <> '' AND created_at <= ` + arg(req.AsOf) +
-		req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + `
- ORDER BY customer_id COLLATE "C", product_id COLLATE "C", created_at, id COLLATE "C"`
+ WHERE ` + used + req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + order("")
 }
 
 // linesSQL is the ordered read of the shop's order lines. An order is
@@ -86,7 +103,7 @@ WITH orders AS (
     SELECT DISTINCT ON (customer_id, order_id) customer_id, order_id, created_at
       FROM order_data
      WHERE shop_id = ` + arg(req.ShopID) + ` AND customer_id <> '' AND created_at <= ` + arg(req.AsOf) +
-		req.customerScope("customer_id", arg) + `
+		req.customerScope("customer_id", arg) + req.pairCustomers("customer_id", arg) + `
      ORDER BY customer_id, order_id, created_at DESC
 )
 SELECT o.customer_id::text, li.product_id::text, o.order_id::text, o.created_at::timestamptz,
@@ -96,7 +113,7 @@ SELECT o.customer_id::text, li.product_id::text, o.order_id::text, o.created_at:
          ORDER BY p.id LIMIT 1)
   FROM orders o
   JOIN line_item_data li ON li.shop_id = ` + arg(req.ShopID) + ` AND li.order_id = o.order_id
- WHERE li.product_id <> ''` + req.pairScope("o.customer_id", "li.product_id", arg) + `
+ WHERE li.product_id <> ''` + req.pairScope("o.customer_id", "li.product_id", arg) + req.pairList("o.customer_id", "li.product_id", arg) + `
  ORDER BY o.customer_id COLLATE "C", li.product_id COLLATE "C", o.created_at, o.order_id COLLATE "C", li.id COLLATE "C"`
 }
 
@@ -119,25 +136,46 @@ func (req *ScanRequest) customerScope(customer string, arg func(any) string) str
 	if req.After != nil {
 		b.WriteString(" AND " + c + " >= " + arg(req.After.CustomerID))
 	}
-	if req.Pairs != nil {
-		customers, _ := pairColumns(req.Pairs)
-		b.WriteString(" AND " + c + " = ANY(" + arg(customers) + ")")
-	}
 	return b.String()
 }
 
-// pairScope renders the conditions on the pair.
+// distinctCustomers returns the customers of pairs, once each when the
+// pairs are sorted by customer (a repeat would only lengthen the list).
+func distinctCustomers(pairs []PairKey) []string {
+	var out []string
+	for _, p := range pairs {
+		if len(out) == 0 || out[len(out)-1] != p.CustomerID {
+			out = append(out, p.CustomerID)
+		}
+	}
+	return out
+}
+
+// pairScope renders the conditions on the pair but the list of pairs,
+// which each query applies in its own way.
 func (req *ScanRequest) pairScope(customer, product string, arg func(any) string) string {
-	var b strings.Builder
-	key := "(" + customer + ` COLLATE "C", ` + product + ` COLLATE "C")`
-	if req.After != nil {
-		b.WriteString(" AND " + key + " > (" + arg(req.After.CustomerID) + ", " + arg(req.After.ProductID) + ")")
+	if req.After == nil {
+		return ""
 	}
-	if req.Pairs != nil {
-		customers, products := pairColumns(req.Pairs)
-		b.WriteString(" AND " + key + " IN (SELECT * FROM unnest(" + arg(customers) + ", " + arg(products) + "))")
+	return " AND (" + customer + ` COLLATE "C", ` + product + ` COLLATE "C") > (` + arg(req.After.CustomerID) + ", " + arg(req.After.ProductID) + ")"
+}
+
+// pairCustomers restricts a customer column to the customers of the list
+// of pairs, if there is one.
+func (req *ScanRequest) pairCustomers(customer string, arg func(any) string) string {
+	if req.Pairs == nil {
+		return ""
 	}
-	return b.String()
+	return " AND " + customer + ` COLLATE "C" = ANY(` + arg(distinctCustomers(req.Pairs)) + ")"
+}
+
+// pairList restricts a pair to the list of pairs, if there is one.
+func (req *ScanRequest) pairList(customer, product string, arg func(any) string) string {
+	if req.Pairs == nil {
+		return ""
+	}
+	customers, products := pairColumns(req.Pairs)
+	return " AND (" + customer + ` COLLATE "C", ` + product + ` COLLATE "C") IN (SELECT * FROM unnest(` + arg(customers) + ", " + arg(products) + "))"
 }
 
 // pairColumns splits pairs into a column of customers and one of products,
