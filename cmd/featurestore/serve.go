@@ -48,6 +48,9 @@ func runServe(ctx context.Context, args []string) error {
 		logger.Info("database schema is current", "version", version)
 	}
 
+	if n := pool.Config().MaxConns; n < 4 {
+		return fmt.Errorf("%w: --database-url sets pool_max_conns=%d; serving needs at least 4 connections", errUsage, n)
+	}
 	m := metrics.New()
 	if err := m.RegisterPool(pool); err != nil {
 		return fmt.Errorf("metrics: %w", err)

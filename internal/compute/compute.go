@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,6 +37,10 @@ func (m Mode) String() string {
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
+
+// ErrPoolTooSmall means the database pool cannot give a run the
+// connections it needs to make progress.
+var ErrPoolTooSmall = errors.New("the database pool is too small for a compute run")
 
 // ErrUnsupported means the request asks for something this server cannot do.
 var ErrUnsupported = errors.New("not supported")
@@ -135,6 +140,32 @@ type Engine struct {
 	ProgressInterval time.Duration
 	// now is the clock; tests replace it.
 	now func() time.Time
+
+	slotsOnce sync.Once
+	slots     chan struct{}
+}
+
+// acquireRunSlot waits, holding no connection, until the engine runs few
+// enough runs at once that each can have the connections it needs to
+// progress; concurrent runs on a small pool would otherwise each hold some
+// and wait for ever for the rest. A few connections stay free for reads.
+func (e *Engine) acquireRunSlot(ctx context.Context) (func(), error) {
+	maxConns := int(e.pool.Config().MaxConns)
+	if maxConns < minRunConns {
+		return nil, fmt.Errorf("%w: a run needs %d connections, the pool has %d (pool_max_conns in the database url)",
+			ErrPoolTooSmall, minRunConns, maxConns)
+	}
+	e.slotsOnce.Do(func() {
+		const readReserve = 2
+		perRun := 1 + e.writers() + 2*e.workers()
+		e.slots = make(chan struct{}, max(1, (maxConns-readReserve)/perRun))
+	})
+	select {
+	case e.slots <- struct{}{}:
+		return func() { <-e.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // NewEngine returns an Engine with default batch size, writers, workers
@@ -194,6 +225,11 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 		}
 	}
 
+	release, err := e.acquireRunSlot(ctx)
+	if err != nil {
+		return Summary{}, err
+	}
+	defer release()
 	run, err := store.BeginRun(ctx, e.pool, store.RunInfo{ShopID: req.ShopID, Mode: req.Mode.String(), AsOf: req.AsOf, CustomerIDs: req.CustomerIDs})
 	if err != nil {
 		return Summary{}, err

@@ -1,5 +1,9 @@
 // Package compute runs one feature computation for a shop: it scans the
 // shop's interactions and order lines in pair order, runs the kernel on each
 // pair, and writes the vectors in bulk batches while the scan goes on, under
-// the shop's lock so that runs never overlap.
+// the shop's lock so that runs never overlap. A FULL run covers every pair,
+// split into customer ranges that several workers compute at once; an
+// INCREMENTAL run covers the pairs that the change log names. ComputeRows
+// computes a shop at any instant without writing, for point-in-time
+// training data.
 package compute

@@ -26,16 +26,32 @@ func (e *Engine) computeParts(ctx context.Context, run *store.Run, req Request, 
 	if len(parts) == 0 {
 		return nil, nil
 	}
-	batchSize, writers := max(e.BatchSize, 1), max(e.Writers, 1)
+	batchSize, writers := max(e.BatchSize, 1), e.writers()
 	workers := min(e.workers(), len(parts))
+	// The writers take their connections before any scan starts: a scan
+	// holding connections while its writers wait for one could wait for
+	// ever on a busy pool.
+	ws := make([]*store.Writer, 0, writers)
+	defer func() {
+		for _, w := range ws {
+			w.Close()
+		}
+	}()
+	for range writers {
+		w, err := run.NewWriter(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ws = append(ws, w)
+	}
 	free := make(chan []store.FeatureRow, writers+workers)
 	full := make(chan []store.FeatureRow)
 	for range writers + workers {
 		free <- make([]store.FeatureRow, 0, batchSize)
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	for range writers {
-		g.Go(func() error { return e.write(gctx, run, req, full, free, c) })
+	for _, w := range ws {
+		g.Go(func() error { return e.write(gctx, w, req, full, free, c) })
 	}
 	scanners, sctx := errgroup.WithContext(gctx)
 	var (
@@ -66,7 +82,8 @@ func (e *Engine) computeParts(ctx context.Context, run *store.Run, req Request, 
 	done := make(chan error, 1)
 	go func() { done <- g.Wait() }()
 	if progress == nil {
-		return vanished, <-done
+		err := <-done // before vanished is read: the scanners write it until then
+		return vanished, err
 	}
 	ticker := time.NewTicker(e.ProgressInterval)
 	defer ticker.Stop()
@@ -84,18 +101,23 @@ func (e *Engine) computeParts(ctx context.Context, run *store.Run, req Request, 
 // more than the pool can serve while the run's lock and writers hold their
 // connections, since each worker's scan holds two.
 func (e *Engine) workers() int {
-	spare := int(e.pool.Config().MaxConns) - 1 - max(e.Writers, 1)
+	spare := int(e.pool.Config().MaxConns) - 1 - e.writers()
 	return max(1, min(e.Workers, spare/2))
 }
 
+// writers is the number of writer connections of a run: Writers, but no
+// more than leave a scan its two connections beside the run's lock.
+func (e *Engine) writers() int {
+	return max(1, min(e.Writers, int(e.pool.Config().MaxConns)-minRunConns+1))
+}
+
+// minRunConns is the fewest connections a run can progress with: its lock,
+// one writer and a scan's two.
+const minRunConns = 4
+
 // write stores the batches that arrive on full until it is closed, and
 // hands each back on free.
-func (e *Engine) write(ctx context.Context, run *store.Run, req Request, full <-chan []store.FeatureRow, free chan<- []store.FeatureRow, c *counters) error {
-	w, err := run.NewWriter(ctx)
-	if err != nil {
-		return err
-	}
-	defer w.Close()
+func (e *Engine) write(ctx context.Context, w *store.Writer, req Request, full <-chan []store.FeatureRow, free chan<- []store.FeatureRow, c *counters) error {
 	for batch := range full {
 		computedAt, err := w.WriteBatch(ctx, batch)
 		if err != nil {
@@ -134,7 +156,7 @@ func (w *worker) scan(ctx context.Context, part store.ScanRequest) ([]store.Pair
 		for len(expected) > 0 && comparePair(expected[0], p.CustomerID, p.ProductID) < 0 {
 			gone, expected = append(gone, expected[0]), expected[1:]
 		}
-		if len(expected) > 0 {
+		if len(expected) > 0 && comparePair(expected[0], p.CustomerID, p.ProductID) == 0 {
 			expected = expected[1:]
 		}
 		w.c.events.Add(int64(len(p.Events)))

@@ -232,9 +232,15 @@ func TestGetFeaturesKeysAcrossCustomers(t *testing.T) {
 }
 
 // TestGetFeaturesAfterCompute warms a customer, changes its inputs, and
-// recomputes: the very next read must show the new vectors and not the
-// removed pair, still without a query.
+// recomputes, FULL or INCREMENTAL: the very next read must show the new
+// vectors and not the removed pair, still without a query.
 func TestGetFeaturesAfterCompute(t *testing.T) {
+	for _, mode := range []featurestorev1.ComputeMode{featurestorev1.ComputeMode_COMPUTE_MODE_FULL, featurestorev1.ComputeMode_COMPUTE_MODE_INCREMENTAL} {
+		t.Run(mode.String(), func(t *testing.T) { testGetFeaturesAfterCompute(t, mode) })
+	}
+}
+
+func testGetFeaturesAfterCompute(t *testing.T, mode featurestorev1.ComputeMode) {
 	o := startOnline(t, testenv.Redis(t), nil)
 	ctx := context.Background()
 	before, _ := o.get(t, "shop-0", cust1000, product(9000), product(9002))
@@ -252,12 +258,12 @@ func TestGetFeaturesAfterCompute(t *testing.T) {
 		t.Fatal(err)
 	}
 	later := goldenAsOf.Add(24 * time.Hour)
-	sum, err := computeAll(ctx, t, o.client, &featurestorev1.ComputeFeaturesRequest{ShopId: "shop-0", AsOf: timestamppb.New(later)})
+	sum, err := computeAll(ctx, t, o.client, &featurestorev1.ComputeFeaturesRequest{ShopId: "shop-0", AsOf: timestamppb.New(later), Mode: mode})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sum.GetPairsDeleted() != 1 {
-		t.Errorf("pairs_deleted = %d, want 1", sum.GetPairsDeleted())
+	if sum.GetPairsDeleted() != 1 || sum.GetMode() != mode {
+		t.Errorf("pairs_deleted = %d in a %s run, want 1 in a %s run", sum.GetPairsDeleted(), sum.GetMode(), mode)
 	}
 	after, cost := o.get(t, "shop-0", cust1000, product(9000), product(9002))
 	if got := statuses(after); !slices.Equal(got, []string{product(9000) + "=FOUND", product(9002) + "=NOT_FOUND"}) {

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -255,6 +256,27 @@ func (c *cursor) isKey(customer, product string) bool {
 	return !c.done && string(c.raw[0]) == customer && string(c.raw[1]) == product
 }
 
+// pairMu serialises taking a scan's two connections. Scans that each held
+// one connection while waiting for a second could otherwise exhaust the
+// pool and wait on one another for ever.
+var pairMu sync.Mutex
+
+// acquirePair takes two connections of pool for one scan.
+func acquirePair(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, *pgxpool.Conn, error) {
+	pairMu.Lock()
+	defer pairMu.Unlock()
+	a, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, translate(fmt.Errorf("acquire connection: %w", err))
+	}
+	b, err := pool.Acquire(ctx)
+	if err != nil {
+		a.Release()
+		return nil, nil, translate(fmt.Errorf("acquire connection: %w", err))
+	}
+	return a, b, nil
+}
+
 // ScanPairs calls fn once for every pair of the request's shop that the
 // request selects, in (customer_id, product_id) byte order, with the pair's
 // used interactions and order lines at req.AsOf. It holds one pair in memory
@@ -269,21 +291,28 @@ func ScanPairs(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, fn func
 	if req.Pairs != nil && len(req.Pairs) == 0 {
 		return nil
 	}
+	evConn, lnConn, err := acquirePair(ctx, pool)
+	if err != nil {
+		return err
+	}
+	defer evConn.Release()
+	defer lnConn.Release()
 	var evArgs []any
 	evQuery := eventsSQL(req, placeholders(&evArgs))
-	evRows, err := pool.Query(ctx, evQuery, append([]any{binaryResults}, evArgs...)...)
+	evRows, err := evConn.Query(ctx, evQuery, append([]any{binaryResults}, evArgs...)...)
 	if err != nil {
 		return translate(fmt.Errorf("query events: %w", err))
 	}
-	defer evRows.Close()
+	// Cancel first, so that closing stops Postgres instead of draining the
+	// rest of the events on every way out.
+	defer func() { cancel(); evRows.Close() }()
 	var lnArgs []any
 	lnQuery := linesSQL(req, placeholders(&lnArgs))
-	lnRows, err := pool.Query(ctx, lnQuery, append([]any{binaryResults}, lnArgs...)...)
+	lnRows, err := lnConn.Query(ctx, lnQuery, append([]any{binaryResults}, lnArgs...)...)
 	if err != nil {
 		return translate(fmt.Errorf("query order lines: %w", err))
 	}
-	defer lnRows.Close()
-	defer cancel()
+	defer func() { cancel(); lnRows.Close() }()
 
 	ev, ln := &cursor{rows: evRows}, &cursor{rows: lnRows}
 	if err := ev.next(); err != nil {

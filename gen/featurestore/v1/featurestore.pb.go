@@ -427,7 +427,8 @@ type ComputeSummary struct {
 	OrderLinesRead  int64                  `protobuf:"varint,6,opt,name=order_lines_read,json=orderLinesRead,proto3" json:"order_lines_read,omitempty"`
 	PairsWritten    int64                  `protobuf:"varint,7,opt,name=pairs_written,json=pairsWritten,proto3" json:"pairs_written,omitempty"`
 	// pairs_deleted counts stored rows removed because their pair no longer
-	// exists at as_of (FULL runs only).
+	// exists at as_of: pairs of the shop (FULL) or changed pairs
+	// (INCREMENTAL) that have no interactions or purchases left.
 	PairsDeleted  int64                  `protobuf:"varint,8,opt,name=pairs_deleted,json=pairsDeleted,proto3" json:"pairs_deleted,omitempty"`
 	StartedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	Duration      *durationpb.Duration   `protobuf:"bytes,10,opt,name=duration,proto3" json:"duration,omitempty"`

@@ -209,53 +209,32 @@ BEGIN
 END $$;
 -- +goose StatementEnd
 
--- Postgres allows transition tables only on triggers of a single event, hence
--- three triggers per table.
-CREATE TRIGGER featurestore_log_insert AFTER INSERT ON user_interactions
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_interactions();
-CREATE TRIGGER featurestore_log_update AFTER UPDATE ON user_interactions
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_interactions();
-CREATE TRIGGER featurestore_log_delete AFTER DELETE ON user_interactions
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_interactions();
-
-CREATE TRIGGER featurestore_log_insert AFTER INSERT ON order_data
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_orders();
-CREATE TRIGGER featurestore_log_update AFTER UPDATE ON order_data
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_orders();
-CREATE TRIGGER featurestore_log_delete AFTER DELETE ON order_data
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_orders();
-
-CREATE TRIGGER featurestore_log_insert AFTER INSERT ON line_item_data
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_line_items();
-CREATE TRIGGER featurestore_log_update AFTER UPDATE ON line_item_data
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_line_items();
-CREATE TRIGGER featurestore_log_delete AFTER DELETE ON line_item_data
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_line_items();
-
-CREATE TRIGGER featurestore_log_insert AFTER INSERT ON product_data
-    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_products();
-CREATE TRIGGER featurestore_log_update AFTER UPDATE ON product_data
-    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_products();
-CREATE TRIGGER featurestore_log_delete AFTER DELETE ON product_data
-    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION featurestore_log_products();
+-- +goose StatementBegin
+-- Postgres allows transition tables only on triggers of a single event,
+-- hence three triggers per table.
+DO $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES
+            ('user_interactions', 'featurestore_log_interactions'), ('order_data', 'featurestore_log_orders'),
+            ('line_item_data', 'featurestore_log_line_items'), ('product_data', 'featurestore_log_products')) AS t(tab, fn) LOOP
+        EXECUTE format('CREATE TRIGGER featurestore_log_insert AFTER INSERT ON %I
+            REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %I()', t.tab, t.fn);
+        EXECUTE format('CREATE TRIGGER featurestore_log_update AFTER UPDATE ON %I
+            REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION %I()', t.tab, t.fn);
+        EXECUTE format('CREATE TRIGGER featurestore_log_delete AFTER DELETE ON %I
+            REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION %I()', t.tab, t.fn);
+    END LOOP;
+END $$;
+-- +goose StatementEnd
 
 -- +goose Down
-DROP TRIGGER IF EXISTS featurestore_log_insert ON user_interactions;
-DROP TRIGGER IF EXISTS featurestore_log_update ON user_interactions;
-DROP TRIGGER IF EXISTS featurestore_log_delete ON user_interactions;
-DROP TRIGGER IF EXISTS featurestore_log_insert ON order_data;
-DROP TRIGGER IF EXISTS featurestore_log_update ON order_data;
-DROP TRIGGER IF EXISTS featurestore_log_delete ON order_data;
-DROP TRIGGER IF EXISTS featurestore_log_insert ON line_item_data;
-DROP TRIGGER IF EXISTS featurestore_log_update ON line_item_data;
-DROP TRIGGER IF EXISTS featurestore_log_delete ON line_item_data;
-DROP TRIGGER IF EXISTS featurestore_log_insert ON product_data;
-DROP TRIGGER IF EXISTS featurestore_log_update ON product_data;
-DROP TRIGGER IF EXISTS featurestore_log_delete ON product_data;
-DROP FUNCTION IF EXISTS featurestore_log_interactions();
-DROP FUNCTION IF EXISTS featurestore_log_orders();
-DROP FUNCTION IF EXISTS featurestore_log_line_items();
-DROP FUNCTION IF EXISTS featurestore_log_products();
+-- Dropping the trigger functions drops their triggers.
+DROP FUNCTION IF EXISTS featurestore_log_interactions() CASCADE;
+DROP FUNCTION IF EXISTS featurestore_log_orders() CASCADE;
+DROP FUNCTION IF EXISTS featurestore_log_line_items() CASCADE;
+DROP FUNCTION IF EXISTS featurestore_log_products() CASCADE;
 DROP FUNCTION IF EXISTS featurestore_changed_versions(text, text[]);
 DROP FUNCTION IF EXISTS featurestore_log_sql(text);
 ALTER TABLE feature_runs DROP COLUMN IF EXISTS features_version, DROP COLUMN IF EXISTS customer_count;
