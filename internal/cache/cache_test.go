@@ -2,6 +2,7 @@ package cache
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -129,6 +130,39 @@ func TestFillDoesNotHideConcurrentRun(t *testing.T) {
 	ttl, err := c.rdb.PTTL(ctx, Key("shop", "c")).Result()
 	if err != nil || ttl < time.Hour {
 		t.Errorf("filled hash ttl %s (%v), want the cache ttl", ttl, err)
+	}
+}
+
+// TestLargeCustomer fills and updates a customer with more pairs than one
+// script call takes: every pair arrives, and the filled hash is complete.
+func TestLargeCustomer(t *testing.T) {
+	c := newTestCache(t, testenv.Redis(t))
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	const n = 2*putFields + 7
+	products := make([]string, n)
+	fill := customerRecords{customerID: "big", records: map[string]stampedRecord{}}
+	var rows []store.FeatureRow
+	for i := range products {
+		products[i] = "p" + strconv.Itoa(i)
+		fill.records[products[i]] = record(t, 1, t0)
+		rows = append(rows, row("big", products[i], 2))
+	}
+	if err := c.put(ctx, "shop", []customerRecords{fill}, "fill"); err != nil {
+		t.Fatal(err)
+	}
+	for i, rec := range read(t, c, "big", products...) {
+		if rec.GetFeatures().GetTotalViews() != 1 {
+			t.Fatalf("%s after the fill: %v", products[i], rec)
+		}
+	}
+	if err := c.Written(ctx, "shop", rows, t0.Add(time.Hour), t0); err != nil {
+		t.Fatal(err)
+	}
+	for i, rec := range read(t, c, "big", products...) {
+		if rec.GetFeatures().GetTotalViews() != 2 {
+			t.Fatalf("%s after the write-through: %v", products[i], rec)
+		}
 	}
 }
 

@@ -235,41 +235,66 @@ type customerRecords struct {
 	tombstones map[string]time.Time
 }
 
-// putChunk is the most customers one pipelined put sends, so that each
-// round trip fits in the Redis budget however many customers a run touches.
-const putChunk = 256
+// Writes are cut into script calls of at most putFields fields, sent in
+// pipelines of at most putCalls calls, so that neither one script nor one
+// round trip holds Redis long, however many pairs a customer or a run has.
+const (
+	putFields = 512
+	putCalls  = 256
+)
 
-// put writes records into their customers' hashes with putScript in mode
-// "fill" or "update", pipelined in chunks.
-func (c *Cache) put(ctx context.Context, shopID string, batch []customerRecords, mode string) error {
-	for len(batch) > putChunk {
-		if err := c.putChunk(ctx, shopID, batch[:putChunk], mode); err != nil {
-			return err
-		}
-		batch = batch[putChunk:]
-	}
-	return c.putChunk(ctx, shopID, batch, mode)
+// scriptCall is one call of putScript: a hash and its arguments.
+type scriptCall struct {
+	key  string
+	args []any
 }
 
-func (c *Cache) putChunk(ctx context.Context, shopID string, batch []customerRecords, mode string) error {
+// put writes records into their customers' hashes with putScript in mode
+// "fill" or "update". A customer's fill that takes several calls marks the
+// hash complete only in its last, so a fill cut short leaves a hash that
+// readers still treat as a miss.
+func (c *Cache) put(ctx context.Context, shopID string, batch []customerRecords, mode string) error {
 	ttl := strconv.FormatInt(c.cfg.TTL.Milliseconds(), 10)
-	argv := make([][]any, len(batch))
-	for i, cr := range batch {
-		args := make([]any, 0, 2+2*(len(cr.records)+len(cr.tombstones)))
-		args = append(args, ttl, mode)
+	var calls []scriptCall
+	for _, cr := range batch {
+		var fields []any
 		for product, rec := range cr.records {
-			args = append(args, product, encodeValue(rec.enc, rec.computedAt))
+			fields = append(fields, product, encodeValue(rec.enc, rec.computedAt))
 		}
 		for product, at := range cr.tombstones {
-			args = append(args, product, tombstone(at))
+			fields = append(fields, product, tombstone(at))
 		}
-		argv[i] = args
+		key := Key(shopID, cr.customerID)
+		for {
+			n := min(len(fields), 2*putFields)
+			callMode := mode
+			if mode == "fill" && n < len(fields) {
+				callMode = "part"
+			}
+			calls = append(calls, scriptCall{key: key, args: append([]any{ttl, callMode}, fields[:n]...)})
+			fields = fields[n:]
+			if len(fields) == 0 {
+				break
+			}
+		}
 	}
+	for len(calls) > 0 {
+		n := min(len(calls), putCalls)
+		if err := c.runScripts(ctx, calls[:n], mode); err != nil {
+			return err
+		}
+		calls = calls[n:]
+	}
+	return nil
+}
+
+// runScripts sends calls of putScript in one pipeline.
+func (c *Cache) runScripts(ctx context.Context, calls []scriptCall, mode string) error {
 	err := c.call(ctx, func(ctx context.Context) error {
 		run := func() error {
 			_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-				for i, cr := range batch {
-					putScript.EvalSha(ctx, p, []string{Key(shopID, cr.customerID)}, argv[i]...)
+				for _, call := range calls {
+					putScript.EvalSha(ctx, p, []string{call.key}, call.args...)
 				}
 				return nil
 			})

@@ -5,9 +5,10 @@ import "github.com/redis/go-redis/v9"
 // putScript writes fields of one customer's hash, each only when its value's
 // timestamp is newer than the stored one's, so that writes never go
 // backwards. KEYS[1] is the hash; ARGV[1] the TTL in milliseconds; ARGV[2]
-// the mode: "fill" also marks the hash complete, "update" writes only into
-// a hash that exists (the write-through of a compute run caches no cold
-// customer); then field/value pairs. It returns the number of fields written.
+// the mode: "fill" also marks the hash complete, "part" is a fill's call
+// before its last, "update" writes only into a hash that exists (the
+// write-through of a compute run caches no cold customer); then
+// field/value pairs. It returns the number of fields written.
 var putScript = redis.NewScript(`
 local mode = ARGV[2]
 if mode == 'update' and redis.call('EXISTS', KEYS[1]) == 0 then
