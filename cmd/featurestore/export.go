@@ -105,7 +105,7 @@ func (c *exportConfig) validate() error {
 
 func runExport(ctx context.Context, args []string) error {
 	var cfg exportConfig
-	fs := newFlagSet("export", "--shop ID --format csv|jsonl|parquet --out FILE [--resume] [flags]")
+	fs := newFlagSet("export", "--shop ID --out FILE [--format csv|jsonl|parquet] [--resume] [flags]")
 	cfg.flags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		return err

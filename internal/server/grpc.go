@@ -18,9 +18,10 @@ import (
 	"github.com/featurestore/featurestore/internal/metrics"
 )
 
-// maxRecvMsgSize bounds a request: 10,000 interactions of maximal ids and
-// values stay under it.
-const maxRecvMsgSize = 32 << 20
+// maxRecvMsgSize bounds a request. The largest valid one, 10,000
+// interactions whose ids and values all have their maximal length in
+// four-byte characters, is about 51 MB.
+const maxRecvMsgSize = 64 << 20
 
 // slogLogger adapts slog to the middleware's logging interface.
 func slogLogger(l *slog.Logger) logging.Logger {
