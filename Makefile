@@ -82,7 +82,7 @@ run: build .bin/grpcurl ## the demo: services, migrate, seed and compute the dem
 	exec $(BIN) serve --addr $(ADDR)
 
 .PHONY: bench
-bench: build ## benchmarks against real services (see bench/README in the output)
+bench: build ## hot-path micro-benchmarks, then end-to-end benchmarks against real services (medians, ratios to each floor)
 	@env=$$(scripts/services.sh) && eval "$$env"; scripts/bench.sh
 
 .PHONY: clean
