@@ -20,6 +20,7 @@ import (
 	"github.com/featurestore/featurestore/internal/demo"
 	"github.com/featurestore/featurestore/internal/export"
 	"github.com/featurestore/featurestore/internal/export/exporttest"
+	"github.com/featurestore/featurestore/internal/protoconv"
 	"github.com/featurestore/featurestore/internal/server"
 	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
@@ -58,7 +59,7 @@ func (fx *exportFixture) want(t *testing.T, keep func(*store.StoredRow) bool) []
 	var out []*featurestorev1.FeatureRecord
 	for _, r := range testenv.StoredRows(t, fx.pool, exportShop) {
 		if keep == nil || keep(&r) {
-			out = append(out, server.RecordToProto(&r))
+			out = append(out, protoconv.Record(&r))
 		}
 	}
 	if len(out) == 0 {

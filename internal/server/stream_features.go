@@ -10,6 +10,7 @@ import (
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/invalid"
+	"github.com/featurestore/featurestore/internal/protoconv"
 	"github.com/featurestore/featurestore/internal/store"
 )
 
@@ -107,7 +108,7 @@ func (s *Service) readBatches(ctx context.Context, q streamQuery, out chan<- []*
 	}
 	batch := make([]*featurestorev1.FeatureRecord, 0, q.batchSize)
 	err := s.readRows(ctx, q, func(r *store.StoredRow) error {
-		batch = append(batch, RecordToProto(r))
+		batch = append(batch, protoconv.Record(r))
 		if len(batch) < q.batchSize {
 			return nil
 		}

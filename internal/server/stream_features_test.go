@@ -22,6 +22,7 @@ import (
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/demo"
+	"github.com/featurestore/featurestore/internal/protoconv"
 	"github.com/featurestore/featurestore/internal/server"
 	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
@@ -78,7 +79,7 @@ func expectedRecords(t *testing.T, pool *pgxpool.Pool, shopID string, keep func(
 	var out []*featurestorev1.FeatureRecord
 	for _, r := range testenv.StoredRows(t, pool, shopID) {
 		if keep == nil || keep(&r) {
-			out = append(out, server.RecordToProto(&r))
+			out = append(out, protoconv.Record(&r))
 		}
 	}
 	return out
