@@ -31,7 +31,8 @@ func slogLogger(l *slog.Logger) logging.Logger {
 }
 
 // NewGRPCServer returns a gRPC server serving svc, grpc.health.v1 (backed by
-// healthSrv) and reflection, behind the interceptor chain: metrics
+// healthSrv) and reflection, each answering a request that is not valid
+// protobuf with INVALID_ARGUMENT, behind the interceptor chain: metrics
 // outermost (when m is not nil), then request logging, then panic recovery
 // closest to the handler, so a panic is counted and logged as the INTERNAL
 // error it becomes.
@@ -66,11 +67,15 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 	opts = append(opts, grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...),
 		// An IngestInteractions call of 10,000 rows with long ids can pass
 		// gRPC's default 4 MiB; keep a bound, above the largest valid call.
-		grpc.MaxRecvMsgSize(maxRecvMsgSize))
+		grpc.MaxRecvMsgSize(maxRecvMsgSize),
+		// Requests that are not valid protobuf are INVALID_ARGUMENT, not
+		// INTERNAL: see checkedService.
+		grpc.ForceServerCodecV2(newCodec()))
 	srv := grpc.NewServer(opts...)
-	featurestorev1.RegisterFeatureStoreServiceServer(srv, svc)
-	healthpb.RegisterHealthServer(srv, healthSrv)
-	reflection.Register(srv)
+	reg := checkedRegistrar{srv}
+	featurestorev1.RegisterFeatureStoreServiceServer(reg, svc)
+	healthpb.RegisterHealthServer(reg, healthSrv)
+	reflection.Register(reg)
 	if m != nil {
 		m.GRPC.InitializeMetrics(srv)
 	}

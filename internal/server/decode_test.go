@@ -1,0 +1,173 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/cache"
+	"github.com/featurestore/featurestore/internal/compute"
+	"github.com/featurestore/featurestore/internal/demo"
+	"github.com/featurestore/featurestore/internal/ingest"
+	"github.com/featurestore/featurestore/internal/server"
+	"github.com/featurestore/featurestore/internal/store"
+	"github.com/featurestore/featurestore/internal/testenv"
+)
+
+// rawCodec sends []byte as they are, so a test can put any bytes on the
+// wire, and decodes answers as protobuf.
+type rawCodec struct{}
+
+func (rawCodec) Name() string { return "proto" }
+
+func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
+	b, ok := v.([]byte)
+	if !ok {
+		return nil, fmt.Errorf("rawCodec sends []byte, not %T", v)
+	}
+	return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+}
+
+func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
+	return proto.Unmarshal(data.Materialize(), v.(proto.Message))
+}
+
+// field appends field num holding the length-delimited value v.
+func field(b []byte, num protowire.Number, v []byte) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendBytes(b, v)
+}
+
+// TestBadRequestBytes sends requests that are not valid protobuf, or whose
+// strings are not valid UTF-8, as raw bytes over a real connection to every
+// kind of method, and checks they are answered INVALID_ARGUMENT naming what
+// is wrong, while valid bytes are served.
+func TestBadRequestBytes(t *testing.T) {
+	pool, _ := testenv.Postgres(t)
+	if _, err := demo.SeedFeatureRows(context.Background(), pool, "shop", 2, 2); err != nil {
+		t.Fatal(err)
+	}
+	svc := server.NewService(compute.NewEngine(pool, testenv.Logger()), testenv.Logger()).
+		WithIngester(ingest.NewWriter(pool)).
+		WithReader(cache.NewReader(pool, nil, testenv.Logger())).
+		WithExporter(store.NewExporter(pool))
+	srv := server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil)
+	conn := testenv.DialGRPC(t, testenv.ServeGRPC(t, srv, "127.0.0.1:0"))
+
+	const service = "/featurestore.v1.FeatureStoreService/"
+	bad := []byte("caf\xe9")
+	// A valid interaction but for one field; field numbers are the proto's.
+	interaction := func(id []byte) []byte {
+		var b []byte
+		b = field(b, 1, id)
+		b = field(b, 2, []byte("shop"))
+		b = field(b, 5, []byte("page_viewed"))
+		return field(b, 10, protowire.AppendVarint(protowire.AppendTag(nil, 1, protowire.VarintType), 1748736000))
+	}
+	for _, tc := range []struct {
+		name   string
+		method string
+		stream bool
+		body   []byte
+		code   codes.Code
+		// message must appear in the answer's message; field, when set, is
+		// the BadRequest field violation.
+		message, field string
+	}{
+		{name: "truncated", method: service + "GetFeatures", body: []byte{0x0a, 0x05, 's'},
+			code: codes.InvalidArgument, message: "not a valid featurestore.v1.GetFeaturesRequest"},
+		{name: "wrong wire type", method: service + "GetFeatures", body: protowire.AppendVarint(protowire.AppendTag(nil, 3, protowire.Fixed32Type), 0)[:2],
+			code: codes.InvalidArgument, message: "not a valid featurestore.v1.GetFeaturesRequest"},
+		{name: "shop_id not UTF-8", method: service + "GetFeatures", body: field(nil, 1, bad),
+			code: codes.InvalidArgument, message: "shop_id: is not valid UTF-8", field: "shop_id"},
+		{name: "third product id not UTF-8", method: service + "GetFeatures",
+			body: field(field(field(field(field(nil, 1, []byte("shop")), 2, []byte("c")), 3, []byte("p1")), 3, []byte("p2")), 3, bad),
+			code: codes.InvalidArgument, message: "product_ids[2]: is not valid UTF-8", field: "product_ids[2]"},
+		{name: "nested id not UTF-8", method: service + "IngestInteractions",
+			body: field(field(nil, 1, interaction([]byte("ok"))), 1, interaction(bad)),
+			code: codes.InvalidArgument, message: "interactions[1].id: is not valid UTF-8", field: "interactions[1].id"},
+		{name: "garbage to a unary method without fields", method: service + "DescribeFeatures", body: []byte{0xff, 0xff, 0xff},
+			code: codes.InvalidArgument, message: "not a valid featurestore.v1.DescribeFeaturesRequest"},
+		{name: "stream request not UTF-8", method: service + "StreamFeatures", stream: true, body: field(nil, 5, bad),
+			code: codes.InvalidArgument, message: "customer_ids[0]: is not valid UTF-8", field: "customer_ids[0]"},
+		{name: "stream request truncated", method: service + "ComputeFeatures", stream: true, body: []byte{0x0a},
+			code: codes.InvalidArgument, message: "not a valid featurestore.v1.ComputeFeaturesRequest"},
+		{name: "health check not UTF-8", method: "/grpc.health.v1.Health/Check", body: field(nil, 1, bad),
+			code: codes.InvalidArgument, message: "service: is not valid UTF-8"},
+		// Valid bytes reach the handlers.
+		{name: "valid describe", method: service + "DescribeFeatures", body: nil, code: codes.OK},
+		{name: "valid read", method: service + "GetFeatures", body: field(field(field(nil, 1, []byte("shop")), 2, []byte("c")), 3, []byte("p")), code: codes.OK},
+		{name: "valid ingest", method: service + "IngestInteractions", body: field(nil, 1, interaction([]byte("ok"))), code: codes.OK},
+		{name: "valid stream", method: service + "StreamFeatures", stream: true, body: field(nil, 1, []byte("shop")), code: codes.OK},
+		{name: "handler's own check", method: service + "GetFeatures", body: field(nil, 1, []byte("shop")),
+			code: codes.InvalidArgument, message: "customer_id"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			var err error
+			if tc.stream {
+				err = invokeStream(ctx, conn, tc.method, tc.body)
+			} else {
+				err = conn.Invoke(ctx, tc.method, tc.body, &featurestorev1.DescribeFeaturesResponse{}, grpc.ForceCodecV2(rawCodec{}))
+			}
+			st := status.Convert(err)
+			if st.Code() != tc.code || !strings.Contains(st.Message(), tc.message) {
+				t.Fatalf("answered %v %q, want %v mentioning %q", st.Code(), st.Message(), tc.code, tc.message)
+			}
+			if tc.field == "" {
+				return
+			}
+			for _, d := range st.Details() {
+				if br, ok := d.(*errdetails.BadRequest); ok && len(br.GetFieldViolations()) == 1 && br.GetFieldViolations()[0].GetField() == tc.field {
+					return
+				}
+			}
+			t.Errorf("details %v, want a BadRequest naming %s", st.Details(), tc.field)
+		})
+	}
+	if got := testenv.Interactions(t, pool, "true"); len(got) != 1 {
+		t.Errorf("%d interactions stored, want the valid one only", len(got))
+	}
+	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+		t.Errorf("a valid health check: %v", err)
+	}
+}
+
+// invokeStream sends body as the one request of a server-streaming method
+// and reads the answers to the end; the messages are not decoded.
+func invokeStream(ctx context.Context, conn *grpc.ClientConn, method string, body []byte) error {
+	stream, err := conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true}, method, grpc.ForceCodecV2(rawCodec{}))
+	if err != nil {
+		return err
+	}
+	if err := stream.SendMsg(body); err != nil {
+		return err
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	for {
+		var msg featurestorev1.StreamFeaturesResponse
+		err := stream.RecvMsg(&msg)
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+	}
+}
