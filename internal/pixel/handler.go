@@ -128,7 +128,15 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	events, err := decodeEvents(body)
-	if err != nil {
+	var textErr *textError
+	switch {
+	case errors.As(err, &textErr):
+		writeJSON(w, http.StatusBadRequest, &errorResponse{
+			Error:      "the body is not valid UTF-8, as JSON must be; nothing was stored",
+			Violations: []violation{{Event: textErr.event, Field: textErr.field, Reason: textErr.reason}},
+		})
+		return
+	case err != nil:
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
