@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"weak"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -256,15 +258,28 @@ func (c *cursor) isKey(customer, product string) bool {
 	return !c.done && string(c.raw[0]) == customer && string(c.raw[1]) == product
 }
 
-// pairMu serialises taking a scan's two connections. Scans that each held
-// one connection while waiting for a second could otherwise exhaust the
-// pool and wait on one another for ever.
-var pairMu sync.Mutex
+// pairGates serialise, per pool, taking a scan's two connections. Scans
+// that each held one connection while waiting for a second could otherwise
+// exhaust the pool and wait on one another for ever. Each pool has its own
+// gate, so that scans waiting on a busy pool (bulk reads') never hold up
+// those of another; a gate is a channel, so that a scan waiting for it can
+// be cancelled. A pool's entry goes when the pool is collected.
+var pairGates sync.Map // weak.Pointer[pgxpool.Pool] -> chan struct{}
 
 // acquirePair takes two connections of pool for one scan.
 func acquirePair(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, *pgxpool.Conn, error) {
-	pairMu.Lock()
-	defer pairMu.Unlock()
+	key := weak.Make(pool)
+	g, loaded := pairGates.LoadOrStore(key, make(chan struct{}, 1))
+	if !loaded {
+		runtime.AddCleanup(pool, func(k weak.Pointer[pgxpool.Pool]) { pairGates.Delete(k) }, key)
+	}
+	gate := g.(chan struct{})
+	select {
+	case gate <- struct{}{}:
+		defer func() { <-gate }()
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("wait to acquire connections: %w", ctx.Err())
+	}
 	a, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, translate(fmt.Errorf("acquire connection: %w", err))
