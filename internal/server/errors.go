@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"strconv"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
@@ -29,6 +30,14 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 	}
 	if e, ok := invalid.As(err); ok {
 		return badRequest(e.Error(), e)
+	}
+	var tooMany *tooManyStreamsError
+	var stalled *streamStalledError
+	switch {
+	case errors.As(err, &tooMany):
+		return withReason(codes.ResourceExhausted, err.Error(), "TOO_MANY_STREAMS", map[string]string{"max_streams": strconv.Itoa(tooMany.limit)})
+	case errors.As(err, &stalled):
+		return withReason(codes.Aborted, err.Error(), "STREAM_STALLED", map[string]string{"stall_timeout": stalled.timeout.String()})
 	}
 	switch {
 	case errors.Is(err, context.Canceled):
@@ -56,6 +65,19 @@ func badRequest(msg string, fields ...*invalid.Error) error {
 		violations[i] = &errdetails.BadRequest_FieldViolation{Field: e.Field, Description: e.Reason}
 	}
 	if withDetails, err := st.WithDetails(&errdetails.BadRequest{FieldViolations: violations}); err == nil {
+		st = withDetails
+	}
+	return st.Err()
+}
+
+// errorDomain is the domain of the ErrorInfo reasons the service gives.
+const errorDomain = "featurestore"
+
+// withReason is code with msg, carrying reason and metadata as a
+// google.rpc.ErrorInfo detail that a client can switch on.
+func withReason(code codes.Code, msg, reason string, metadata map[string]string) error {
+	st := status.New(code, msg)
+	if withDetails, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: errorDomain, Metadata: metadata}); err == nil {
 		st = withDetails
 	}
 	return st.Err()

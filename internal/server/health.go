@@ -9,12 +9,17 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
-// Pinger reports whether the database answers; *pgxpool.Pool implements it.
+// Pinger reports whether the database answers; *store.Pinger implements
+// it on a connection of its own, which a health check needs: a ping through
+// a pool waits behind every call queued for a connection.
 type Pinger interface {
 	Ping(ctx context.Context) error
 }
+
+var _ Pinger = (*store.Pinger)(nil)
 
 // serviceName is the service's name as health checks ask for it.
 var serviceName = featurestorev1.FeatureStoreService_ServiceDesc.ServiceName

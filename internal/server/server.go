@@ -23,6 +23,7 @@ type Service struct {
 	reader   FeatureReader // set by WithReader; nil answers UNIMPLEMENTED
 	exporter Exporter      // set by WithExporter; nil answers UNIMPLEMENTED
 	rows     RowComputer   // the computer, when it is one; nil answers compute = true with UNIMPLEMENTED
+	streams  *streamGate   // StreamFeatures' limits; WithStreamLimits replaces the defaults
 	logger   *slog.Logger
 }
 
@@ -30,10 +31,18 @@ var _ featurestorev1.FeatureStoreServiceServer = (*Service)(nil)
 
 // NewService returns the service backed by computer, which also computes
 // StreamFeatures' rows for compute = true when it can (as *compute.Engine
-// can).
+// can), with DefaultStreamLimits.
 func NewService(computer Computer, logger *slog.Logger) *Service {
 	rows, _ := computer.(RowComputer)
-	return &Service{computer: computer, rows: rows, logger: logger}
+	return &Service{computer: computer, rows: rows, streams: newStreamGate(DefaultStreamLimits()), logger: logger}
+}
+
+// WithRowComputer makes StreamFeatures compute its rows for compute = true
+// with rows rather than with the computer, e.g. on connections set apart
+// for bulk reads, and returns the service.
+func (s *Service) WithRowComputer(rows RowComputer) *Service {
+	s.rows = rows
+	return s
 }
 
 func (s *Service) status(ctx context.Context, err error) error { return toStatus(ctx, s.logger, err) }
