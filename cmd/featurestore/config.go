@@ -34,6 +34,7 @@ type config struct {
 	CacheTTL       time.Duration
 	CacheTimeout   time.Duration
 	HTTP           httpConfig
+	Bulk           bulkConfig
 
 	// compute runs, in serve and compute
 	ComputeWorkers int
@@ -118,6 +119,7 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", envDuration("FEATURESTORE_CACHE_TTL", 24*time.Hour), "how long a cached customer lives after its last write (env FEATURESTORE_CACHE_TTL)")
 	fs.DurationVar(&c.CacheTimeout, "cache-timeout", envDuration("FEATURESTORE_CACHE_TIMEOUT", 50*time.Millisecond), "Redis budget per round trip before a read falls back to Postgres (env FEATURESTORE_CACHE_TIMEOUT)")
 	c.HTTP.flags(fs)
+	c.Bulk.flags(fs)
 }
 
 // cacheConfig returns the cache settings, or false when no Redis is set.
@@ -154,6 +156,11 @@ func (c *config) validate() error {
 	}
 	if c.serving && c.HealthInterval <= 0 {
 		return fmt.Errorf("%w: --health-interval must be positive", errUsage)
+	}
+	if c.serving {
+		if err := c.Bulk.validate(); err != nil {
+			return err
+		}
 	}
 	if c.computing && c.ComputeWorkers < 1 {
 		return fmt.Errorf("%w: --compute-workers (or FEATURESTORE_COMPUTE_WORKERS) must be a whole number of at least 1", errUsage)

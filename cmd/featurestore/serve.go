@@ -51,8 +51,24 @@ func runServe(ctx context.Context, args []string) error {
 	if n := pool.Config().MaxConns; n < 4 {
 		return fmt.Errorf("%w: --database-url sets pool_max_conns=%d; serving needs at least 4 connections", errUsage, n)
 	}
+	// Bulk reads have a pool of their own, so that however many clients
+	// read slowly, online reads, ingest and compute runs keep theirs.
+	bulkPool, err := cfg.Bulk.openPool(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer bulkPool.Close()
+	// Health pings on a connection of its own, never queued behind a pool.
+	pinger, err := store.NewPinger(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer pinger.Close(context.WithoutCancel(ctx))
 	m := metrics.New()
 	if err := m.RegisterPool(pool); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := m.RegisterBulkPool(bulkPool); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	engine := compute.NewEngine(pool, logger)
@@ -75,8 +91,13 @@ func runServe(ctx context.Context, args []string) error {
 	healthSrv := health.NewServer()
 	svc := server.NewService(engine, logger).
 		WithReader(cache.NewReader(pool, redisCache, logger)).
-		WithExporter(store.NewExporter(pool)).
+		WithExporter(store.NewExporter(bulkPool)).
+		WithRowComputer(compute.NewEngine(bulkPool, logger)).
+		WithStreamLimits(cfg.Bulk.Limits).
 		WithIngester(ingest.NewWriter(pool))
+	if err := svc.RegisterStreamMetrics(m.Registry); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
 	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m)
 
 	g, gctx := errgroup.WithContext(ctx)
@@ -99,7 +120,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	g.Go(func() error {
-		server.WatchHealth(gctx, pool, healthSrv, cfg.HealthInterval, logger)
+		server.WatchHealth(gctx, pinger, healthSrv, cfg.HealthInterval, logger)
 		return nil
 	})
 	if cfg.RefreshInterval > 0 {
