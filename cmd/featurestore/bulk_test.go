@@ -344,3 +344,24 @@ func streamAll(client featurestorev1.FeatureStoreServiceClient, req *featurestor
 		out = append(out, msg)
 	}
 }
+
+// TestServeRejectsBadBulkSettings checks that serve refuses bulk limits
+// that cannot work, naming the setting.
+func TestServeRejectsBadBulkSettings(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-streams", "0"}, "--max-streams"},
+		{[]string{"--stream-stall-timeout", "0s"}, "--stream-stall-timeout"},
+		{[]string{"--stream-stall-timeout", "-1s"}, "--stream-stall-timeout"},
+		{[]string{"--bulk-conns", "1"}, "--bulk-conns"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			err := runServe(context.Background(), append([]string{"--database-url", "postgres://u@127.0.0.1/db"}, tc.args...))
+			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("serve %v: %v, want a usage error naming %s", tc.args, err, tc.want)
+			}
+		})
+	}
+}
