@@ -55,7 +55,7 @@ func startBulkServer(t *testing.T, flags ...string) *bulkServer {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	args := append([]string{"--database-url", url + "&pool_max_conns=8", "--redis-url", testenv.Redis(t),
-		"--addr", s.addr, "--metrics-addr", s.metrics, "--health-interval", "100ms", "--migrate=false", "--log-level", "error"}, flags...)
+		"--addr", s.addr, "--metrics-addr", s.metrics, "--health-interval", "1s", "--migrate=false", "--log-level", "error"}, flags...)
 	go func() { done <- runServe(ctx, args) }()
 	t.Cleanup(func() {
 		cancel()
@@ -232,6 +232,18 @@ func TestStalledStreamsLeaveOnlineServing(t *testing.T) {
 	waitFor(t, "40 streams to be served", func() bool { return s.metric(t, "featurestore_streams_active") == 40 })
 	waitFor(t, "the streams to hold their pool", func() bool { return s.metric(t, "featurestore_postgres_bulk_pool_acquired_connections") == 4 })
 
+	// Health has pinged since: its answer below is about a stalled server.
+	var stalledAt time.Time
+	if err := s.pool.QueryRow(context.Background(), "SELECT clock_timestamp()").Scan(&stalledAt); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a health ping after the streams stalled", func() bool {
+		var last time.Time
+		err := s.pool.QueryRow(context.Background(), `SELECT max(query_start) FROM pg_stat_activity
+			WHERE datname = current_database() AND application_name = 'featurestore/health'`).Scan(&last)
+		return err == nil && last.After(stalledAt)
+	})
+
 	start := time.Now()
 	_, err := streamAll(s.client, &featurestorev1.StreamFeaturesRequest{ShopId: bulkShop})
 	t.Logf("the 41st stream answered %v in %s", status.Code(err), time.Since(start).Round(time.Microsecond))
@@ -253,7 +265,7 @@ func TestStalledStreamsLeaveOnlineServing(t *testing.T) {
 // timeout: its queries stop, its connections and its place return, and
 // its client, reading again, learns why.
 func TestStalledStreamIsCancelled(t *testing.T) {
-	s := startBulkServer(t, "--max-streams", "1", "--stream-stall-timeout", "1s", "--bulk-conns", "2")
+	s := startBulkServer(t, "--max-streams", "1", "--stream-stall-timeout", "3s", "--bulk-conns", "2")
 	asOf := timestamppb.New(demo.DefaultConfig().End)
 	for i, tc := range []struct {
 		name  string
