@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/mem"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -144,6 +145,25 @@ func TestBadRequestBytes(t *testing.T) {
 	}
 	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Errorf("a valid health check: %v", err)
+	}
+	// Reflection, a bidirectional stream, decodes its requests the same way
+	// and still ends when the client closes its side.
+	rc, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rc.Send(&reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := rc.Recv()
+	if err != nil || !strings.Contains(res.GetListServicesResponse().String(), "featurestore.v1.FeatureStoreService") {
+		t.Fatalf("reflection listed %v, %v", res, err)
+	}
+	if err := rc.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rc.Recv(); !errors.Is(err, io.EOF) {
+		t.Errorf("reflection after the client closed: %v, want the end of the stream", err)
 	}
 }
 
