@@ -34,6 +34,7 @@ type config struct {
 	CacheTTL       time.Duration
 	CacheTimeout   time.Duration
 	HTTP           httpConfig
+	Security       securityConfig
 
 	// compute runs, in serve and compute
 	ComputeWorkers int
@@ -80,6 +81,10 @@ func envInt(name string, def int) int {
 	return envParsed(name, def, strconv.Atoi, "an integer")
 }
 
+func envFloat(name string, def float64) float64 {
+	return envParsed(name, def, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }, "a number")
+}
+
 func envDuration(name string, def time.Duration) time.Duration {
 	return envParsed(name, def, time.ParseDuration, "a duration such as 30s or 24h")
 }
@@ -118,6 +123,7 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", envDuration("FEATURESTORE_CACHE_TTL", 24*time.Hour), "how long a cached customer lives after its last write (env FEATURESTORE_CACHE_TTL)")
 	fs.DurationVar(&c.CacheTimeout, "cache-timeout", envDuration("FEATURESTORE_CACHE_TIMEOUT", 50*time.Millisecond), "Redis budget per round trip before a read falls back to Postgres (env FEATURESTORE_CACHE_TIMEOUT)")
 	c.HTTP.flags(fs)
+	c.Security.flags(fs)
 }
 
 // cacheConfig returns the cache settings, or false when no Redis is set.
@@ -160,6 +166,11 @@ func (c *config) validate() error {
 	}
 	if c.RefreshInterval < 0 || c.FullRefreshInterval < 0 {
 		return fmt.Errorf("%w: --refresh-interval and --full-refresh-interval must not be negative", errUsage)
+	}
+	if c.serving {
+		if err := c.Security.validate(c.Addr, c.HTTP.Addr); err != nil {
+			return err
+		}
 	}
 	return c.HTTP.validate()
 }

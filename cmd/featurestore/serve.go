@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -68,6 +68,10 @@ func runServe(ctx context.Context, args []string) error {
 		logger.Info("no --redis-url: serving reads from postgres without a cache")
 	}
 
+	sec, err := cfg.Security.build(pool, logger)
+	if err != nil {
+		return err
+	}
 	lis, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
@@ -77,7 +81,7 @@ func runServe(ctx context.Context, args []string) error {
 		WithReader(cache.NewReader(pool, redisCache, logger)).
 		WithExporter(store.NewExporter(pool)).
 		WithIngester(ingest.NewWriter(pool))
-	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m)
+	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m, sec.grpcOpts...)
 
 	g, gctx := errgroup.WithContext(ctx)
 	// HTTP listeners open first: if one fails, nothing else has started.
@@ -85,18 +89,22 @@ func runServe(ctx context.Context, args []string) error {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
 		// Profiles share the metrics listener, which binds to loopback by
-		// default: an operator can profile a live server without a restart.
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		if err := serveHTTP(gctx, g, "metrics", cfg.MetricsAddr, mux, cfg.ShutdownGrace, logger); err != nil {
+		// default, when asked for: they show the process's memory.
+		if cfg.Security.PProf {
+			registerPprof(mux)
+		}
+		if err := serveHTTP(gctx, g, "metrics", cfg.MetricsAddr, mux, nil, cfg.ShutdownGrace, logger); err != nil {
 			return err
 		}
 	}
-	if err := startHTTP(gctx, g, &cfg, pool, logger); err != nil {
+	if err := startHTTP(gctx, g, &cfg, pool, sec, m, logger); err != nil {
 		return err
+	}
+	if sec.verifier != nil {
+		g.Go(func() error {
+			sec.verifier.Run(gctx)
+			return nil
+		})
 	}
 	g.Go(func() error {
 		server.WatchHealth(gctx, pool, healthSrv, cfg.HealthInterval, logger)
@@ -126,16 +134,20 @@ func runServe(ctx context.Context, args []string) error {
 }
 
 // serveHTTP listens on addr and serves handler in g until ctx ends, then
-// shuts the server down within grace. It fails at once when addr cannot be
-// listened on, so a bad address stops the start rather than a later call.
-func serveHTTP(ctx context.Context, g *errgroup.Group, name, addr string, handler http.Handler, grace time.Duration, logger *slog.Logger) error {
+// shuts the server down within grace; over TLS when tlsCfg is not nil. It
+// fails at once when addr cannot be listened on, so a bad address stops
+// the start rather than a later call.
+func serveHTTP(ctx context.Context, g *errgroup.Group, name, addr string, handler http.Handler, tlsCfg *tls.Config, grace time.Duration, logger *slog.Logger) error {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen for %s on %s: %w", name, addr, err)
 	}
+	if tlsCfg != nil {
+		lis = tls.NewListener(lis, tlsCfg)
+	}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
-		logger.Info("serving HTTP", "name", name, "addr", lis.Addr().String())
+		logger.Info("serving HTTP", "name", name, "addr", lis.Addr().String(), "tls", tlsCfg != nil)
 		if err := srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("serve %s: %w", name, err)
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"runtime"
 	"time"
 
@@ -47,9 +48,19 @@ func (c Config) Validate() error {
 		return fmt.Errorf("cache: breaker cooldown must be positive, got %s", c.BreakerCooldown)
 	}
 	if _, err := redis.ParseURL(c.URL); err != nil {
-		return fmt.Errorf("cache: redis url: %w", err)
+		return fmt.Errorf("cache: redis url: %w", redactURLError(err))
 	}
 	return nil
+}
+
+// redactURLError drops the URL from a URL parse error, which quotes it
+// whole, password included; what is wrong with it stays.
+func redactURLError(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return err
 }
 
 // Cache is a Redis connection with the breaker and counters every cache
@@ -77,7 +88,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Re
 	}
 	opts, err := redis.ParseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("cache: redis url: %w", err)
+		return nil, fmt.Errorf("cache: redis url: %w", redactURLError(err))
 	}
 	// A cache must fail fast: no retries, short socket timeouts, and the
 	// caller's context honoured, so a slow Redis costs a read at most the
