@@ -88,8 +88,9 @@ func runServe(ctx context.Context, args []string) error {
 	if cfg.MetricsAddr != "" {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
-		// Profiles share the metrics listener, which binds to loopback by
-		// default, when asked for: they show the process's memory.
+		// Profiles, served only when asked for since they show the
+		// process's memory, share the metrics listener, which binds to
+		// loopback by default.
 		if cfg.Security.PProf {
 			registerPprof(mux)
 		}
