@@ -28,7 +28,7 @@ type httpConfig struct {
 
 func (c *httpConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Addr, "http-addr", envString("FEATURESTORE_HTTP_ADDR", ""),
-		"listen address of the HTTP API, whose POST /v1/pixel/{shop_id} takes Shopify web pixel events; empty serves no HTTP API (env FEATURESTORE_HTTP_ADDR)")
+		"listen address of the HTTP API, whose POST /v1/pixel/{shop_id}?key=PIXEL_KEY takes Shopify web pixel events; empty serves no HTTP API (env FEATURESTORE_HTTP_ADDR)")
 	fs.StringVar(&c.PixelOrigins, "pixel-origins", envString("FEATURESTORE_PIXEL_ORIGINS", pixel.DefaultOrigins),
 		"comma-separated browser origins that may post pixel events, such as https://shop.example.com, https://*.myshopify.com or null (Shopify's pixel sandbox); "+
 			"an https origin whose host is the shop id is always allowed; a pixel key's own origins replace these (env FEATURESTORE_PIXEL_ORIGINS)")
