@@ -16,7 +16,6 @@ import (
 	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/demo"
-	"github.com/featurestore/featurestore/internal/store"
 )
 
 func init() { register("get", benchGet) }
@@ -82,13 +81,17 @@ func benchGet(ctx context.Context, e env) error {
 	}
 	c := demo.DefaultConfig()
 	c.ShopID = getShop
-	if err := ensureShop(ctx, e.pool, c); err != nil {
+	if err := ensureShop(ctx, e, c); err != nil {
 		return err
 	}
-	if _, err := compute.NewEngine(e.pool, quietLogger()).Run(ctx, compute.Request{ShopID: getShop, AsOf: c.End, Mode: compute.Full}, nil); err != nil {
+	engine, err := compute.NewEngine(e.st, compute.DefaultConfig(), quietLogger())
+	if err != nil {
+		return err
+	}
+	if _, err := engine.Run(ctx, compute.Request{ShopID: getShop, AsOf: c.End, Mode: compute.Full}, nil); err != nil {
 		return fmt.Errorf("compute %s: %w", getShop, err)
 	}
-	customer, products, err := store.SampleCustomer(ctx, e.pool, getShop, 100)
+	customer, products, err := e.st.SampleCustomer(ctx, getShop, 100)
 	if err != nil {
 		return err
 	}

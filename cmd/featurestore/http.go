@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/featurestore/featurestore/internal/pixel"
 )
@@ -38,24 +35,11 @@ func (c *httpConfig) validate() error {
 // pruneInterval is how often idle pixel sessions are removed.
 const pruneInterval = 5 * time.Minute
 
-// startHTTP starts the HTTP API in g when --http-addr is set: the web pixel
-// endpoint, and the pruning of the session state it keeps. Like serveHTTP
-// it fails at once when the address cannot be listened on.
-func startHTTP(ctx context.Context, g *errgroup.Group, cfg *config, pool *pgxpool.Pool, logger *slog.Logger) error {
-	if cfg.HTTP.Addr == "" {
-		return nil
-	}
-	origins, err := pixel.ParseOrigins(cfg.HTTP.PixelOrigins)
+// handler returns the HTTP API: the web pixel endpoint, storing into st.
+func (c *httpConfig) handler(st pixel.Store, logger *slog.Logger) (http.Handler, error) {
+	origins, err := pixel.ParseOrigins(c.PixelOrigins)
 	if err != nil {
-		return fmt.Errorf("%w: --pixel-origins: %v", errUsage, err)
+		return nil, fmt.Errorf("%w: --pixel-origins: %v", errUsage, err)
 	}
-	handler := pixel.NewHandler(pool, pixel.Config{Origins: origins}, logger)
-	if err := serveHTTP(ctx, g, "pixel", cfg.HTTP.Addr, handler, cfg.ShutdownGrace, logger); err != nil {
-		return err
-	}
-	g.Go(func() error {
-		pixel.KeepSessionsPruned(ctx, pool, pruneInterval, logger)
-		return nil
-	})
-	return nil
+	return pixel.NewHandler(st, pixel.Config{Origins: origins}, logger), nil
 }

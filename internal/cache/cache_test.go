@@ -15,7 +15,7 @@ import (
 
 func newTestCache(t *testing.T, url string) *Cache {
 	t.Helper()
-	c, err := New(context.Background(), DefaultConfig(url), testenv.Logger(), nil)
+	c, err := New(context.Background(), nil, DefaultConfig(url), testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,11 +47,11 @@ func read(t *testing.T, c *Cache, customer string, products ...string) []*featur
 		t.Fatalf("lookup: missed %v, err %v", missed, err)
 	}
 	recs := make([]*featurestorev1.FeatureRecord, len(products))
-	for i, enc := range out[0] {
-		if enc == "" {
+	for i, rec := range out[0] {
+		if !rec.Found() {
 			continue
 		}
-		if recs[i], err = enc.Decode(customer, products[i]); err != nil {
+		if recs[i], err = protoconv.EncodedRecord(rec.Encoded).Decode(customer, products[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -113,7 +113,7 @@ func TestFillDoesNotHideConcurrentRun(t *testing.T) {
 	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	run := t0.Add(time.Minute)
 
-	if err := c.markPending(ctx, "shop", []string{"c"}); err != nil { // the reader misses
+	if _, err := c.markPending(ctx, "shop", []string{"c"}); err != nil { // the reader misses
 		t.Fatal(err)
 	}
 	stale := customerRecords{customerID: "c", records: map[string]stampedRecord{"p1": record(t, 1, t0)}} // what it read
@@ -180,7 +180,7 @@ func TestWriteThroughSkipsColdCustomers(t *testing.T) {
 		t.Errorf("cold customer's hash exists (%d, %v) after a write-through", n, err)
 	}
 	out, missed, err := c.lookup(ctx, "shop", []store.Lookup{{CustomerID: "cold", ProductIDs: []string{"p"}}})
-	if err != nil || len(missed) != 1 || out[0][0] != "" {
+	if err != nil || len(missed) != 1 || out[0][0].Found() {
 		t.Errorf("cold lookup: %v %v %v, want a miss", out, missed, err)
 	}
 }
@@ -192,7 +192,7 @@ func TestFailedWriteThroughIsNotTrusted(t *testing.T) {
 	redis := testenv.StartRedis(t)
 	cfg := DefaultConfig(redis.URL())
 	cfg.BreakerCooldown = 50 * time.Millisecond
-	c, err := New(context.Background(), cfg, testenv.Logger(), nil)
+	c, err := New(context.Background(), nil, cfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestFailedWriteThroughIsNotTrusted(t *testing.T) {
 	if err := c.Written(ctx, "shop", []store.FeatureRow{row("c", "p", 2)}, t0.Add(time.Second), t0); err == nil {
 		t.Fatal("write-through to a hung redis succeeded")
 	}
-	if !c.anyDirty("shop", []store.Lookup{{CustomerID: "c"}}) {
+	if !c.anyDirty("shop", []string{"c"}) {
 		t.Fatal("the customer whose write-through failed is still trusted")
 	}
 	redis.Resume()
@@ -226,7 +226,7 @@ func TestTTL(t *testing.T) {
 	url := testenv.Redis(t)
 	cfg := DefaultConfig(url)
 	cfg.TTL = 90 * time.Second
-	c, err := New(context.Background(), cfg, testenv.Logger(), nil)
+	c, err := New(context.Background(), nil, cfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

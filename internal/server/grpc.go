@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
-	"google.golang.org/grpc/status"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/metrics"
@@ -41,7 +40,7 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 			m.Panics.Inc()
 		}
 		logger.ErrorContext(ctx, "handler panic", "panic", p, "stack", string(debug.Stack()))
-		return status.Error(codes.Internal, "internal error")
+		return internalError()
 	})
 	logOpts := []logging.Option{
 		logging.WithLogOnEvents(logging.FinishCall),
