@@ -2,9 +2,12 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/features"
@@ -326,5 +329,45 @@ func TestBreaker(t *testing.T) {
 	step(true)
 	if b.open() {
 		t.Error("breaker open after a success")
+	}
+}
+
+// TestScriptReloadedAfterFlush empties Redis' script cache, as a restart
+// does: the next write gets Redis' NOSCRIPT error, recognised by its type,
+// loads the script again and succeeds.
+func TestScriptReloadedAfterFlush(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := newTestCache(t, srv.URL())
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	fill := func(views int64) {
+		t.Helper()
+		cr := customerRecords{customerID: "c", records: map[string]stampedRecord{"p": record(t, views, t0.Add(time.Duration(views)*time.Second))}}
+		if err := c.put(ctx, "shop", []customerRecords{cr}, "fill"); err != nil {
+			t.Fatalf("put after a script flush: %v", err)
+		}
+	}
+	fill(1)
+	if err := c.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// What the write sees first: a pipeline's raw NOSCRIPT reply.
+	p := c.rdb.Pipeline()
+	raw := putScript.EvalSha(ctx, p, []string{Key("shop", "x")}, "1000", "fill")
+	_, _ = p.Exec(ctx)
+	if !isNoScript(raw.Err()) {
+		t.Fatalf("isNoScript(%v) = false for the reply to an unknown script", raw.Err())
+	}
+	fill(2)
+	if got := read(t, c, "c", "p"); got[0].GetFeatures().GetTotalViews() != 2 {
+		t.Errorf("after the reload: %v, want the second write", got[0])
+	}
+	for _, err := range []error{nil, errors.New("NOSCRIPT but not from redis"), redis.Nil} {
+		if isNoScript(err) {
+			t.Errorf("isNoScript(%v) = true", err)
+		}
+	}
+	if !isNoScript(redis.ErrNoScript) {
+		t.Error("isNoScript(redis.ErrNoScript) = false")
 	}
 }
