@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -98,4 +99,33 @@ func mustTime(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return ts
+}
+
+// TestConfigValidate checks that a backend set to a nil pointer, which
+// would fail at its first call, is refused by name, and that unset
+// backends are fine: their RPCs answer NOT_CONFIGURED.
+func TestConfigValidate(t *testing.T) {
+	var nilCache *cache.Cache
+	var nilStore *store.Store
+	for _, tc := range []struct {
+		name  string
+		cfg   server.Config
+		field string // "" for a valid configuration
+	}{
+		{"nothing configured", server.Config{}, ""},
+		{"a store for reads and exports", server.Config{Reader: store.New(nil), Exporter: store.New(nil)}, ""},
+		{"a nil cache as the reader", server.Config{Reader: nilCache}, "Reader"},
+		{"a nil store as the exporter", server.Config{Exporter: nilStore}, "Exporter"},
+		{"a nil engine", server.Config{Computer: (*compute.Engine)(nil)}, "Computer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := server.NewService(tc.cfg, testenv.Logger())
+			if tc.field == "" && err != nil {
+				t.Fatalf("NewService = %v, want a service", err)
+			}
+			if tc.field != "" && (err == nil || !strings.Contains(err.Error(), "Config."+tc.field+" ")) {
+				t.Fatalf("NewService = %v, want an error naming Config.%s", err, tc.field)
+			}
+		})
+	}
 }
