@@ -238,7 +238,8 @@ func (c *counters) progress(elapsed time.Duration) Progress {
 
 // Run computes and stores the request's features. progress, if not nil, is
 // called from Run's own goroutine every ProgressInterval while the run goes
-// on; a run whose progress cannot be delivered is ended by cancelling ctx. Run returns store.ErrShopLocked when another run holds the shop, an
+// on; a caller that cannot deliver progress any more stops the run by
+// cancelling ctx. Run returns store.ErrShopLocked when another run holds the shop, an
 // *invalid.Error for a bad request, and the context's error when cancelled;
 // a cancelled run leaves only whole batches behind.
 //
