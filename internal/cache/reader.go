@@ -63,9 +63,9 @@ func (c *Cache) ReadPairs(ctx context.Context, shopID string, lookups []store.Lo
 }
 
 // fill answers the missed lookups from all of their customers' stored rows
-// (see load) and returns the number of products it answered from them. A
-// customer that another fill completed in the meantime is read from Redis
-// instead, and counts as a hit.
+// (see load) and returns the number of products it did not answer from
+// Redis. A customer that another fill completed in the meantime is read
+// from Redis instead, and counts as a hit.
 func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup, missed []int, out [][]store.Record) (int, error) {
 	customers := customersOf(lookups, missed)
 	loaded, err := c.loadShared(ctx, shopID, customers)
