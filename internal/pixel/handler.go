@@ -39,7 +39,7 @@ type Store interface {
 	// StorePixelEvents must, in one transaction, lock the sessions of
 	// clients (sorted, distinct; creating the missing ones with zero
 	// state), call plan with them in that order, and store what plan
-	// returns: the rows as store.WriteInteractions does (duplicates
+	// returns: the rows as Store.WriteInteractions does (duplicates
 	// counted, not stored), the durations of views that have none yet and
 	// the sessions' new states. An error from plan must roll everything
 	// back and be returned as it is; failures to reach Postgres wrap
