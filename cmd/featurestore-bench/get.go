@@ -84,13 +84,17 @@ func benchGet(ctx context.Context, e env) error {
 	}
 	c := demo.DefaultConfig()
 	c.ShopID = getShop
-	if err := ensureShop(ctx, e.pool, c); err != nil {
+	if err := ensureShop(ctx, e, c); err != nil {
 		return err
 	}
-	if _, err := compute.NewEngine(e.pool, quietLogger()).Run(ctx, compute.Request{ShopID: getShop, AsOf: c.End, Mode: compute.Full}, nil); err != nil {
+	engine, err := compute.NewEngine(e.st, compute.DefaultConfig(), quietLogger())
+	if err != nil {
+		return err
+	}
+	if _, err := engine.Run(ctx, compute.Request{ShopID: getShop, AsOf: c.End, Mode: compute.Full}, nil); err != nil {
 		return fmt.Errorf("compute %s: %w", getShop, err)
 	}
-	customer, products, err := store.SampleCustomer(ctx, e.pool, getShop, 100)
+	customer, products, err := e.st.SampleCustomer(ctx, getShop, 100)
 	if err != nil {
 		return err
 	}
@@ -220,7 +224,7 @@ func benchKey(ctx context.Context, e env, shop string) (context.Context, error) 
 		return nil, err
 	}
 	hash := auth.HashSecret(secret)
-	if _, _, err := store.NewKeys(e.pool).CreateKey(ctx, store.APIKey{
+	if _, _, err := e.st.CreateKey(ctx, store.APIKey{
 		ID: id, Name: "featurestore-bench", SecretHash: hash[:], Shops: []string{shop}, Scopes: auth.ScopeRead.Names(),
 	}, true); err != nil {
 		return nil, fmt.Errorf("create the benchmark's api key: %w", err)

@@ -93,9 +93,6 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if len(envErrs) > 0 {
-		return errors.Join(envErrs...)
-	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%w: unexpected argument %q (see featurestore %s --help)", errUsage, strings.Join(fs.Args(), " "), fs.Name())
 	}

@@ -10,6 +10,16 @@ import (
 	"github.com/featurestore/featurestore/internal/store"
 )
 
+// customerSampler finds ids for the examples; *store.Store implements it.
+type customerSampler interface {
+	// SampleCustomer must return the shop's customer with the most stored
+	// pairs and up to limit of the shop's products, that customer's first,
+	// or an empty customer when the shop has no stored rows.
+	SampleCustomer(ctx context.Context, shopID string, limit int) (string, []string, error)
+}
+
+var _ customerSampler = (*store.Store)(nil)
+
 func runExamples(ctx context.Context, args []string) error {
 	var (
 		cfg      config
@@ -34,12 +44,13 @@ func runExamples(ctx context.Context, args []string) error {
 	if shop == "" {
 		return fmt.Errorf("%w: --shop is required", errUsage)
 	}
-	pool, err := cfg.openDatabase(ctx)
+	st, closeDB, err := cfg.openDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	customer, productIDs, err := store.SampleCustomer(ctx, pool, shop, products)
+	defer closeDB()
+	var sampler customerSampler = st
+	customer, productIDs, err := sampler.SampleCustomer(ctx, shop, products)
 	if err != nil {
 		return err
 	}

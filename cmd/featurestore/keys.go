@@ -163,12 +163,12 @@ func runKeysCreate(ctx context.Context, args []string) error {
 	}
 	hash := auth.HashSecret(secret)
 	key.ID, key.SecretHash = id, hash[:]
-	pool, err := cfg.openDatabase(ctx)
+	st, closeDB, err := cfg.openDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	stored, replaced, err := store.NewKeys(pool).CreateKey(ctx, key, req.replace)
+	defer closeDB()
+	stored, replaced, err := st.CreateKey(ctx, key, req.replace)
 	if errors.Is(err, store.ErrKeyNameTaken) {
 		return fmt.Errorf("%w: a key named %q exists: choose another --name, or revoke it first (featurestore keys revoke %s, or --replace)", errUsage, key.Name, key.Name)
 	}
@@ -199,12 +199,12 @@ func runKeysList(ctx context.Context, args []string) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	pool, err := cfg.openDatabase(ctx)
+	db, closeDB, err := cfg.openDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	keys, err := store.NewKeys(pool).ListKeys(ctx)
+	defer closeDB()
+	keys, err := db.ListKeys(ctx)
 	if err != nil {
 		return err
 	}
@@ -251,9 +251,6 @@ func runKeysRevoke(ctx context.Context, args []string) error {
 		}
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	if len(envErrs) > 0 {
-		return errors.Join(envErrs...)
-	}
 	if fs.NArg() > 0 {
 		if name != "" || fs.NArg() > 1 {
 			return fmt.Errorf("%w: keys revoke takes one name, not %q", errUsage, strings.Join(append([]string{name}, fs.Args()...), " "))
@@ -266,12 +263,12 @@ func runKeysRevoke(ctx context.Context, args []string) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	pool, err := cfg.openDatabase(ctx)
+	st, closeDB, err := cfg.openDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	key, err := store.NewKeys(pool).RevokeKey(ctx, name)
+	defer closeDB()
+	key, err := st.RevokeKey(ctx, name)
 	if errors.Is(err, store.ErrKeyNotFound) {
 		return fmt.Errorf("no key named %q is active (featurestore keys list shows the keys)", name)
 	}

@@ -10,7 +10,6 @@ import (
 	"net/http/pprof"
 	"net/netip"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -18,7 +17,6 @@ import (
 	"github.com/featurestore/featurestore/internal/auth"
 	"github.com/featurestore/featurestore/internal/certs"
 	"github.com/featurestore/featurestore/internal/server"
-	"github.com/featurestore/featurestore/internal/store"
 )
 
 // securityConfig is how the server authenticates callers and protects its
@@ -32,17 +30,19 @@ type securityConfig struct {
 	PProf       bool
 }
 
-func (c *securityConfig) flags(fs *flag.FlagSet) {
+// flags registers the settings; env collects the environment variables
+// whose values do not parse.
+func (c *securityConfig) flags(fs *flag.FlagSet, env *config) {
 	fs.StringVar(&c.Auth, "auth", envString("FEATURESTORE_AUTH", "keys"),
 		"keys: every data call needs an API key (featurestore keys create), every pixel request a pixel key; "+
 			"none: no authentication, allowed only when --addr and --http-addr are loopback addresses (env FEATURESTORE_AUTH)")
-	fs.BoolVar(&c.Reflection, "reflection", envBool("FEATURESTORE_REFLECTION", true), "serve gRPC reflection, which describes the API to tools such as grpcurl (env FEATURESTORE_REFLECTION)")
+	fs.BoolVar(&c.Reflection, "reflection", env.envBool("FEATURESTORE_REFLECTION", true), "serve gRPC reflection, which describes the API to tools such as grpcurl (env FEATURESTORE_REFLECTION)")
 	fs.StringVar(&c.TLSCert, "tls-cert", envString("FEATURESTORE_TLS_CERT", ""),
 		"PEM certificate (chain) to serve gRPC, and the HTTP API, over TLS; read again when the file changes (env FEATURESTORE_TLS_CERT)")
 	fs.StringVar(&c.TLSKey, "tls-key", envString("FEATURESTORE_TLS_KEY", ""), "PEM private key of --tls-cert (env FEATURESTORE_TLS_KEY)")
 	fs.StringVar(&c.TLSClientCA, "tls-client-ca", envString("FEATURESTORE_TLS_CLIENT_CA", ""),
 		"PEM certificates of the authorities whose client certificates gRPC callers must present (mutual TLS); empty asks for none (env FEATURESTORE_TLS_CLIENT_CA)")
-	fs.BoolVar(&c.PProf, "pprof", envBool("FEATURESTORE_PPROF", false), "serve /debug/pprof/ profiles beside /metrics on --metrics-addr (env FEATURESTORE_PPROF)")
+	fs.BoolVar(&c.PProf, "pprof", env.envBool("FEATURESTORE_PPROF", false), "serve /debug/pprof/ profiles beside /metrics on --metrics-addr (env FEATURESTORE_PPROF)")
 }
 
 func (c *securityConfig) validate(addr, httpAddr string) error {
@@ -93,15 +93,17 @@ type security struct {
 	httpTLS *tls.Config
 }
 
-func (c *securityConfig) build(pool *pgxpool.Pool, logger *slog.Logger) (*security, error) {
+// build makes the verifier of API keys, which reads them from keys, and
+// the TLS configuration.
+func (c *securityConfig) build(keys auth.KeyStore, logger *slog.Logger) (*security, error) {
 	s := &security{}
 	if c.Auth == "keys" {
-		v, err := auth.NewVerifier(store.NewKeys(pool), auth.Config{}, logger)
+		v, err := auth.NewVerifier(keys, auth.Config{}, logger)
 		if err != nil {
 			return nil, err
 		}
 		s.verifier = v
-		s.grpcOpts = append(s.grpcOpts, server.WithAuth(auth.NewGRPC(v, logger)))
+		s.grpcOpts = append(s.grpcOpts, server.WithAuth(auth.NewGRPC(v)))
 	} else {
 		logger.Warn("serving without authentication (--auth none): whoever reaches the loopback address may read and write every shop")
 	}

@@ -41,7 +41,7 @@ func createKey(t *testing.T, pool *pgxpool.Pool, name string, shops []string, sc
 		t.Fatal(err)
 	}
 	hash := auth.HashSecret(secret)
-	if _, _, err := store.NewKeys(pool).CreateKey(context.Background(),
+	if _, _, err := store.New(pool).CreateKey(context.Background(),
 		store.APIKey{ID: id, Name: name, SecretHash: hash[:], Shops: shops, Scopes: scopes.Names(), Origins: origins}, false); err != nil {
 		t.Fatal(err)
 	}
@@ -227,13 +227,17 @@ func TestExportSendsKeyOverTLS(t *testing.T) {
 	ca := testenv.NewCA(t, "ca")
 	srvCert := ca.Server(t)
 	secret := createKey(t, fx.pool, "exporter", []string{exportShop}, auth.ScopeExport)
-	v, err := auth.NewVerifier(store.NewKeys(fx.pool), auth.Config{}, testenv.Logger())
+	st := store.New(fx.pool)
+	v, err := auth.NewVerifier(st, auth.Config{}, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := server.NewService(nil, testenv.Logger()).WithExporter(store.NewExporter(fx.pool))
+	svc, err := server.NewService(server.Config{Exporter: st}, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
 	cert := srvCert.TLS(t)
-	srv := server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil, server.WithAuth(auth.NewGRPC(v, testenv.Logger())),
+	srv := server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil, server.WithAuth(auth.NewGRPC(v)),
 		grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert}})))
 	addr := testenv.ServeGRPC(t, srv, "127.0.0.1:0")
 	caFile := testenv.WriteFile(t, dir, "ca.pem", ca.PEM)
@@ -253,6 +257,7 @@ func TestExportSendsKeyOverTLS(t *testing.T) {
 // binary, and checks that bad requests are refused with the flag at fault.
 func TestKeysCommand(t *testing.T) {
 	pool, dbURL := testenv.Postgres(t)
+	st := store.New(pool)
 	db := []string{"--database-url", dbURL}
 	keys := func(args ...string) (string, string, int) {
 		return runBinary(t, append(append([]string{"keys"}, args...), db...)...)
@@ -260,7 +265,7 @@ func TestKeysCommand(t *testing.T) {
 	lastLine := func(s string) string { lines := strings.Split(strings.TrimSpace(s), "\n"); return lines[len(lines)-1] }
 	verify := func(secret string) (*auth.Key, error) {
 		// A fresh verifier each time, so nothing is remembered.
-		v, err := auth.NewVerifier(store.NewKeys(pool), auth.Config{}, testenv.Logger())
+		v, err := auth.NewVerifier(st, auth.Config{}, testenv.Logger())
 		if err != nil {
 			t.Fatal(err)
 		}

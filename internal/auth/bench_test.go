@@ -59,7 +59,7 @@ func BenchmarkVerifyCached(b *testing.B) {
 // authorization.
 func BenchmarkUnaryInterceptors(b *testing.B) {
 	v, secret := benchVerifier(b)
-	chain := NewGRPC(v, testenv.Logger()).UnaryInterceptors()
+	chain := NewGRPC(v).UnaryInterceptors()
 	ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs("authorization", "Bearer "+secret))
 	req := &featurestorev1.GetFeaturesRequest{ShopId: "shop", CustomerId: "c", ProductIds: []string{"p"}}
 	info := &grpc.UnaryServerInfo{FullMethod: featurestorev1.FeatureStoreService_GetFeatures_FullMethodName}

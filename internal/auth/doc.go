@@ -19,5 +19,7 @@
 // that time. The gRPC interceptors (grpc.go) authenticate every call except
 // health and reflection with go-grpc-middleware's auth and selector
 // interceptors, then authorize it from its request before the handler
-// runs: the shop the request names and the scope its method needs.
+// runs: the shop the request names and the scope its method needs. A
+// refusal is an *Error with a Reason; the server's one error mapping turns
+// it into UNAUTHENTICATED or PERMISSION_DENIED with that reason.
 package auth

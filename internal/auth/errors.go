@@ -6,7 +6,9 @@ import (
 )
 
 // Reason says why a caller was refused, in a form clients can switch on:
-// it is the reason of the google.rpc.ErrorInfo that gRPC errors carry.
+// the server's error mapping makes it the reason of the
+// google.rpc.ErrorInfo of the refusal's status. The reasons are part of
+// the API: README.md lists them with the other error reasons.
 type Reason string
 
 // The reasons of refusals. The first four mean that the caller has no
@@ -19,12 +21,8 @@ const (
 	ReasonKeyExpired    Reason = "API_KEY_EXPIRED"
 	ReasonScopeMissing  Reason = "API_KEY_SCOPE_MISSING"
 	ReasonShopDenied    Reason = "API_KEY_SHOP_DENIED"
-	ReasonOriginDenied  Reason = "API_KEY_ORIGIN_DENIED"
 	ReasonMethodUnknown Reason = "METHOD_NOT_AUTHORIZED"
 )
-
-// ErrorDomain is the domain of the ErrorInfo that gRPC refusals carry.
-const ErrorDomain = "featurestore"
 
 // Error is a refused caller: why, in words the caller can act on, and
 // what was missing (the scope, the shop) for clients that read it.

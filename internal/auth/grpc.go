@@ -3,22 +3,19 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
-	"log/slog"
 	"strings"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	grpcauth "github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	reflectionv1 "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	reflectionv1alpha "google.golang.org/grpc/reflection/grpc_reflection_v1alpha"
-	"google.golang.org/grpc/status"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 )
@@ -80,20 +77,24 @@ func interactionShops(req any) iter.Seq[string] {
 }
 
 // GRPC authenticates and authorizes the calls of a gRPC server.
+//
+// Its interceptors return errors, not statuses, for the server's one error
+// mapping to turn into codes and ErrorInfo reasons: an *Error for a refused
+// caller, the Verifier's error (wrapping store.ErrUnavailable) when a key
+// cannot be checked, and context errors as they are.
 type GRPC struct {
 	verifier *Verifier
-	logger   *slog.Logger
 }
 
 // NewGRPC returns the interceptors' owner for keys checked by verifier.
-func NewGRPC(verifier *Verifier, logger *slog.Logger) *GRPC {
-	return &GRPC{verifier: verifier, logger: logger}
+func NewGRPC(verifier *Verifier) *GRPC {
+	return &GRPC{verifier: verifier}
 }
 
 // UnaryInterceptors returns, in the order they must run, the interceptor
 // that authenticates a call and the one that authorizes its request. Both
 // belong inside request logging (whose line they add the key's name to)
-// and outside the handler.
+// and the mapping of their errors to statuses, and outside the handler.
 func (g *GRPC) UnaryInterceptors() []grpc.UnaryServerInterceptor {
 	return []grpc.UnaryServerInterceptor{
 		selector.UnaryServerInterceptor(grpcauth.UnaryServerInterceptor(g.authenticate), needsKey),
@@ -132,13 +133,13 @@ func (g *GRPC) authenticate(ctx context.Context) (context.Context, error) {
 	secret, err := grpcauth.AuthFromMD(ctx, "bearer")
 	if err != nil {
 		if len(metadata.ValueFromIncomingContext(ctx, "authorization")) == 0 {
-			return nil, g.status(ctx, errKeyMissing)
+			return nil, errKeyMissing
 		}
-		return nil, g.status(ctx, refuse(ReasonKeyInvalid, nil, "the authorization metadata must be Bearer followed by the API key"))
+		return nil, refuse(ReasonKeyInvalid, nil, "the authorization metadata must be Bearer followed by the API key")
 	}
 	key, err := g.verifier.Verify(ctx, secret)
 	if err != nil {
-		return nil, g.status(ctx, err)
+		return nil, fmt.Errorf("check the api key: %w", err)
 	}
 	// The request log names the key, never its secret.
 	logging.AddFields(ctx, logging.Fields{"api_key", key.Name})
@@ -151,57 +152,30 @@ func authorize(ctx context.Context, method string, req any) error {
 	key, ok := KeyFromContext(ctx)
 	if !ok {
 		// Authentication runs first for every call this runs for.
-		return status.Error(codes.Internal, "internal error: the call was not authenticated")
+		return errNotAuthenticated
 	}
 	name := method[strings.LastIndexByte(method, '/')+1:]
 	r, ok := rules[method]
 	if !ok {
-		return statusOf(refuse(ReasonMethodUnknown, map[string]string{"method": name}, "no API key scope grants %s", name))
+		return refuse(ReasonMethodUnknown, map[string]string{"method": name}, "no API key scope grants %s", name)
 	}
 	if err := key.Authorize(r.scope, name); err != nil {
-		return statusOf(err)
+		return err
 	}
 	if r.shops == nil || key.allShops {
 		return nil
 	}
 	for shop := range r.shops(req) {
 		if !key.AllowsShop(shop) {
-			return statusOf(key.Authorize(r.scope, name, shop))
+			return key.Authorize(r.scope, name, shop)
 		}
 	}
 	return nil
 }
 
-// status maps a verification error to the caller's status.
-func (g *GRPC) status(ctx context.Context, err error) error {
-	switch {
-	case errors.Is(err, context.Canceled):
-		return status.Error(codes.Canceled, "the call was cancelled")
-	case errors.Is(err, context.DeadlineExceeded):
-		return status.Error(codes.DeadlineExceeded, "the call's deadline passed before its API key was checked")
-	}
-	if _, ok := AsError(err); ok {
-		return statusOf(err)
-	}
-	g.logger.WarnContext(ctx, "api key check failed", "error", err)
-	return status.Error(codes.Unavailable, "the API key cannot be checked: the database is unavailable; retry later")
-}
-
-// statusOf is the status of a refusal: UNAUTHENTICATED or
-// PERMISSION_DENIED with the message, and an ErrorInfo with the reason
-// and what was missing.
-func statusOf(err error) error {
-	e, _ := AsError(err)
-	code := codes.PermissionDenied
-	if e.Unauthenticated() {
-		code = codes.Unauthenticated
-	}
-	st := status.New(code, e.Message)
-	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: string(e.Reason), Domain: ErrorDomain, Metadata: e.Metadata}); err == nil {
-		st = withInfo
-	}
-	return st.Err()
-}
+// errNotAuthenticated is a defect: authorization ran for a call that
+// authentication did not.
+var errNotAuthenticated = errors.New("authorize: the call was not authenticated")
 
 // authorizedStream authorizes each request message of a streaming call.
 type authorizedStream struct {

@@ -17,7 +17,7 @@ import (
 	"github.com/featurestore/featurestore/internal/store"
 )
 
-// KeyStore is where a Verifier reads keys; *store.Keys implements it.
+// KeyStore is where a Verifier reads keys; *store.Store implements it.
 // KeyByID must return store.ErrKeyNotFound when no key has the id (revoked
 // and expired keys are returned, not hidden), and an error wrapping
 // store.ErrUnavailable when the database cannot answer. TouchKeys records
@@ -27,7 +27,7 @@ type KeyStore interface {
 	TouchKeys(ctx context.Context, used map[string]time.Time) error
 }
 
-var _ KeyStore = (*store.Keys)(nil)
+var _ KeyStore = (*store.Store)(nil)
 
 // DefaultCacheTTL is how long a Verifier remembers a checked key when
 // Config leaves it zero; MaxCacheTTL is the longest it may be configured

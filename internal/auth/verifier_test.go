@@ -16,7 +16,7 @@ import (
 // countingStore counts the lookups that reach the store, and can fail
 // them.
 type countingStore struct {
-	*store.Keys
+	*store.Store
 	lookups atomic.Int64
 	fail    atomic.Bool
 }
@@ -26,18 +26,18 @@ func (c *countingStore) KeyByID(ctx context.Context, id string) (store.APIKey, e
 	if c.fail.Load() {
 		return store.APIKey{}, fmt.Errorf("read api key: %w", store.ErrUnavailable)
 	}
-	return c.Keys.KeyByID(ctx, id)
+	return c.Store.KeyByID(ctx, id)
 }
 
 // createKey stores a new key and returns its secret.
-func createKey(t *testing.T, keys *store.Keys, name string, shops, scopes []string, expires *time.Time) string {
+func createKey(t *testing.T, st *store.Store, name string, shops, scopes []string, expires *time.Time) string {
 	t.Helper()
 	id, secret, err := NewSecret()
 	if err != nil {
 		t.Fatal(err)
 	}
 	hash := HashSecret(secret)
-	if _, _, err := keys.CreateKey(context.Background(), store.APIKey{ID: id, Name: name, SecretHash: hash[:], Shops: shops, Scopes: scopes, ExpiresAt: expires}, false); err != nil {
+	if _, _, err := st.CreateKey(context.Background(), store.APIKey{ID: id, Name: name, SecretHash: hash[:], Shops: shops, Scopes: scopes, ExpiresAt: expires}, false); err != nil {
 		t.Fatalf("create key %s: %v", name, err)
 	}
 	return secret
@@ -53,7 +53,7 @@ func (c *clock) add(d time.Duration) { c.set(c.now().Add(d)) }
 func newTestVerifier(t *testing.T, cfg Config) (*Verifier, *countingStore, *clock) {
 	t.Helper()
 	pool, _ := testenv.Postgres(t)
-	ks := &countingStore{Keys: store.NewKeys(pool)}
+	ks := &countingStore{Store: store.New(pool)}
 	v, err := NewVerifier(ks, cfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
@@ -69,10 +69,10 @@ func TestVerify(t *testing.T) {
 	ctx := context.Background()
 	past := time.Now().Add(-time.Hour)
 	future := time.Now().Add(time.Hour)
-	valid := createKey(t, ks.Keys, "reader", []string{"shop-b", "shop-a"}, []string{"read", "export"}, &future)
-	all := createKey(t, ks.Keys, "admin", []string{"*"}, []string{"read", "export", "compute", "ingest"}, nil)
-	expired := createKey(t, ks.Keys, "old", []string{"shop-a"}, []string{"read"}, &past)
-	revoked := createKey(t, ks.Keys, "gone", []string{"shop-a"}, []string{"read"}, nil)
+	valid := createKey(t, ks.Store, "reader", []string{"shop-b", "shop-a"}, []string{"read", "export"}, &future)
+	all := createKey(t, ks.Store, "admin", []string{"*"}, []string{"read", "export", "compute", "ingest"}, nil)
+	expired := createKey(t, ks.Store, "old", []string{"shop-a"}, []string{"read"}, &past)
+	revoked := createKey(t, ks.Store, "gone", []string{"shop-a"}, []string{"read"}, nil)
 	if _, err := ks.RevokeKey(ctx, "gone"); err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +148,7 @@ func TestVerify(t *testing.T) {
 func TestVerifyCache(t *testing.T) {
 	v, ks, clk := newTestVerifier(t, Config{CacheTTL: 5 * time.Second})
 	ctx := context.Background()
-	secret := createKey(t, ks.Keys, "k", []string{"shop-a"}, []string{"read"}, nil)
+	secret := createKey(t, ks.Store, "k", []string{"shop-a"}, []string{"read"}, nil)
 	if _, err := v.Verify(ctx, secret); err != nil {
 		t.Fatal(err)
 	}
@@ -186,7 +186,7 @@ func TestVerifyCache(t *testing.T) {
 
 	// A database that does not answer is not a refusal, and is not
 	// remembered.
-	other := createKey(t, ks.Keys, "other", []string{"shop-a"}, []string{"read"}, nil)
+	other := createKey(t, ks.Store, "other", []string{"shop-a"}, []string{"read"}, nil)
 	ks.fail.Store(true)
 	if _, err := v.Verify(ctx, other); err == nil || !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("store down: %v, want ErrUnavailable", err)
@@ -230,7 +230,7 @@ func TestNewVerifierRejectsLongCache(t *testing.T) {
 func TestRecordsLastUse(t *testing.T) {
 	v, ks, clk := newTestVerifier(t, Config{TouchInterval: time.Hour})
 	ctx := context.Background()
-	secret := createKey(t, ks.Keys, "k", []string{"shop-a"}, []string{"read"}, nil)
+	secret := createKey(t, ks.Store, "k", []string{"shop-a"}, []string{"read"}, nil)
 	used := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 	clk.set(used)
 	if _, err := v.Verify(ctx, secret); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/featurestore/featurestore/internal/pixel"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -16,7 +17,7 @@ func TestPixelCORS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hCustom := pixel.NewHandler(pool, pixel.Config{Origins: custom}, testenv.Logger())
+	hCustom := pixel.NewHandler(store.New(pool), pixel.Config{Origins: custom}, testenv.Logger())
 	ev := pixelEvent("page_viewed", "ev-cors", t0, productPage, nil)
 	stored := 0
 

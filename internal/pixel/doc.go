@@ -3,8 +3,8 @@
 // event, or an array of them, as analytics.subscribe hands them over (product_viewed,
 // product_added_to_cart, product_removed_from_cart, checkout_completed,
 // collection_viewed, search_submitted, page_viewed). Each event becomes
-// user_interactions rows through package ingest, the same validation and
-// write path as the gRPC IngestInteractions:
+// user_interactions rows through the same validation (package ingest) and
+// write path (the store's) as the gRPC IngestInteractions:
 //
 //   - product ids come from the event's data, one row per line item for
 //     cart and checkout events, as Shopify gids (gid://shopify/Product/123);

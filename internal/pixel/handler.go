@@ -14,8 +14,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/featurestore/featurestore/internal/auth"
 	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/invalid"
@@ -58,10 +56,29 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 }
 
+// Store is what the endpoint needs of the database; *store.Store
+// implements it.
+type Store interface {
+	// StorePixelEvents must, in one transaction, lock the sessions of
+	// clients (sorted, distinct; creating the missing ones with zero
+	// state), call plan with them in that order, and store what plan
+	// returns: the rows as Store.WriteInteractions does (duplicates
+	// counted, not stored), the durations of views that have none yet and
+	// the sessions' new states. An error from plan must roll everything
+	// back and be returned as it is; failures to reach Postgres wrap
+	// store.ErrUnavailable.
+	StorePixelEvents(ctx context.Context, shopID string, clients []string,
+		plan func(sessions []store.PixelSession) (store.PixelWrite, error)) (store.IngestResult, error)
+	// PrunePixelSessions must remove the sessions not updated for longer
+	// than idle and return how many it removed.
+	PrunePixelSessions(ctx context.Context, idle time.Duration) (int64, error)
+}
+
+var _ Store = (*store.Store)(nil)
+
 // Handler serves the web pixel endpoint.
 type Handler struct {
-	pool    *pgxpool.Pool
-	writer  *ingest.Writer
+	store   Store
 	origins *Origins
 	maxBody int64
 	keys    KeyVerifier
@@ -73,10 +90,10 @@ type Handler struct {
 	now     func() time.Time
 }
 
-// NewHandler returns the endpoint, storing into the database of pool.
-func NewHandler(pool *pgxpool.Pool, cfg Config, logger *slog.Logger) *Handler {
+// NewHandler returns the endpoint, storing into st.
+func NewHandler(st Store, cfg Config, logger *slog.Logger) *Handler {
 	h := &Handler{
-		pool: pool, writer: ingest.NewWriter(pool), origins: cfg.Origins, maxBody: cfg.MaxBodyBytes,
+		store: st, origins: cfg.Origins, maxBody: cfg.MaxBodyBytes,
 		keys: cfg.Keys, ips: newLimiters(cfg.IPLimit, maxTrackedIPs), shops: newLimiters(cfg.ShopLimit, maxTrackedShops),
 		proxies: cfg.TrustedProxies, logger: logger, mux: http.NewServeMux(), now: time.Now,
 	}

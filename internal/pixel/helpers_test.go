@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/featurestore/featurestore/internal/pixel"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -90,7 +91,7 @@ func with(ev map[string]any, fields map[string]any) map[string]any {
 func newHandler(t *testing.T, cfg pixel.Config) (*pixel.Handler, *pgxpool.Pool) {
 	t.Helper()
 	pool, _ := testenv.Postgres(t)
-	return pixel.NewHandler(pool, cfg, testenv.Logger()), pool
+	return pixel.NewHandler(store.New(pool), cfg, testenv.Logger()), pool
 }
 
 // post sends body (marshalled to JSON unless it is a string or []byte) as

@@ -17,14 +17,14 @@ import (
 )
 
 // storeKey creates a key and returns its secret.
-func storeKey(t *testing.T, keys *store.Keys, name, shop string, scopes auth.Scope, origins ...string) string {
+func storeKey(t *testing.T, st *store.Store, name, shop string, scopes auth.Scope, origins ...string) string {
 	t.Helper()
 	id, secret, err := auth.NewSecret()
 	if err != nil {
 		t.Fatal(err)
 	}
 	hash := auth.HashSecret(secret)
-	if _, _, err := keys.CreateKey(context.Background(), store.APIKey{ID: id, Name: name, SecretHash: hash[:], Shops: []string{shop}, Scopes: scopes.Names(), Origins: origins}, false); err != nil {
+	if _, _, err := st.CreateKey(context.Background(), store.APIKey{ID: id, Name: name, SecretHash: hash[:], Shops: []string{shop}, Scopes: scopes.Names(), Origins: origins}, false); err != nil {
 		t.Fatal(err)
 	}
 	return secret
@@ -35,21 +35,21 @@ func storeKey(t *testing.T, keys *store.Keys, name, shop string, scopes auth.Sco
 // stores anything.
 func TestPixelKeys(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
-	keys := store.NewKeys(pool)
-	acme := storeKey(t, keys, "acme-pixel", shop, auth.ScopePixel)
-	custom := storeKey(t, keys, "custom-pixel", "shop-2", auth.ScopePixel, "https://www.shop2.example", "https://*.shop2.example")
-	other := storeKey(t, keys, "other-pixel", "other.myshopify.com", auth.ScopePixel)
-	ingestKey := storeKey(t, keys, "acme-ingest", shop, auth.ScopeIngest)
-	revoked := storeKey(t, keys, "old-pixel", shop, auth.ScopePixel)
-	if _, err := keys.RevokeKey(context.Background(), "old-pixel"); err != nil {
+	st := store.New(pool)
+	acme := storeKey(t, st, "acme-pixel", shop, auth.ScopePixel)
+	custom := storeKey(t, st, "custom-pixel", "shop-2", auth.ScopePixel, "https://www.shop2.example", "https://*.shop2.example")
+	other := storeKey(t, st, "other-pixel", "other.myshopify.com", auth.ScopePixel)
+	ingestKey := storeKey(t, st, "acme-ingest", shop, auth.ScopeIngest)
+	revoked := storeKey(t, st, "old-pixel", shop, auth.ScopePixel)
+	if _, err := st.RevokeKey(context.Background(), "old-pixel"); err != nil {
 		t.Fatal(err)
 	}
 	_, unknown, _ := auth.NewSecret()
-	v, err := auth.NewVerifier(keys, auth.Config{}, testenv.Logger())
+	v, err := auth.NewVerifier(st, auth.Config{}, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := pixel.NewHandler(pool, pixel.Config{Keys: v}, testenv.Logger())
+	h := pixel.NewHandler(st, pixel.Config{Keys: v}, testenv.Logger())
 	stored := 0
 
 	for _, tc := range []struct {
@@ -118,6 +118,7 @@ func TestPixelKeys(t *testing.T) {
 // machine.
 func TestPixelRateLimits(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
+	st := store.New(pool)
 	slow := pixel.Limit{Rate: 0.001, Burst: 3}
 	send := func(t *testing.T, h http.Handler, shopID, remote string, headers map[string]string) *httptest.ResponseRecorder {
 		t.Helper()
@@ -146,7 +147,7 @@ func TestPixelRateLimits(t *testing.T) {
 	rows := func() int { return len(testenv.Interactions(t, pool, "true")) }
 
 	t.Run("one address", func(t *testing.T) {
-		h := pixel.NewHandler(pool, pixel.Config{IPLimit: slow}, testenv.Logger())
+		h := pixel.NewHandler(st, pixel.Config{IPLimit: slow}, testenv.Logger())
 		before := rows()
 		for range 3 {
 			decode(t, send(t, h, shop, "198.51.100.7:4000", nil), http.StatusOK)
@@ -161,7 +162,7 @@ func TestPixelRateLimits(t *testing.T) {
 		}
 	})
 	t.Run("one shop", func(t *testing.T) {
-		h := pixel.NewHandler(pool, pixel.Config{ShopLimit: pixel.Limit{Rate: 0.001, Burst: 2}}, testenv.Logger())
+		h := pixel.NewHandler(st, pixel.Config{ShopLimit: pixel.Limit{Rate: 0.001, Burst: 2}}, testenv.Logger())
 		before := rows()
 		decode(t, send(t, h, "shop-a.example", "192.0.2.1:1", nil), http.StatusOK)
 		decode(t, send(t, h, "shop-a.example", "192.0.2.2:1", nil), http.StatusOK)
@@ -176,14 +177,14 @@ func TestPixelRateLimits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := pixel.NewHandler(pool, pixel.Config{IPLimit: pixel.Limit{Rate: 0.001, Burst: 1}, TrustedProxies: proxies}, testenv.Logger())
+		h := pixel.NewHandler(st, pixel.Config{IPLimit: pixel.Limit{Rate: 0.001, Burst: 1}, TrustedProxies: proxies}, testenv.Logger())
 		decode(t, send(t, h, shop, "10.0.0.1:1", map[string]string{"X-Forwarded-For": "203.0.113.5"}), http.StatusOK)
 		decode(t, send(t, h, shop, "10.0.0.1:1", map[string]string{"X-Forwarded-For": "203.0.113.6, 192.168.1.1"}), http.StatusOK)
 		// The client cannot hide behind an address it prepends itself.
 		refused(t, send(t, h, shop, "10.0.0.2:1", map[string]string{"X-Forwarded-For": "1.2.3.4, 203.0.113.5"}), "from this address")
 	})
 	t.Run("one IPv6 network", func(t *testing.T) {
-		h := pixel.NewHandler(pool, pixel.Config{IPLimit: pixel.Limit{Rate: 0.001, Burst: 1}}, testenv.Logger())
+		h := pixel.NewHandler(st, pixel.Config{IPLimit: pixel.Limit{Rate: 0.001, Burst: 1}}, testenv.Logger())
 		decode(t, send(t, h, shop, "[2001:db8:1:2::1]:1", nil), http.StatusOK)
 		refused(t, send(t, h, shop, "[2001:db8:1:2::ffff]:1", nil), "from this address")
 		decode(t, send(t, h, shop, "[2001:db8:1:3::1]:1", nil), http.StatusOK)

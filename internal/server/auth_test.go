@@ -26,7 +26,6 @@ import (
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/auth"
-	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/server"
@@ -54,34 +53,31 @@ func (b *syncBuffer) String() string {
 }
 
 // newKey stores a key and returns its secret.
-func newKey(t *testing.T, keys *store.Keys, name string, shops []string, scopes auth.Scope, expires *time.Time) string {
+func newKey(t *testing.T, st *store.Store, name string, shops []string, scopes auth.Scope, expires *time.Time) string {
 	t.Helper()
 	id, secret, err := auth.NewSecret()
 	if err != nil {
 		t.Fatal(err)
 	}
 	hash := auth.HashSecret(secret)
-	if _, _, err := keys.CreateKey(context.Background(), store.APIKey{ID: id, Name: name, SecretHash: hash[:], Shops: shops, Scopes: scopes.Names(), ExpiresAt: expires}, false); err != nil {
+	if _, _, err := st.CreateKey(context.Background(), store.APIKey{ID: id, Name: name, SecretHash: hash[:], Shops: shops, Scopes: scopes.Names(), ExpiresAt: expires}, false); err != nil {
 		t.Fatalf("create key %s: %v", name, err)
 	}
 	return secret
 }
 
-// startAuthServer serves every RPC from pool with API keys checked by a
+// startAuthServer serves every RPC from st with API keys checked by a
 // verifier remembering checks for ttl, on a real port, logging to logs.
-func startAuthServer(t *testing.T, pool *pgxpool.Pool, ttl time.Duration, logs io.Writer, opts ...grpc.ServerOption) *grpc.ClientConn {
+func startAuthServer(t *testing.T, st *store.Store, ttl time.Duration, logs io.Writer, opts ...grpc.ServerOption) *grpc.ClientConn {
 	t.Helper()
 	logger := slog.New(slog.NewTextHandler(logs, nil))
-	engine := compute.NewEngine(pool, logger)
-	svc := server.NewService(engine, logger).
-		WithReader(cache.NewReader(pool, nil, logger)).
-		WithExporter(store.NewExporter(pool)).
-		WithIngester(ingest.NewWriter(pool))
-	v, err := auth.NewVerifier(store.NewKeys(pool), auth.Config{CacheTTL: ttl}, logger)
+	engine := newEngine(t, st, compute.DefaultConfig())
+	svc := newService(t, server.Config{Computer: engine, Rows: engine, Reader: st, Exporter: st, Ingester: ingest.NewWriter(st)})
+	v, err := auth.NewVerifier(st, auth.Config{CacheTTL: ttl}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append(opts, server.WithAuth(auth.NewGRPC(v, logger)))
+	opts = append(opts, server.WithAuth(auth.NewGRPC(v)))
 	addr := testenv.ServeGRPC(t, server.NewGRPCServer(svc, health.NewServer(), logger, nil, opts...), "127.0.0.1:0")
 	return testenv.DialGRPC(t, addr)
 }
@@ -130,7 +126,8 @@ func TestAuthMatrix(t *testing.T) {
 	testenv.LoadGolden(t, pool)
 	ctx := context.Background()
 	asOf := mustTime(t, "2025-06-01T00:00:00Z")
-	if _, err := compute.NewEngine(pool, testenv.Logger()).Run(ctx, compute.Request{ShopID: "shop-0", AsOf: asOf, Mode: compute.Full}, nil); err != nil {
+	st := store.New(pool)
+	if _, err := newEngine(t, st, compute.DefaultConfig()).Run(ctx, compute.Request{ShopID: "shop-0", AsOf: asOf, Mode: compute.Full}, nil); err != nil {
 		t.Fatal(err)
 	}
 	var customer, product string
@@ -138,22 +135,21 @@ func TestAuthMatrix(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	keys := store.NewKeys(pool)
 	all := auth.ScopeRead | auth.ScopeExport | auth.ScopeCompute | auth.ScopeIngest
 	past := time.Now().Add(-time.Minute)
 	secrets := map[string]string{
-		"other shop": newKey(t, keys, "other-shop", []string{"shop-1"}, all, nil),
-		"revoked":    newKey(t, keys, "revoked", []string{"shop-0"}, all, nil),
-		"expired":    newKey(t, keys, "expired", []string{"shop-0"}, all, &past),
+		"other shop": newKey(t, st, "other-shop", []string{"shop-1"}, all, nil),
+		"revoked":    newKey(t, st, "revoked", []string{"shop-0"}, all, nil),
+		"expired":    newKey(t, st, "expired", []string{"shop-0"}, all, &past),
 	}
-	if _, err := keys.RevokeKey(ctx, "revoked"); err != nil {
+	if _, err := st.RevokeKey(ctx, "revoked"); err != nil {
 		t.Fatal(err)
 	}
 	only := map[auth.Scope]string{}
 	without := map[auth.Scope]string{}
 	for _, s := range []auth.Scope{auth.ScopeRead, auth.ScopeExport, auth.ScopeCompute, auth.ScopeIngest} {
-		only[s] = newKey(t, keys, "only-"+s.String(), []string{"shop-0"}, s, nil)
-		without[s] = newKey(t, keys, "no-"+s.String(), []string{"shop-0"}, all&^s, nil)
+		only[s] = newKey(t, st, "only-"+s.String(), []string{"shop-0"}, s, nil)
+		without[s] = newKey(t, st, "no-"+s.String(), []string{"shop-0"}, all&^s, nil)
 	}
 	_, unknown, _ := auth.NewSecret()
 	valid := only[auth.ScopeRead]
@@ -163,7 +159,7 @@ func TestAuthMatrix(t *testing.T) {
 	}
 
 	logs := &syncBuffer{}
-	conn := startAuthServer(t, pool, time.Second, logs)
+	conn := startAuthServer(t, st, time.Second, logs)
 	client := featurestorev1.NewFeatureStoreServiceClient(conn)
 
 	ingested := 0
@@ -268,7 +264,7 @@ func TestAuthMatrix(t *testing.T) {
 							info = i
 						}
 					}
-					if info == nil || info.GetReason() != string(reason) || info.GetDomain() != auth.ErrorDomain {
+					if info == nil || info.GetReason() != string(reason) || info.GetDomain() != server.ErrorDomain {
 						t.Errorf("ErrorInfo = %v, want reason %s", info, reason)
 					}
 					return
@@ -311,8 +307,9 @@ func TestAuthMatrix(t *testing.T) {
 // of one: nothing of either is stored.
 func TestAuthChecksEveryShopOfABatch(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
-	secret := newKey(t, store.NewKeys(pool), "shop-0-ingest", []string{"shop-0"}, auth.ScopeIngest, nil)
-	client := featurestorev1.NewFeatureStoreServiceClient(startAuthServer(t, pool, time.Second, io.Discard))
+	st := store.New(pool)
+	secret := newKey(t, st, "shop-0-ingest", []string{"shop-0"}, auth.ScopeIngest, nil)
+	client := featurestorev1.NewFeatureStoreServiceClient(startAuthServer(t, st, time.Second, io.Discard))
 	at := timestamppb.New(mustTime(t, "2025-06-01T00:00:00Z"))
 	var batch []*featurestorev1.Interaction
 	for i, shop := range []string{"shop-0", "shop-0", "shop-1", "shop-0"} {
@@ -331,14 +328,14 @@ func TestAuthChecksEveryShopOfABatch(t *testing.T) {
 // once the verifier's remembered check ends.
 func TestAuthRevocationTakesEffect(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
-	keys := store.NewKeys(pool)
-	secret := newKey(t, keys, "soon-revoked", []string{"*"}, auth.ScopeRead, nil)
-	client := featurestorev1.NewFeatureStoreServiceClient(startAuthServer(t, pool, 200*time.Millisecond, io.Discard))
+	st := store.New(pool)
+	secret := newKey(t, st, "soon-revoked", []string{"*"}, auth.ScopeRead, nil)
+	client := featurestorev1.NewFeatureStoreServiceClient(startAuthServer(t, st, 200*time.Millisecond, io.Discard))
 	ctx := withKey(context.Background(), secret)
 	if _, err := client.DescribeFeatures(ctx, &featurestorev1.DescribeFeaturesRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := keys.RevokeKey(context.Background(), "soon-revoked"); err != nil {
+	if _, err := st.RevokeKey(context.Background(), "soon-revoked"); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -358,6 +355,7 @@ func TestAuthRevocationTakesEffect(t *testing.T) {
 // without a key, and checks that reflection can be turned off.
 func TestAuthLeavesHealthAndReflectionOpen(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
+	st := store.New(pool)
 	listServices := func(conn *grpc.ClientConn) ([]string, error) {
 		stream, err := reflectionpb.NewServerReflectionClient(conn).ServerReflectionInfo(context.Background())
 		if err != nil {
@@ -377,7 +375,7 @@ func TestAuthLeavesHealthAndReflectionOpen(t *testing.T) {
 		return names, nil
 	}
 
-	conn := startAuthServer(t, pool, time.Second, io.Discard)
+	conn := startAuthServer(t, st, time.Second, io.Discard)
 	if _, err := healthpb.NewHealthClient(conn).Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
 		t.Errorf("health without a key: %v", err)
 	}
@@ -389,8 +387,32 @@ func TestAuthLeavesHealthAndReflectionOpen(t *testing.T) {
 		t.Errorf("DescribeFeatures without a key: %v, want UNAUTHENTICATED", err)
 	}
 
-	closed := startAuthServer(t, pool, time.Second, io.Discard, server.WithoutReflection())
+	closed := startAuthServer(t, st, time.Second, io.Discard, server.WithoutReflection())
 	if _, err := listServices(closed); status.Code(err) != codes.Unimplemented {
 		t.Errorf("reflection turned off: %v, want UNIMPLEMENTED", err)
+	}
+}
+
+// TestAuthWhenKeysCannotBeChecked serves with a key store that does not
+// answer: a call is UNAVAILABLE with the reason DATABASE_UNAVAILABLE in the
+// service's domain, like any other call that cannot reach Postgres.
+func TestAuthWhenKeysCannotBeChecked(t *testing.T) {
+	downCfg, err := pgxpool.ParseConfig("postgres://postgres@" + freeAddr(t) + "/featurestore?connect_timeout=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	downPool, err := pgxpool.NewWithConfig(context.Background(), downCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer downPool.Close()
+	client := featurestorev1.NewFeatureStoreServiceClient(startAuthServer(t, store.New(downPool), time.Second, io.Discard))
+	_, secret, _ := auth.NewSecret()
+	_, err = client.DescribeFeatures(withKey(context.Background(), secret), &featurestorev1.DescribeFeaturesRequest{})
+	if status.Code(err) != codes.Unavailable {
+		t.Fatalf("DescribeFeatures with the key store down: %v, want UNAVAILABLE", err)
+	}
+	if info := errorInfo(err); info.GetReason() != server.ReasonDatabaseUnavailable || info.GetDomain() != server.ErrorDomain {
+		t.Errorf("ErrorInfo %v, want reason %s in domain %s", info, server.ReasonDatabaseUnavailable, server.ErrorDomain)
 	}
 }

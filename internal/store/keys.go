@@ -8,7 +8,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 var (
@@ -41,14 +40,6 @@ type APIKey struct {
 	RevokedAt  *time.Time
 }
 
-// Keys reads and writes API keys.
-type Keys struct {
-	pool *pgxpool.Pool
-}
-
-// NewKeys returns the API keys stored in the database of pool.
-func NewKeys(pool *pgxpool.Pool) *Keys { return &Keys{pool: pool} }
-
 const keyColumns = `id, name, secret_hash, shops, scopes, origins, created_at, last_used_at, expires_at, revoked_at`
 
 func scanKey(row pgx.Row) (APIKey, error) {
@@ -70,8 +61,8 @@ func keysError(what string, err error) error {
 // A name belongs to one key that is not revoked: CreateKey returns
 // ErrKeyNameTaken when another has it, unless replace is set, in which
 // case it revokes that key in the same transaction and reports true.
-func (k *Keys) CreateKey(ctx context.Context, key APIKey, replace bool) (APIKey, bool, error) {
-	tx, err := k.pool.Begin(ctx)
+func (s *Store) CreateKey(ctx context.Context, key APIKey, replace bool) (APIKey, bool, error) {
+	tx, err := s.pool.Begin(ctx)
 	if err != nil {
 		return APIKey{}, false, keysError("create api key", err)
 	}
@@ -108,8 +99,8 @@ RETURNING `+keyColumns,
 
 // KeyByID returns the key whose public id is id, revoked and expired keys
 // included, or ErrKeyNotFound.
-func (k *Keys) KeyByID(ctx context.Context, id string) (APIKey, error) {
-	key, err := scanKey(k.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1`, id))
+func (s *Store) KeyByID(ctx context.Context, id string) (APIKey, error) {
+	key, err := scanKey(s.pool.QueryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = $1`, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return APIKey{}, ErrKeyNotFound
 	}
@@ -121,8 +112,8 @@ func (k *Keys) KeyByID(ctx context.Context, id string) (APIKey, error) {
 
 // ListKeys returns every key, revoked ones included, by name and then
 // newest first.
-func (k *Keys) ListKeys(ctx context.Context) ([]APIKey, error) {
-	rows, err := k.pool.Query(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY name, created_at DESC, id`)
+func (s *Store) ListKeys(ctx context.Context) ([]APIKey, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+keyColumns+` FROM api_keys ORDER BY name, created_at DESC, id`)
 	if err != nil {
 		return nil, keysError("list api keys", err)
 	}
@@ -135,8 +126,8 @@ func (k *Keys) ListKeys(ctx context.Context) ([]APIKey, error) {
 
 // RevokeKey revokes the key named name that is not revoked yet and returns
 // it, or ErrKeyNotFound when there is none.
-func (k *Keys) RevokeKey(ctx context.Context, name string) (APIKey, error) {
-	key, err := scanKey(k.pool.QueryRow(ctx,
+func (s *Store) RevokeKey(ctx context.Context, name string) (APIKey, error) {
+	key, err := scanKey(s.pool.QueryRow(ctx,
 		`UPDATE api_keys SET revoked_at = now() WHERE name = $1 AND revoked_at IS NULL RETURNING `+keyColumns, name))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return APIKey{}, fmt.Errorf("revoke api key %q: %w", name, ErrKeyNotFound)
@@ -149,7 +140,7 @@ func (k *Keys) RevokeKey(ctx context.Context, name string) (APIKey, error) {
 
 // TouchKeys records when keys were last used, by id; a time older than
 // the one stored changes nothing, so servers may report in any order.
-func (k *Keys) TouchKeys(ctx context.Context, used map[string]time.Time) error {
+func (s *Store) TouchKeys(ctx context.Context, used map[string]time.Time) error {
 	if len(used) == 0 {
 		return nil
 	}
@@ -159,7 +150,7 @@ func (k *Keys) TouchKeys(ctx context.Context, used map[string]time.Time) error {
 		ids = append(ids, id)
 		ats = append(ats, at)
 	}
-	_, err := k.pool.Exec(ctx, `
+	_, err := s.pool.Exec(ctx, `
 UPDATE api_keys SET last_used_at = u.at
   FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at)
  WHERE api_keys.id = u.id AND (api_keys.last_used_at IS NULL OR api_keys.last_used_at < u.at)`, ids, ats)
