@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/featurestore/featurestore/internal/server"
 	"github.com/featurestore/featurestore/internal/store"
 )
@@ -25,30 +23,38 @@ type bulkConfig struct {
 	Conns int
 }
 
-func (c *bulkConfig) flags(fs *flag.FlagSet) {
-	fs.IntVar(&c.Limits.MaxStreams, "max-streams", envInt("FEATURESTORE_MAX_STREAMS", server.DefaultMaxStreams),
+// flags registers the settings; env collects the environment variables
+// whose values do not parse.
+func (c *bulkConfig) flags(fs *flag.FlagSet, env *config) {
+	fs.IntVar(&c.Limits.MaxStreams, "max-streams", env.envInt("FEATURESTORE_MAX_STREAMS", server.DefaultMaxStreams),
 		"StreamFeatures calls (exports included) served at once; more are answered RESOURCE_EXHAUSTED (env FEATURESTORE_MAX_STREAMS)")
-	fs.DurationVar(&c.Limits.StallTimeout, "stream-stall-timeout", envDuration("FEATURESTORE_STREAM_STALL_TIMEOUT", server.DefaultStallTimeout),
+	fs.DurationVar(&c.Limits.StallTimeout, "stream-stall-timeout", env.envDuration("FEATURESTORE_STREAM_STALL_TIMEOUT", server.DefaultStallTimeout),
 		"how long a StreamFeatures call may wait on a client that reads nothing before it is cancelled and its connection freed (env FEATURESTORE_STREAM_STALL_TIMEOUT)")
-	fs.IntVar(&c.Conns, "bulk-conns", envInt("FEATURESTORE_BULK_CONNS", defaultBulkConns),
+	fs.IntVar(&c.Conns, "bulk-conns", env.envInt("FEATURESTORE_BULK_CONNS", defaultBulkConns),
 		"Postgres connections of StreamFeatures' own pool, beside the --database-url pool, which online reads, ingest and compute runs keep (env FEATURESTORE_BULK_CONNS)")
 }
 
+// validate names the first bad setting. server.Config would take a zero
+// limit for its default; on the command line, 0 is a mistake.
 func (c *bulkConfig) validate() error {
-	if err := c.Limits.Validate(); err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
-	}
-	if c.Conns < 2 {
+	switch {
+	case c.Limits.MaxStreams < 1:
+		return fmt.Errorf("%w: --max-streams (or FEATURESTORE_MAX_STREAMS) must be at least 1, not %d", errUsage, c.Limits.MaxStreams)
+	case c.Limits.StallTimeout <= 0:
+		return fmt.Errorf("%w: --stream-stall-timeout (or FEATURESTORE_STREAM_STALL_TIMEOUT) must be positive, not %s", errUsage, c.Limits.StallTimeout)
+	case c.Conns < 2:
 		return fmt.Errorf("%w: --bulk-conns (or FEATURESTORE_BULK_CONNS) must be at least 2, not %d: a stream with compute = true reads on two connections", errUsage, c.Conns)
 	}
 	return nil
 }
 
-// openPool opens the bulk reads' pool on the database at url.
-func (c *bulkConfig) openPool(ctx context.Context, url string) (*pgxpool.Pool, error) {
+// openStore opens the bulk reads' pool on the database at url, and the
+// store on it. The caller closes the pool with the returned function once
+// done with the store.
+func (c *bulkConfig) openStore(ctx context.Context, url string) (*store.Store, func(), error) {
 	pool, err := store.Open(ctx, url, store.WithMaxConns(int32(c.Conns)), store.WithApplicationSuffix("bulk"))
 	if err != nil {
-		return nil, fmt.Errorf("bulk database pool: %w", err)
+		return nil, nil, fmt.Errorf("bulk database pool: %w", err)
 	}
-	return pool, nil
+	return store.New(pool), pool.Close, nil
 }

@@ -21,7 +21,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/auth"
 	"github.com/featurestore/featurestore/internal/demo"
+	"github.com/featurestore/featurestore/internal/server"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -32,61 +35,65 @@ type bulkServer struct {
 	pool    *pgxpool.Pool // the test's own pool on the server's database
 	addr    string
 	metrics string
-	client  featurestorev1.FeatureStoreServiceClient
-	health  healthpb.HealthClient
+	// secret is the API key the clients send: one of bulkShop with every
+	// scope, or "" when the server serves without keys.
+	secret string
+	client featurestorev1.FeatureStoreServiceClient
+	health healthpb.HealthClient
 }
 
 // startBulkServer seeds a shop of 5,000 stored rows and events that make
 // some 7,000 pairs, and runs serve on it with Redis, an 8-connection pool
-// and extra flags, until the test ends.
-func startBulkServer(t *testing.T, flags ...string) *bulkServer {
+// and extra flags, until the test ends. With keys, serve checks API keys
+// (--auth keys) and the clients send a key of the shop; without, it
+// serves without authentication (--auth none).
+func startBulkServer(t *testing.T, keys bool, flags ...string) *bulkServer {
 	t.Helper()
 	pool, url := testenv.Postgres(t)
 	ctx := context.Background()
-	if _, err := demo.SeedFeatureRows(ctx, pool, bulkShop, 100, 50); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, bulkShop, 100, 50); err != nil {
 		t.Fatal(err)
 	}
 	cfg := demo.DefaultConfig()
 	cfg.ShopID, cfg.Events = bulkShop, 20_000
-	if _, err := demo.Seed(ctx, pool, cfg, nil); err != nil {
+	if _, err := demo.Seed(ctx, store.New(pool), cfg, nil); err != nil {
 		t.Fatal(err)
 	}
 	s := &bulkServer{pool: pool, addr: freeAddr(t), metrics: freeAddr(t)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	args := append([]string{"--database-url", url + "&pool_max_conns=8", "--redis-url", testenv.Redis(t),
-		"--addr", s.addr, "--metrics-addr", s.metrics, "--health-interval", "1s", "--migrate=false", "--log-level", "error"}, flags...)
-	go func() { done <- runServe(ctx, args) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Error("serve did not stop after its context ended")
-		}
-	})
-	conn := testenv.DialGRPC(t, s.addr)
+	authFlag := "none"
+	if keys {
+		authFlag = "keys"
+		s.secret = createKey(t, pool, "bulk", []string{bulkShop}, auth.ScopeRead|auth.ScopeExport|auth.ScopeIngest)
+	}
+	conn := s.dial(t)
 	s.client = featurestorev1.NewFeatureStoreServiceClient(conn)
 	s.health = healthpb.NewHealthClient(conn)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	args := append([]string{"--database-url", url + "&pool_max_conns=8", "--redis-url", testenv.Redis(t), "--auth", authFlag,
+		"--addr", s.addr, "--metrics-addr", s.metrics, "--health-interval", "1s", "--migrate=false", "--log-level", "error"}, flags...)
+	serveInProcess(t, args, func() error {
 		res, err := s.health.Check(context.Background(), &healthpb.HealthCheckRequest{})
-		if err == nil && res.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-			return s
+		if err == nil && res.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+			err = fmt.Errorf("health is %s", res.GetStatus())
 		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve stopped: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the server did not turn SERVING: %v %v", res, err)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return err
+	})
+	return s
+}
+
+// dial returns a connection to the server whose calls carry the server's
+// API key, if it has one.
+func (s *bulkServer) dial(t *testing.T, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	if s.secret != "" {
+		opts = append(opts,
+			grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+				return invoker(bearer(ctx, s.secret), method, req, reply, cc, opts...)
+			}),
+			grpc.WithChainStreamInterceptor(func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+				return streamer(bearer(ctx, s.secret), desc, cc, method, opts...)
+			}))
 	}
+	return testenv.DialGRPC(t, s.addr, opts...)
 }
 
 // stalledStreams starts n calls of req on a connection of their own and
@@ -96,7 +103,7 @@ func (s *bulkServer) stalledStreams(t *testing.T, ctx context.Context, n int, re
 	t.Helper()
 	// A fixed 64 KiB window (the default grows with the measured bandwidth)
 	// fills after a few hundred rows.
-	conn := testenv.DialGRPC(t, s.addr, grpc.WithInitialWindowSize(1<<16), grpc.WithInitialConnWindowSize(1<<16))
+	conn := s.dial(t, grpc.WithInitialWindowSize(1<<16), grpc.WithInitialConnWindowSize(1<<16))
 	client := featurestorev1.NewFeatureStoreServiceClient(conn)
 	ctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
@@ -224,9 +231,16 @@ func (s *bulkServer) checkOnline(t *testing.T, rounds int) {
 // TestStalledStreamsLeaveOnlineServing holds 40 StreamFeatures calls whose
 // clients read nothing, the most --max-streams allows, and checks that a
 // 41st is refused naming the flag while uncached reads, ingest and health
-// still answer at once.
+// still answer at once: on a server that checks API keys, whose checks
+// read Postgres too, and on one that does not.
 func TestStalledStreamsLeaveOnlineServing(t *testing.T) {
-	s := startBulkServer(t, "--max-streams", "40", "--stream-stall-timeout", "10m", "--bulk-conns", "4")
+	for _, keys := range []bool{true, false} {
+		t.Run(fmt.Sprintf("keys=%v", keys), func(t *testing.T) { stalledStreamsLeaveOnlineServing(t, keys) })
+	}
+}
+
+func stalledStreamsLeaveOnlineServing(t *testing.T, keys bool) {
+	s := startBulkServer(t, keys, "--max-streams", "40", "--stream-stall-timeout", "10m", "--bulk-conns", "4")
 	s.stalledStreams(t, context.Background(), 40, &featurestorev1.StreamFeaturesRequest{ShopId: bulkShop})
 	// All are admitted, and every connection they may have is taken.
 	waitFor(t, "40 streams to be served", func() bool { return s.metric(t, "featurestore_streams_active") == 40 })
@@ -251,8 +265,8 @@ func TestStalledStreamsLeaveOnlineServing(t *testing.T) {
 	if st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "40") || !strings.Contains(st.Message(), "--max-streams") {
 		t.Fatalf("the 41st stream answered %v %q, want RESOURCE_EXHAUSTED naming the limit and --max-streams", st.Code(), st.Message())
 	}
-	if reason := errorReason(err); reason != "TOO_MANY_STREAMS" {
-		t.Errorf("the refusal's ErrorInfo reason is %q, want TOO_MANY_STREAMS", reason)
+	if reason := errorReason(err); reason != server.ReasonStreamsExhausted {
+		t.Errorf("the refusal's ErrorInfo reason is %q, want %s", reason, server.ReasonStreamsExhausted)
 	}
 	s.checkOnline(t, 5)
 	if got := s.metric(t, "featurestore_streams_active"); got != 40 {
@@ -265,7 +279,7 @@ func TestStalledStreamsLeaveOnlineServing(t *testing.T) {
 // timeout: its queries stop, its connections and its place return, and
 // its client, reading again, learns why.
 func TestStalledStreamIsCancelled(t *testing.T) {
-	s := startBulkServer(t, "--max-streams", "1", "--stream-stall-timeout", "3s", "--bulk-conns", "2")
+	s := startBulkServer(t, true, "--max-streams", "1", "--stream-stall-timeout", "3s", "--bulk-conns", "2")
 	asOf := timestamppb.New(demo.DefaultConfig().End)
 	for i, tc := range []struct {
 		name  string
@@ -301,7 +315,7 @@ func TestStalledStreamIsCancelled(t *testing.T) {
 				_, err = stalled.Recv()
 			}
 			st := status.Convert(err)
-			if st.Code() != codes.Aborted || !strings.Contains(st.Message(), "--stream-stall-timeout") || errorReason(err) != "STREAM_STALLED" {
+			if st.Code() != codes.Aborted || !strings.Contains(st.Message(), "--stream-stall-timeout") || errorReason(err) != server.ReasonStreamStalled {
 				t.Errorf("the stalled client read %d batches, then %v %q; want ABORTED naming --stream-stall-timeout", got-1, st.Code(), st.Message())
 			}
 		})
@@ -312,7 +326,7 @@ func TestStalledStreamIsCancelled(t *testing.T) {
 // serves its limit of streams: it is refused, retries, and completes once
 // a place is free.
 func TestExportWaitsForAPlace(t *testing.T) {
-	s := startBulkServer(t, "--max-streams", "1", "--bulk-conns", "2")
+	s := startBulkServer(t, true, "--max-streams", "1", "--bulk-conns", "2")
 	ctx, leave := context.WithCancel(context.Background())
 	s.stalledStreams(t, ctx, 1, &featurestorev1.StreamFeaturesRequest{ShopId: bulkShop})
 	waitFor(t, "the stream to be served", func() bool { return s.metric(t, "featurestore_streams_active") == 1 })
@@ -320,7 +334,7 @@ func TestExportWaitsForAPlace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "features.csv")
 	done := make(chan error, 1)
 	go func() {
-		done <- run(context.Background(), []string{"export", "--addr", s.addr, "--shop", bulkShop, "--out", path, "--retries", "100"})
+		done <- run(context.Background(), []string{"export", "--addr", s.addr, "--shop", bulkShop, "--out", path, "--retries", "100", "--api-key", s.secret})
 	}()
 	waitFor(t, "the export to be refused", func() bool { return s.metric(t, "featurestore_streams_refused_total") >= 1 })
 	leave()

@@ -15,12 +15,13 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/export"
+	"github.com/featurestore/featurestore/internal/server"
 )
 
 // exportConfig is every setting of the export command.
@@ -33,6 +34,10 @@ type exportConfig struct {
 	BatchSize    int
 	RowGroupRows int
 	Retries      int
+	// APIKey is sent with every call; TLS, when set, secures the
+	// connection.
+	APIKey string
+	TLS    clientTLS
 	// AsOf, when set, exports features computed at that instant from the
 	// events (point-in-time training data) instead of the stored rows.
 	AsOf *time.Time
@@ -53,6 +58,8 @@ func (c *exportConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "batch-size", 5000, "rows per message from the server, 1 to 10000")
 	fs.IntVar(&c.RowGroupRows, "row-group-rows", 100_000, "rows per Parquet row group; a resumed Parquet export fetches at most this many rows again")
 	fs.IntVar(&c.Retries, "retries", 8, "how often in a row to reconnect and continue when the server becomes unavailable or is busy")
+	fs.StringVar(&c.APIKey, "api-key", envString("FEATURESTORE_API_KEY", ""), "API key with the export scope for the shop (env FEATURESTORE_API_KEY)")
+	c.TLS.flags(fs)
 }
 
 // validate checks the settings, naming the first bad one, and parses the
@@ -114,7 +121,14 @@ func runExport(ctx context.Context, args []string) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(cfg.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds, err := cfg.TLS.credentials()
+	if err != nil {
+		return err
+	}
+	if cfg.APIKey != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+cfg.APIKey)
+	}
+	conn, err := grpc.NewClient(cfg.Addr, grpc.WithTransportCredentials(creds),
 		// A batch of 10,000 rows with long ids exceeds gRPC's default 4 MiB.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
@@ -210,7 +224,7 @@ func retryable(err error) bool {
 		return true
 	case codes.ResourceExhausted, codes.Aborted:
 		reason := errorReason(err)
-		return reason == "TOO_MANY_STREAMS" || reason == "STREAM_STALLED"
+		return reason == server.ReasonStreamsExhausted || reason == server.ReasonStreamStalled
 	}
 	return false
 }
@@ -218,18 +232,19 @@ func retryable(err error) bool {
 // retryReason says why a retryable error happened.
 func retryReason(err error) string {
 	switch errorReason(err) {
-	case "TOO_MANY_STREAMS":
+	case server.ReasonStreamsExhausted:
 		return "the server is busy"
-	case "STREAM_STALLED":
+	case server.ReasonStreamStalled:
 		return "the server cancelled the stream"
 	}
 	return "the server is unavailable"
 }
 
-// errorReason returns the reason of err's google.rpc.ErrorInfo, if any.
+// errorReason returns the reason of err's google.rpc.ErrorInfo in the
+// service's domain, if any.
 func errorReason(err error) string {
 	for _, d := range status.Convert(err).Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == server.ErrorDomain {
 			return info.GetReason()
 		}
 	}

@@ -45,7 +45,7 @@ func (e *Engine) ComputeRows(ctx context.Context, req RowsRequest, fn func(*stor
 	asOf := req.AsOf.UTC().Truncate(time.Microsecond)
 	row := store.StoredRow{AsOf: asOf, ComputedAt: now.UTC().Truncate(time.Microsecond), Version: features.Version}
 	scan := store.ScanRequest{ShopID: req.ShopID, AsOf: asOf, CustomerIDs: req.CustomerIDs, After: req.After}
-	return store.ScanPairs(ctx, e.pool, scan, func(p *store.Pair) error {
+	return e.store.ScanPairs(ctx, scan, func(p *store.Pair) error {
 		row.CustomerID, row.ProductID = p.CustomerID, p.ProductID
 		row.Vector = features.Compute(asOf, p.Events, p.Lines)
 		return fn(&row)

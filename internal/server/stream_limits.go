@@ -12,7 +12,8 @@ import (
 // computed with compute = true, and so the export command), so that
 // clients that read slowly or not at all cannot take what online reads,
 // ingest and health need. (The Postgres connections bulk reads use are
-// bounded apart: the serve command gives them a pool of their own.)
+// bounded apart: the serve command gives them a pool, and a store, of
+// their own, as Config.Exporter and Config.Rows.)
 type StreamLimits struct {
 	// MaxStreams is how many StreamFeatures calls are served at once; a
 	// call beyond it is answered RESOURCE_EXHAUSTED at once, without
@@ -32,46 +33,31 @@ const (
 	DefaultStallTimeout = time.Minute
 )
 
-// DefaultStreamLimits returns the limits a Service has unless told
-// otherwise.
+// DefaultStreamLimits returns the limits of a Config that sets none.
 func DefaultStreamLimits() StreamLimits {
 	return StreamLimits{MaxStreams: DefaultMaxStreams, StallTimeout: DefaultStallTimeout}
 }
 
-// Validate names the first limit that cannot work.
-func (l StreamLimits) Validate() error {
-	switch {
-	case l.MaxStreams < 1:
-		return fmt.Errorf("stream limits: --max-streams must be at least 1, not %d", l.MaxStreams)
-	case l.StallTimeout <= 0:
-		return fmt.Errorf("stream limits: --stream-stall-timeout must be positive, not %s", l.StallTimeout)
+// withDefaults returns l with each zero field set to its default.
+func (l StreamLimits) withDefaults() StreamLimits {
+	d := DefaultStreamLimits()
+	if l.MaxStreams == 0 {
+		l.MaxStreams = d.MaxStreams
 	}
-	return nil
+	if l.StallTimeout == 0 {
+		l.StallTimeout = d.StallTimeout
+	}
+	return l
 }
 
-// WithStreamLimits replaces the service's StreamLimits, which must be
-// valid, and returns the service. Call it before serving.
-func (s *Service) WithStreamLimits(l StreamLimits) *Service {
-	s.streams = newStreamGate(l)
-	return s
-}
-
-// RegisterStreamMetrics exports, on reg, the streams served and the
-// calls refused or cancelled by the StreamLimits.
-func (s *Service) RegisterStreamMetrics(reg prometheus.Registerer) error {
-	g := s.streams
-	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "featurestore", Name: "streams_active",
-		Help: "StreamFeatures calls being served.",
-	}, func() float64 { return float64(len(g.slots)) })
-	limit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Namespace: "featurestore", Name: "streams_max",
-		Help: "StreamFeatures calls served at once at most (--max-streams).",
-	}, func() float64 { return float64(cap(g.slots)) })
-	for _, c := range []prometheus.Collector{active, limit, g.refused, g.stalled} {
-		if err := reg.Register(c); err != nil {
-			return fmt.Errorf("register stream metrics: %w", err)
-		}
+// validate names the first limit that cannot work; zero is not one of
+// them (it takes the default).
+func (l StreamLimits) validate() error {
+	switch {
+	case l.MaxStreams < 0:
+		return fmt.Errorf("server: Config.Streams.MaxStreams is %d; at least 1 call must be served (0 for the default of %d)", l.MaxStreams, DefaultMaxStreams)
+	case l.StallTimeout < 0:
+		return fmt.Errorf("server: Config.Streams.StallTimeout is %s; it must be positive (0 for the default of %s)", l.StallTimeout, DefaultStallTimeout)
 	}
 	return nil
 }
@@ -97,6 +83,25 @@ func newStreamGate(l StreamLimits) *streamGate {
 			Help: "StreamFeatures calls cancelled because the client read nothing for --stream-stall-timeout.",
 		}),
 	}
+}
+
+// register exports, on reg, the calls being served and the limit, and
+// the calls refused or cancelled.
+func (g *streamGate) register(reg prometheus.Registerer) error {
+	active := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "featurestore", Name: "streams_active",
+		Help: "StreamFeatures calls being served.",
+	}, func() float64 { return float64(len(g.slots)) })
+	limit := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "featurestore", Name: "streams_max",
+		Help: "StreamFeatures calls served at once at most (--max-streams).",
+	}, func() float64 { return float64(cap(g.slots)) })
+	for _, c := range []prometheus.Collector{active, limit, g.refused, g.stalled} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("server: register stream metrics: %w", err)
+		}
+	}
+	return nil
 }
 
 // admit takes a place for a call, or returns a *tooManyStreamsError when

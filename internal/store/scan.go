@@ -4,14 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
-	"weak"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -65,9 +61,10 @@ type Pair struct {
 // scope conditions differing, so a pair's inputs, and the order the kernel
 // sees them in, are the same whichever run reads it.
 //
-// arg renders a value into the query text: a placeholder for a
-// parameterised query, or a literal for COPY, so that the measured floor
-// runs exactly the statement a run does.
+// arg renders a value into the query text: placeholders numbers the
+// parameters. featurestore-bench captures the statements a scan sends and
+// copies their results, so that its floor runs exactly the statement a run
+// does.
 
 // eventsSQL is the ordered read of the shop's used interactions. A list
 // of pairs is read pair by pair through the pair-scan index (LATERAL makes
@@ -205,26 +202,6 @@ func placeholders(args *[]any) func(any) string {
 	}
 }
 
-// literal renders a scan query's argument as SQL text for COPY, which takes
-// no parameters. Quotes are doubled; standard_conforming_strings (on since
-// Postgres 9.1) keeps backslashes literal.
-func literal(v any) string {
-	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-	switch v := v.(type) {
-	case string:
-		return quote(v)
-	case time.Time:
-		return quote(v.UTC().Format(time.RFC3339Nano)) + "::timestamptz"
-	case []string:
-		items := make([]string, len(v))
-		for i, s := range v {
-			items[i] = quote(s)
-		}
-		return "ARRAY[" + strings.Join(items, ",") + "]::text[]"
-	}
-	panic(fmt.Sprintf("store: no SQL literal for %T", v))
-}
-
 // binaryResults asks Postgres for every result column in binary format, the
 // only format the wire decoder reads.
 var binaryResults = pgx.QueryResultFormats{pgx.BinaryFormatCode}
@@ -258,33 +235,21 @@ func (c *cursor) isKey(customer, product string) bool {
 	return !c.done && string(c.raw[0]) == customer && string(c.raw[1]) == product
 }
 
-// pairGates serialise, per pool, taking a scan's two connections. Scans
-// that each held one connection while waiting for a second could otherwise
-// exhaust the pool and wait on one another for ever. Each pool has its own
-// gate, so that scans waiting on a busy pool (bulk reads') never hold up
-// those of another; a gate is a channel, so that a scan waiting for it can
-// be cancelled. A pool's entry goes when the pool is collected.
-var pairGates sync.Map // weak.Pointer[pgxpool.Pool] -> chan struct{}
-
-// acquirePair takes two connections of pool for one scan.
-func acquirePair(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, *pgxpool.Conn, error) {
-	key := weak.Make(pool)
-	g, loaded := pairGates.LoadOrStore(key, make(chan struct{}, 1))
-	if !loaded {
-		runtime.AddCleanup(pool, func(k weak.Pointer[pgxpool.Pool]) { pairGates.Delete(k) }, key)
-	}
-	gate := g.(chan struct{})
+// acquirePair takes two connections of the pool for one scan, one scan at
+// a time (see Store.pairGate). A scan waiting for the gate is cancelled
+// with ctx.
+func (s *Store) acquirePair(ctx context.Context) (*pgxpool.Conn, *pgxpool.Conn, error) {
 	select {
-	case gate <- struct{}{}:
-		defer func() { <-gate }()
+	case s.pairGate <- struct{}{}:
+		defer func() { <-s.pairGate }()
 	case <-ctx.Done():
 		return nil, nil, fmt.Errorf("wait to acquire connections: %w", ctx.Err())
 	}
-	a, err := pool.Acquire(ctx)
+	a, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, translate(fmt.Errorf("acquire connection: %w", err))
 	}
-	b, err := pool.Acquire(ctx)
+	b, err := s.pool.Acquire(ctx)
 	if err != nil {
 		a.Release()
 		return nil, nil, translate(fmt.Errorf("acquire connection: %w", err))
@@ -298,7 +263,7 @@ func acquirePair(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, *pgxpo
 // at a time. fn must not
 // keep the Pair or its slices after it returns; an error from fn stops the
 // scan and is returned as is.
-func ScanPairs(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, fn func(*Pair) error) error {
+func (s *Store) ScanPairs(ctx context.Context, req ScanRequest, fn func(*Pair) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	// Cancelling before the rows are closed stops Postgres rather than
 	// draining the rest of a large result when fn fails.
@@ -306,7 +271,7 @@ func ScanPairs(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, fn func
 	if req.Pairs != nil && len(req.Pairs) == 0 {
 		return nil
 	}
-	evConn, lnConn, err := acquirePair(ctx, pool)
+	evConn, lnConn, err := s.acquirePair(ctx)
 	if err != nil {
 		return err
 	}
@@ -424,22 +389,4 @@ func nullFloat8(b []byte) (features.Null[float64], error) {
 	}
 	f, err := decodeFloat8(b)
 	return features.Some(f), err
-}
-
-// CopyOrderedEvents writes, with COPY in binary format, exactly the rows the
-// scan's event query reads in the order it reads them. It measures the floor
-// of a compute run: what Postgres alone takes to deliver the events in pair
-// order.
-func CopyOrderedEvents(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, w io.Writer) (int64, error) {
-	query := eventsSQL(req, literal)
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return 0, translate(fmt.Errorf("acquire connection: %w", err))
-	}
-	defer conn.Release()
-	tag, err := conn.Conn().PgConn().CopyTo(ctx, w, "COPY ("+query+") TO STDOUT (FORMAT binary)")
-	if err != nil {
-		return 0, translate(fmt.Errorf("copy ordered events: %w", err))
-	}
-	return tag.RowsAffected(), nil
 }

@@ -27,13 +27,14 @@ func TestScansShareASmallPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer small.Close()
+	st := store.New(small)
 	asOf := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	for round := range 5 {
 		g, gctx := errgroup.WithContext(ctx)
 		for range 6 {
 			g.Go(func() error {
 				pairs := 0
-				err := store.ScanPairs(gctx, small, store.ScanRequest{ShopID: "shop-0", AsOf: asOf}, func(*store.Pair) error {
+				err := st.ScanPairs(gctx, store.ScanRequest{ShopID: "shop-0", AsOf: asOf}, func(*store.Pair) error {
 					pairs++
 					time.Sleep(time.Microsecond) // keep the connections a while
 					return nil
@@ -66,8 +67,8 @@ func (a acquireStarts) TraceAcquireEnd(context.Context, *pgxpool.Pool, pgxpool.T
 
 // TestScansWaitPerPool exhausts one pool and checks that a scan waiting on
 // it holds up neither a scan on another pool of the same database (bulk
-// reads have a pool of their own) nor the cancellation of a scan queued
-// behind it.
+// reads have a pool, and a Store, of their own) nor the cancellation of a
+// scan queued behind it on the same Store.
 func TestScansWaitPerPool(t *testing.T) {
 	pool, url := testenv.Postgres(t)
 	testenv.LoadGolden(t, pool)
@@ -91,19 +92,20 @@ func TestScansWaitPerPool(t *testing.T) {
 		<-starts
 	}
 	req := store.ScanRequest{ShopID: "shop-0", AsOf: time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)}
-	scan := func(ctx context.Context, p *pgxpool.Pool) error {
-		return store.ScanPairs(ctx, p, req, func(*store.Pair) error { return nil })
+	scan := func(ctx context.Context, st *store.Store) error {
+		return st.ScanPairs(ctx, req, func(*store.Pair) error { return nil })
 	}
+	busyStore := store.New(busy)
 	// The first scan waits for a connection of the busy pool...
 	waiting, stopWaiting := context.WithCancel(ctx)
 	defer stopWaiting()
 	first := make(chan error, 1)
-	go func() { first <- scan(waiting, busy) }()
+	go func() { first <- scan(waiting, busyStore) }()
 	<-starts
 	// ... and the second for the first.
 	queued, stopQueued := context.WithCancel(ctx)
 	second := make(chan error, 1)
-	go func() { second <- scan(queued, busy) }()
+	go func() { second <- scan(queued, busyStore) }()
 
 	// A wait that ends only with the test's deadline fails; 20 s is far
 	// more than either step takes.
@@ -117,7 +119,7 @@ func TestScansWaitPerPool(t *testing.T) {
 		}
 	}
 	other := make(chan error, 1)
-	go func() { other <- scan(ctx, pool) }()
+	go func() { other <- scan(ctx, store.New(pool)) }()
 	if err := within("a scan on another pool", other); err != nil {
 		t.Fatalf("a scan on another pool: %v", err)
 	}
