@@ -16,7 +16,8 @@ import (
 
 // stageTable receives a batch that holds stored ids by COPY before one
 // INSERT ... ON CONFLICT moves it into user_interactions: COPY alone cannot
-// skip the ids already stored. It is a temporary table, private to its
+// skip the ids already stored. Ids are unique per shop (the table's key is
+// (shop_id, id)), so an id is a duplicate only of the same shop's row. It is a temporary table, private to its
 // connection, created once per connection and emptied at every commit. Its
 // columns have fixed types rather than user_interactions' own, so that it
 // never goes stale when that table changes; the INSERT casts each value to
@@ -33,7 +34,7 @@ var (
     page_type text, device_type text, referrer_type text, view_duration float8, created_at timestamptz
 ) ON COMMIT DELETE ROWS`
 
-	insertSQL = fmt.Sprintf(`INSERT INTO user_interactions (%[1]s) SELECT %[1]s FROM %[2]s ON CONFLICT (id) DO NOTHING`,
+	insertSQL = fmt.Sprintf(`INSERT INTO user_interactions (%[1]s) SELECT %[1]s FROM %[2]s ON CONFLICT (shop_id, id) DO NOTHING`,
 		strings.Join(columns, ", "), stageTable)
 )
 
@@ -41,8 +42,9 @@ var (
 type Result struct {
 	// Inserted counts the rows stored.
 	Inserted int64
-	// Duplicates counts the rows whose id was already stored, or came
-	// earlier in the same batch: they changed nothing.
+	// Duplicates counts the rows whose id was already stored for their
+	// shop, or came earlier in the same batch for the same shop: they
+	// changed nothing.
 	Duplicates int64
 }
 
@@ -59,8 +61,9 @@ func NewWriter(pool *pgxpool.Pool) *Writer {
 
 // Ingest validates src and, when every row is valid, stores it in one
 // transaction; otherwise it returns the *ValidationError and stores
-// nothing. A row whose id is already stored, or appears earlier in src, is
-// a duplicate: it is counted and changes nothing. Failures to reach
+// nothing. A row whose id is already stored for its shop, or appears
+// earlier in src for the same shop, is a duplicate: it is counted and
+// changes nothing. Another shop's row with the same id is no concern. Failures to reach
 // Postgres wrap store.ErrUnavailable.
 func (w *Writer) Ingest(ctx context.Context, src Source) (Result, error) {
 	if err := Validate(src, w.now()); err != nil {
@@ -94,13 +97,13 @@ func (w *Writer) IngestTx(ctx context.Context, tx pgx.Tx, src Source) (Result, e
 
 // write stores a validated batch within tx. Most batches hold only new
 // ids, so it first copies the batch straight into user_interactions, as
-// fast as Postgres takes rows, under a savepoint. When an id is stored
-// already (a retried call, an event sent again), that copy fails on the
-// primary key; the savepoint undoes it (leaving what it wrote, at most one
+// fast as Postgres takes rows, under a savepoint. When a shop's id is
+// stored already (a retried call, an event sent again), that copy fails on
+// the primary key (shop_id, id); the savepoint undoes it (leaving what it wrote, at most one
 // batch, to vacuum) and the batch takes the general path, writeStaged,
 // which skips and counts the stored ids. A retried batch fails on its
 // first row, so it wastes nearly nothing. A batch that repeats an id
-// within itself takes the general path at once. The direct copy makes a
+// within itself (for one shop) takes the general path at once. The direct copy makes a
 // call of new ids about 1.4 times as fast as the general path alone.
 func write(ctx context.Context, tx pgx.Tx, src Source) (Result, error) {
 	skip := repeats(src)
@@ -144,7 +147,8 @@ func isUniqueViolation(err error) bool {
 }
 
 // writeStaged copies src, but for the rows skip marks, into the stage table
-// and moves the rows whose id is not stored yet into user_interactions.
+// and moves the rows whose (shop, id) is not stored yet into
+// user_interactions.
 func writeStaged(ctx context.Context, tx pgx.Tx, src Source, skip []bool) (Result, error) {
 	if _, err := tx.Exec(ctx, createStageSQL); err != nil {
 		return Result{}, fmt.Errorf("create stage table: %w", err)
@@ -160,21 +164,23 @@ func writeStaged(ctx context.Context, tx pgx.Tx, src Source, skip []bool) (Resul
 	return Result{Inserted: inserted, Duplicates: int64(src.Len()) - inserted}, nil
 }
 
-// repeats marks the rows whose id an earlier row of src already has, or
-// returns nil when there are none. Leaving them out of the stage makes the
-// first occurrence of an id the one stored, whatever order the INSERT
-// reads the stage in.
+// repeats marks the rows whose shop and id an earlier row of src already
+// has, or returns nil when there are none. Leaving them out of the stage
+// makes the first occurrence of a shop's id the one stored, whatever order
+// the INSERT reads the stage in.
 func repeats(src Source) []bool {
 	n := src.Len()
 	if n < 2 {
 		return nil
 	}
-	seen := make(map[string]struct{}, n)
+	type key struct{ shopID, id string }
+	seen := make(map[key]struct{}, n)
 	var skip []bool
 	for i := range n {
 		r, _ := src.At(i) // src has passed Validate
-		if _, ok := seen[r.ID]; !ok {
-			seen[r.ID] = struct{}{}
+		k := key{r.ShopID, r.ID}
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
 			continue
 		}
 		if skip == nil {

@@ -1484,7 +1484,8 @@ func (x *IngestInteractionsRequest) GetInteractions() []*Interaction {
 type IngestInteractionsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Inserted int64                  `protobuf:"varint,1,opt,name=inserted,proto3" json:"inserted,omitempty"`
-	// duplicates counts interactions whose id was already stored.
+	// duplicates counts interactions whose id was already stored for their
+	// shop.
 	Duplicates    int64 `protobuf:"varint,2,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
