@@ -57,6 +57,12 @@ type Request struct {
 	AsOf        time.Time
 	CustomerIDs []string
 	Mode        Mode
+	// AllowPastAsOf lets a run's AsOf be older than the as_of of the shop's
+	// last successful run. Without it such a run is refused
+	// (store.ErrPastAsOf): it would move the shop's stored features back in
+	// time, which point-in-time training data does not need (ComputeRows
+	// computes a past instant without storing it).
+	AllowPastAsOf bool
 }
 
 // Validate checks the request against the server's clock now.
@@ -190,8 +196,10 @@ func (c *counters) progress(elapsed time.Duration) Progress {
 
 // Run computes and stores the request's features. progress, if not nil, is
 // called from Run's own goroutine every ProgressInterval while the run goes
-// on. Run returns store.ErrShopLocked when another run holds the shop, an
-// *invalid.Error for a bad request, and the context's error when cancelled;
+// on. Run returns store.ErrShopLocked when another run holds the shop, a
+// *store.PastAsOfError when req.AsOf is older than the as_of of the shop's
+// last successful run and req.AllowPastAsOf is not set, an *invalid.Error
+// for a bad request, and the context's error when cancelled;
 // a cancelled run leaves only whole batches behind.
 //
 // An INCREMENTAL run recomputes the pairs named by the shop's change log and
@@ -207,12 +215,20 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 	if err := req.Validate(now); err != nil {
 		return Summary{}, err
 	}
+	// A run at the server's clock is refused only when the last run's as_of
+	// is further ahead than clocks may disagree (an as_of set a few minutes
+	// ahead, another replica's clock): that is no accident of the caller.
+	slack := time.Duration(0)
 	if req.AsOf.IsZero() {
-		req.AsOf = now
+		req.AsOf, slack = now, maxFutureAsOf
 	}
 	// Postgres keeps microseconds: the as_of that rows carry must be the one
 	// the scan used.
 	req.AsOf = req.AsOf.UTC().Truncate(time.Microsecond)
+	var refuseAfter time.Time
+	if !req.AllowPastAsOf {
+		refuseAfter = req.AsOf.Add(slack)
+	}
 	if req.Mode == Incremental {
 		_, ok, err := store.LastFullRun(ctx, e.pool, req.ShopID)
 		if err != nil {
@@ -230,7 +246,8 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 		return Summary{}, err
 	}
 	defer release()
-	run, err := store.BeginRun(ctx, e.pool, store.RunInfo{ShopID: req.ShopID, Mode: req.Mode.String(), AsOf: req.AsOf, CustomerIDs: req.CustomerIDs})
+	run, err := store.BeginRun(ctx, e.pool, store.RunInfo{ShopID: req.ShopID, Mode: req.Mode.String(), AsOf: req.AsOf, CustomerIDs: req.CustomerIDs,
+		RefuseAfter: refuseAfter})
 	if err != nil {
 		return Summary{}, err
 	}

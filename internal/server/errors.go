@@ -37,6 +37,8 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 		return status.Error(codes.DeadlineExceeded, "the call's deadline passed before it finished")
 	case errors.Is(err, store.ErrShopLocked):
 		return status.Error(codes.Aborted, err.Error())
+	case errors.Is(err, store.ErrPastAsOf):
+		return status.Error(codes.FailedPrecondition, err.Error())
 	case errors.Is(err, compute.ErrUnsupported):
 		return status.Error(codes.Unimplemented, err.Error())
 	case errors.Is(err, store.ErrUnavailable):
