@@ -45,6 +45,21 @@ var ErrPoolTooSmall = errors.New("the database pool is too small for a compute r
 // ErrUnsupported means the request asks for something this server cannot do.
 var ErrUnsupported = errors.New("not supported")
 
+// ErrNoInputs means a run names a shop without any interaction or order, so
+// there is nothing to compute: most likely the shop id is mistyped. Errors
+// that wrap it are *NoInputsError.
+var ErrNoInputs = errors.New("no interactions or orders for the shop")
+
+// NoInputsError names the shop of ErrNoInputs.
+type NoInputsError struct{ ShopID string }
+
+func (e *NoInputsError) Error() string {
+	return fmt.Sprintf("no interactions or orders for shop %q: there is nothing to compute (is the shop id right?)", e.ShopID)
+}
+
+// Is makes errors.Is(err, ErrNoInputs) hold.
+func (e *NoInputsError) Is(target error) bool { return target == ErrNoInputs }
+
 // maxFutureAsOf is how far past the server's clock an as_of may lie: enough
 // for clock skew between a client and the server, not enough to compute
 // features for a future nobody has seen.
@@ -198,7 +213,8 @@ func (c *counters) progress(elapsed time.Duration) Progress {
 // called from Run's own goroutine every ProgressInterval while the run goes
 // on. Run returns store.ErrShopLocked when another run holds the shop, a
 // *store.PastAsOfError when req.AsOf is older than the as_of of the shop's
-// last successful run and req.AllowPastAsOf is not set, an *invalid.Error
+// last successful run and req.AllowPastAsOf is not set, a *NoInputsError
+// when the shop has no interaction and no order, an *invalid.Error
 // for a bad request, and the context's error when cancelled;
 // a cancelled run leaves only whole batches behind.
 //
@@ -228,6 +244,13 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 	var refuseAfter time.Time
 	if !req.AllowPastAsOf {
 		refuseAfter = req.AsOf.Add(slack)
+	}
+	// Checked before the run is recorded: a shop in feature_runs is one the
+	// scheduled refresh keeps running.
+	if ok, err := store.ShopHasInputs(ctx, e.pool, req.ShopID); err != nil {
+		return Summary{}, err
+	} else if !ok {
+		return Summary{}, &NoInputsError{ShopID: req.ShopID}
 	}
 	if req.Mode == Incremental {
 		_, ok, err := store.LastFullRun(ctx, e.pool, req.ShopID)

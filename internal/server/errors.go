@@ -37,8 +37,10 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 		return status.Error(codes.DeadlineExceeded, "the call's deadline passed before it finished")
 	case errors.Is(err, store.ErrShopLocked):
 		return status.Error(codes.Aborted, err.Error())
-	case errors.Is(err, store.ErrPastAsOf):
+	case errors.Is(err, store.ErrPastAsOf), errors.Is(err, compute.ErrNoInputs):
 		return status.Error(codes.FailedPrecondition, err.Error())
+	case errors.Is(err, store.ErrUnknownShop):
+		return status.Error(codes.NotFound, err.Error())
 	case errors.Is(err, compute.ErrUnsupported):
 		return status.Error(codes.Unimplemented, err.Error())
 	case errors.Is(err, store.ErrUnavailable):

@@ -22,7 +22,21 @@ var (
 	// ErrPastAsOf means a run's as_of is older than the as_of of the shop's
 	// last successful run; errors that wrap it are *PastAsOfError.
 	ErrPastAsOf = errors.New("as_of is older than the shop's last successful run")
+	// ErrUnknownShop means a shop has no stored features, no interactions
+	// and no orders: most likely its id is mistyped. Errors that wrap it are
+	// *UnknownShopError.
+	ErrUnknownShop = errors.New("unknown shop")
 )
+
+// UnknownShopError names a shop that has no data at all.
+type UnknownShopError struct{ ShopID string }
+
+func (e *UnknownShopError) Error() string {
+	return fmt.Sprintf("shop %q is unknown: it has no stored features, interactions or orders", e.ShopID)
+}
+
+// Is makes errors.Is(err, ErrUnknownShop) hold.
+func (e *UnknownShopError) Is(target error) bool { return target == ErrUnknownShop }
 
 // PastAsOfError refuses a run that would move a shop's stored features back
 // in time: a FULL run at a past as_of replaces every row with the row of
