@@ -65,19 +65,22 @@ func runCompute(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: --batch-size must be at least 1", errUsage)
 	}
 
+	engineCfg := cfg.computeConfig()
+	engineCfg.BatchSize = batchSize
+	var progress func(compute.Progress)
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		engineCfg.ProgressInterval = 200 * time.Millisecond
+		progress = func(p compute.Progress) { printProgress(os.Stderr, p) }
+	}
 	logger := cfg.logger()
-	pool, err := cfg.openDatabase(ctx)
+	st, closeDB, err := cfg.openDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	engine := compute.NewEngine(pool, logger)
-	engine.BatchSize, engine.Workers = batchSize, cfg.ComputeWorkers
-
-	var progress func(compute.Progress)
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		engine.ProgressInterval = 200 * time.Millisecond
-		progress = func(p compute.Progress) { printProgress(os.Stderr, p) }
+	defer closeDB()
+	engine, err := compute.NewEngine(st, engineCfg, logger)
+	if err != nil {
+		return err
 	}
 	sum, err := engine.Run(ctx, req, progress)
 	if progress != nil {

@@ -18,7 +18,7 @@ import (
 // leave the table exactly as it was.
 func TestRunRefusesAPastAsOf(t *testing.T) {
 	pool := goldenDB(t)
-	e := newEngine(pool, nil)
+	e := newEngine(t, pool, nil)
 	mustRun(t, e, compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Full})
 	before := testenv.StoredRows(t, pool, "shop-0")
 	epoch := time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC)
@@ -43,7 +43,7 @@ func TestRunRefusesAPastAsOf(t *testing.T) {
 // client set a few minutes ahead of it.
 func TestRunAllowsAPastAsOfOnPurpose(t *testing.T) {
 	pool := goldenDB(t)
-	e := newEngine(pool, nil)
+	e := newEngine(t, pool, nil)
 	mustRun(t, e, compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Full})
 
 	sum := mustRun(t, e, compute.Request{ShopID: "shop-0", AsOf: march, Mode: compute.Full, AllowPastAsOf: true})

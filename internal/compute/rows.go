@@ -48,14 +48,14 @@ func (e *Engine) ComputeRows(ctx context.Context, req RowsRequest, fn func(*stor
 	row := store.StoredRow{AsOf: asOf, ComputedAt: now.UTC().Truncate(time.Microsecond), Version: features.Version}
 	scan := store.ScanRequest{ShopID: req.ShopID, AsOf: asOf, CustomerIDs: req.CustomerIDs, After: req.After}
 	found := false
-	err := store.ScanPairs(ctx, e.pool, scan, func(p *store.Pair) error {
+	err := e.store.ScanPairs(ctx, scan, func(p *store.Pair) error {
 		found = true
 		row.CustomerID, row.ProductID = p.CustomerID, p.ProductID
 		row.Vector = features.Compute(asOf, p.Events, p.Lines)
 		return fn(&row)
 	})
 	if err == nil && !found && req.After == nil {
-		return store.CheckShopKnown(ctx, e.pool, req.ShopID)
+		return e.store.CheckShopKnown(ctx, req.ShopID)
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/demo"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -24,10 +25,10 @@ func TestRunRefreshesStatisticsOfANewShop(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := demo.DefaultConfig()
-	if _, err := demo.Seed(ctx, pool, cfg, nil); err != nil {
+	if _, err := demo.Seed(ctx, store.New(pool), cfg, nil); err != nil {
 		t.Fatal(err)
 	}
-	e := newEngine(pool, nil)
+	e := newEngine(t, pool, nil)
 
 	sum := mustRun(t, e, compute.Request{ShopID: cfg.ShopID, AsOf: cfg.End, Mode: compute.Full})
 	if sum.PairsWritten <= 10_000 {

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/featurestore/featurestore/internal/ingest"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -15,7 +16,7 @@ import (
 // must both keep them, and no shop can make another's event a duplicate.
 func TestIngestIdsArePerShop(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
-	w := ingest.NewWriter(pool)
+	w := ingest.NewWriter(store.New(pool))
 	ctx := context.Background()
 	of := func(shop, id string) ingest.Interaction {
 		r := recent(id)

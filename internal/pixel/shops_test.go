@@ -8,6 +8,7 @@ import (
 
 	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/pixel"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -22,7 +23,7 @@ func TestPixelIdsArePerShop(t *testing.T) {
 	// Another shop's backend ingests the row id that tenant-b's pixel
 	// event shared-1 is stored under.
 	squatter := ingest.Interaction{ID: "tenant-b/shared-1", ShopID: "attacker", EventType: "page_viewed", CreatedAt: t0}
-	if _, err := ingest.NewWriter(pool).Ingest(context.Background(), ingest.Rows{squatter}); err != nil {
+	if _, err := ingest.NewWriter(store.New(pool)).Ingest(context.Background(), ingest.Rows{squatter}); err != nil {
 		t.Fatal(err)
 	}
 	for _, step := range []struct {

@@ -157,9 +157,9 @@ func TestComputeFeaturesConcurrentRunsOneAborts(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	testenv.LoadGolden(t, pool)
 	// Small batches make a run long enough for the second to meet it.
-	client := startServer(t, pool, func(e *compute.Engine) {
-		e.BatchSize = 1
-		e.ProgressInterval = time.Millisecond
+	client := startServer(t, pool, func(c *compute.Config) {
+		c.BatchSize = 1
+		c.ProgressInterval = time.Millisecond
 	})
 	ctx := context.Background()
 
@@ -190,12 +190,12 @@ func TestComputeFeaturesCancelLeavesWholeBatches(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	testenv.LoadGolden(t, pool)
 	const batch = 7
-	client := startServer(t, pool, func(e *compute.Engine) {
-		e.BatchSize = batch
-		e.ProgressInterval = time.Millisecond
+	client := startServer(t, pool, func(c *compute.Config) {
+		c.BatchSize = batch
+		c.ProgressInterval = time.Millisecond
 		// Each worker writes its last rows as a short batch of its own; with
 		// one, whole batches make a multiple of the batch size.
-		e.Workers = 1
+		c.Workers = 1
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -185,7 +185,7 @@ func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
 }
 
 func TestIngestInteractionsWithoutIngester(t *testing.T) {
-	svc := server.NewService(nil, testenv.Logger())
+	svc := newService(t, server.Config{})
 	_, err := svc.IngestInteractions(context.Background(), &featurestorev1.IngestInteractionsRequest{})
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("IngestInteractions without an ingester = %v, want UNIMPLEMENTED", err)

@@ -13,6 +13,7 @@ import (
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/metrics"
 	"github.com/featurestore/featurestore/internal/server"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -23,17 +24,21 @@ func TestMetrics(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	testenv.LoadGolden(t, pool)
 	m := metrics.New()
-	if err := m.RegisterPool(pool); err != nil {
+	st := store.New(pool)
+	if err := m.RegisterPool(st); err != nil {
 		t.Fatal(err)
 	}
-	c, err := cache.New(context.Background(), cache.DefaultConfig(testenv.Redis(t)), testenv.Logger(), m.Registry)
+	cacheCfg := cache.DefaultConfig(testenv.Redis(t))
+	cacheCfg.Registerer = m.Registry
+	c, err := cache.New(context.Background(), st, cacheCfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	engine := compute.NewEngine(pool, testenv.Logger())
-	engine.Sink = c
-	svc := server.NewService(engine, testenv.Logger()).WithReader(cache.NewReader(pool, c, testenv.Logger()))
+	engineCfg := compute.DefaultConfig()
+	engineCfg.Sink = c
+	engine := newEngine(t, st, engineCfg)
+	svc := newService(t, server.Config{Computer: engine, Reader: c})
 	addr := testenv.ServeGRPC(t, server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), m), "127.0.0.1:0")
 	client := featurestorev1.NewFeatureStoreServiceClient(testenv.DialGRPC(t, addr))
 	ctx := context.Background()

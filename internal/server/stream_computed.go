@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 	"time"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
@@ -34,8 +33,8 @@ var _ RowComputer = (*compute.Engine)(nil)
 // required: a training set names the instant it reproduces, and a resumed
 // stream must compute at that same instant.
 func (s *Service) computedQuery(req *featurestorev1.StreamFeaturesRequest) (time.Time, error) {
-	if s.rows == nil {
-		return time.Time{}, fmt.Errorf("this server does not compute rows for StreamFeatures with compute = true: %w", compute.ErrUnsupported)
+	if s.cfg.Rows == nil {
+		return time.Time{}, notConfigured("StreamFeatures with compute = true")
 	}
 	ts := req.GetAsOf()
 	if ts == nil || ts.AsTime().IsZero() {
@@ -68,9 +67,9 @@ func computedScope(stored streamScope, asOf time.Time) streamScope {
 // when it is set, the stored rows otherwise.
 func (s *Service) readRows(ctx context.Context, q streamQuery, fn func(*store.StoredRow) error) error {
 	if q.asOf.IsZero() {
-		return s.exporter.ExportRows(ctx, q.export, fn)
+		return s.cfg.Exporter.ExportRows(ctx, q.export, fn)
 	}
-	return s.rows.ComputeRows(ctx, compute.RowsRequest{
+	return s.cfg.Rows.ComputeRows(ctx, compute.RowsRequest{
 		ShopID: q.export.ShopID, AsOf: q.asOf, CustomerIDs: q.export.CustomerIDs, After: q.export.After,
 	}, fn)
 }

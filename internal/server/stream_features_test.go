@@ -21,7 +21,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
-	"github.com/featurestore/featurestore/internal/demo"
 	"github.com/featurestore/featurestore/internal/protoconv"
 	"github.com/featurestore/featurestore/internal/server"
 	"github.com/featurestore/featurestore/internal/store"
@@ -33,14 +32,14 @@ import (
 // address.
 func startStreamServer(t *testing.T, x server.Exporter, addr string) (*grpc.Server, string) {
 	t.Helper()
-	srv := server.NewGRPCServer(server.NewService(nil, testenv.Logger()).WithExporter(x), health.NewServer(), testenv.Logger(), nil)
+	srv := server.NewGRPCServer(newService(t, server.Config{Exporter: x}), health.NewServer(), testenv.Logger(), nil)
 	return srv, testenv.ServeGRPC(t, srv, addr)
 }
 
 // streamClient starts a stream server on pool and returns a client of it.
 func streamClient(t *testing.T, pool *pgxpool.Pool, opts ...grpc.DialOption) featurestorev1.FeatureStoreServiceClient {
 	t.Helper()
-	_, addr := startStreamServer(t, store.NewExporter(pool), "127.0.0.1:0")
+	_, addr := startStreamServer(t, store.New(pool), "127.0.0.1:0")
 	return featurestorev1.NewFeatureStoreServiceClient(testenv.DialGRPC(t, addr, opts...))
 }
 
@@ -104,10 +103,10 @@ func checkRecords(t *testing.T, got, want []*featurestorev1.FeatureRecord) {
 func TestStreamFeatures(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
-	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 60, 7); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 60, 7); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := demo.SeedFeatureRows(ctx, pool, "other-shop", 10, 3); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "other-shop", 10, 3); err != nil {
 		t.Fatal(err)
 	}
 	client := streamClient(t, pool)
@@ -170,11 +169,11 @@ func TestStreamFeatures(t *testing.T) {
 func TestStreamFeaturesResumesOnRestartedServer(t *testing.T) {
 	pool, url := testenv.Postgres(t)
 	ctx := context.Background()
-	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 200, 10); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 200, 10); err != nil {
 		t.Fatal(err)
 	}
 	want := expectedRecords(t, pool, "shop", nil)
-	first, addr := startStreamServer(t, store.NewExporter(pool), "127.0.0.1:0")
+	first, addr := startStreamServer(t, store.New(pool), "127.0.0.1:0")
 	conn := testenv.DialGRPC(t, addr)
 	client := featurestorev1.NewFeatureStoreServiceClient(conn)
 
@@ -214,7 +213,7 @@ func TestStreamFeaturesResumesOnRestartedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer otherPool.Close()
-	startStreamServer(t, store.NewExporter(otherPool), addr)
+	startStreamServer(t, store.New(otherPool), addr)
 	rest, err := streamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "shop", BatchSize: 300, ResumeToken: token}, grpc.WaitForReady(true))
 	if err != nil {
 		t.Fatalf("resume on the new server: %v", err)
@@ -225,7 +224,7 @@ func TestStreamFeaturesResumesOnRestartedServer(t *testing.T) {
 func TestStreamFeaturesRejects(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
-	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 3, 2); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 3, 2); err != nil {
 		t.Fatal(err)
 	}
 	client := streamClient(t, pool)
@@ -308,7 +307,7 @@ func TestStreamFeaturesRejects(t *testing.T) {
 		}
 	})
 	t.Run("no exporter", func(t *testing.T) {
-		srv := server.NewGRPCServer(server.NewService(nil, testenv.Logger()), health.NewServer(), testenv.Logger(), nil)
+		srv := server.NewGRPCServer(newService(t, server.Config{}), health.NewServer(), testenv.Logger(), nil)
 		bare := featurestorev1.NewFeatureStoreServiceClient(testenv.DialGRPC(t, testenv.ServeGRPC(t, srv, "127.0.0.1:0")))
 		if _, err := streamAll(ctx, bare, &featurestorev1.StreamFeaturesRequest{ShopId: "shop"}); status.Code(err) != codes.Unimplemented {
 			t.Fatalf("StreamFeatures without an exporter: %v, want UNIMPLEMENTED", err)
@@ -351,10 +350,10 @@ func TestStreamFeaturesSlowClient(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	const total = 500 * 100
-	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 500, 100); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 500, 100); err != nil {
 		t.Fatal(err)
 	}
-	x := &countingExporter{Exporter: store.NewExporter(pool)}
+	x := &countingExporter{Exporter: store.New(pool)}
 	_, addr := startStreamServer(t, x, "127.0.0.1:0")
 	// Fixed flow-control windows: gRPC would otherwise let the client's
 	// buffers grow to megabytes, which is the client's memory, not the
@@ -410,7 +409,7 @@ func TestStreamFeaturesSlowClient(t *testing.T) {
 func TestStreamFeaturesCancelEndsQuery(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
-	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 500, 100); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 500, 100); err != nil {
 		t.Fatal(err)
 	}
 	client := streamClient(t, pool, grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))

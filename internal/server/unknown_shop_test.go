@@ -7,14 +7,11 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
-	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
-	"github.com/featurestore/featurestore/internal/demo"
 	"github.com/featurestore/featurestore/internal/server"
 	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
@@ -27,14 +24,12 @@ import (
 func TestUnknownShop(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	testenv.LoadGolden(t, pool) // shop-0 and shop-1: events and orders, no stored rows yet
-	if _, err := demo.SeedFeatureRows(context.Background(), pool, "stored-only", 3, 4); err != nil {
+	st := store.New(pool)
+	if _, err := st.SeedFeatureRows(context.Background(), "stored-only", 3, 4); err != nil {
 		t.Fatal(err)
 	}
-	engine := compute.NewEngine(pool, testenv.Logger())
-	svc := server.NewService(engine, testenv.Logger()).WithExporter(store.NewExporter(pool)).
-		WithReader(cache.NewReader(pool, nil, testenv.Logger()))
-	addr := testenv.ServeGRPC(t, server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil), "127.0.0.1:0")
-	client := featurestorev1.NewFeatureStoreServiceClient(testenv.DialGRPC(t, addr))
+	engine := newEngine(t, st, compute.DefaultConfig())
+	client := serve(t, newService(t, server.Config{Computer: engine, Rows: engine, Exporter: st, Reader: st}))
 	ctx := context.Background()
 	asOf := timestamppb.New(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
 

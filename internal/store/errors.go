@@ -59,9 +59,12 @@ func (e *PastAsOfError) Is(target error) bool { return target == ErrPastAsOf }
 
 // translate maps driver errors to the package's sentinels, keeping the
 // original error in the chain for logs. Context errors pass through as they
-// are, so callers can tell a cancelled call from a broken database.
+// are, so callers can tell a cancelled call from a broken database, and so
+// does an error translated already, so that layers may each translate
+// theirs. Only this package translates: nothing above it sees a pgx error.
 func translate(err error) error {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, ErrUnavailable) {
 		return err
 	}
 	var pgErr *pgconn.PgError

@@ -5,21 +5,20 @@ import (
 	"fmt"
 	"io/fs"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 )
 
 // MigrateTo applies or rolls back the embedded migrations until the
-// database is at version, so that tests can build a database as an older
-// release left it and check what a later migration, or its Down, does to
-// it. Migrate, which only goes up, is what servers run.
-func MigrateTo(ctx context.Context, pool *pgxpool.Pool, version int64) error {
+// Store's database is at version, so that tests can build a database as an
+// older release left it and check what a later migration, or its Down, does
+// to it. Migrate, which only goes up, is what servers run.
+func (s *Store) MigrateTo(ctx context.Context, version int64) error {
 	migrations, err := fs.Sub(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
-	db := stdlib.OpenDBFromPool(pool)
+	db := stdlib.OpenDBFromPool(s.pool)
 	defer db.Close()
 	provider, err := goose.NewProvider(goose.DialectPostgres, db, migrations,
 		goose.WithTableName(migrationTable), goose.WithDisableGlobalRegistry(true), goose.WithAllowOutofOrder(true))

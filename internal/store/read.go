@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/featurestore/featurestore/internal/features"
 )
 
@@ -30,12 +28,12 @@ var storedColumns = "customer_id, product_id, as_of, last_computed_at, features_
 // each row, decoded from the binary wire format by one reused decoder: fn
 // must not keep the row after it returns. An error from fn stops the read,
 // cancels the query and is returned as is.
-func eachStoredRow(ctx context.Context, pool *pgxpool.Pool, query string, args []any, fn func(*StoredRow) error) error {
+func (s *Store) eachStoredRow(ctx context.Context, query string, args []any, fn func(*StoredRow) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	// Cancelling before the rows are closed stops Postgres rather than
 	// draining the rest of the result when fn fails.
 	defer cancel()
-	rows, err := pool.Query(ctx, query, append([]any{binaryResults}, args...)...)
+	rows, err := s.pool.Query(ctx, query, append([]any{binaryResults}, args...)...)
 	if err != nil {
 		return translate(fmt.Errorf("query stored rows: %w", err))
 	}
@@ -58,9 +56,9 @@ func eachStoredRow(ctx context.Context, pool *pgxpool.Pool, query string, args [
 }
 
 // collectStoredRows returns copies of every row that query selects.
-func collectStoredRows(ctx context.Context, pool *pgxpool.Pool, query string, args ...any) ([]StoredRow, error) {
+func (s *Store) collectStoredRows(ctx context.Context, query string, args ...any) ([]StoredRow, error) {
 	var out []StoredRow
-	err := eachStoredRow(ctx, pool, query, args, func(r *StoredRow) error {
+	err := s.eachStoredRow(ctx, query, args, func(r *StoredRow) error {
 		out = append(out, *r)
 		return nil
 	})
@@ -80,9 +78,9 @@ func collectStoredRows(ctx context.Context, pool *pgxpool.Pool, query string, ar
 // (BenchmarkReadPairsUnanalysedShop measures it).
 
 // CustomersRows returns every stored row of the given customers of a shop,
-// by customer.
-func CustomersRows(ctx context.Context, pool *pgxpool.Pool, shopID string, customerIDs []string) (map[string][]StoredRow, error) {
-	all, err := collectStoredRows(ctx, pool, `SELECT f.* FROM (SELECT DISTINCT unnest($2::text[])) AS c(customer_id)
+// by customer, in one query. A customer without rows has no entry.
+func (s *Store) CustomersRows(ctx context.Context, shopID string, customerIDs []string) (map[string][]StoredRow, error) {
+	all, err := s.collectStoredRows(ctx, `SELECT f.* FROM (SELECT DISTINCT unnest($2::text[])) AS c(customer_id)
  CROSS JOIN LATERAL (SELECT `+storedColumns+` FROM interaction_features
                       WHERE shop_id = $1 AND customer_id = c.customer_id OFFSET 0) f`, shopID, customerIDs)
 	if err != nil {
@@ -101,11 +99,25 @@ type Lookup struct {
 	ProductIDs []string
 }
 
-// ReadPairs answers lookups with one query: for each lookup, the stored row
-// of each of its products in the order asked (repeats included), nil where
-// the pair has no row. Each lookup's products are the slice [lo:hi] of one
-// array of them all.
-func ReadPairs(ctx context.Context, pool *pgxpool.Pool, shopID string, lookups []Lookup) ([][]*StoredRow, error) {
+// Record is one pair's answer to an online read. A read of Postgres gives
+// the decoded Row; a cache in front of it gives Encoded, the record as the
+// cache keeps it (a FeatureRecord in protobuf wire format without the
+// pair's ids, see protoconv.EncodedRecord), which the server splices into
+// its response without decoding. Neither is set for a pair without a
+// stored row.
+type Record struct {
+	Row     *StoredRow
+	Encoded string
+}
+
+// Found reports whether the pair has a stored row.
+func (r Record) Found() bool { return r.Row != nil || r.Encoded != "" }
+
+// ReadPairs answers lookups with one query: for each lookup, the Record of
+// each of its products in the order asked (repeats included), with the
+// decoded Row where the pair has a stored row. Each lookup's products are
+// the slice [lo:hi] of one array of them all.
+func (s *Store) ReadPairs(ctx context.Context, shopID string, lookups []Lookup) ([][]Record, error) {
 	customers := make([]string, len(lookups))
 	lo, hi := make([]int32, len(lookups)), make([]int32, len(lookups))
 	var products []string
@@ -114,7 +126,7 @@ func ReadPairs(ctx context.Context, pool *pgxpool.Pool, shopID string, lookups [
 		products = append(products, l.ProductIDs...)
 		hi[i] = int32(len(products))
 	}
-	found, err := collectStoredRows(ctx, pool, `SELECT f.* FROM unnest($2::text[], $3::int[], $4::int[]) AS l(customer_id, lo, hi)
+	found, err := s.collectStoredRows(ctx, `SELECT f.* FROM unnest($2::text[], $3::int[], $4::int[]) AS l(customer_id, lo, hi)
  CROSS JOIN LATERAL (SELECT `+storedColumns+` FROM interaction_features
                       WHERE shop_id = $1 AND customer_id = l.customer_id
                         AND product_id = ANY(($5::text[])[l.lo:l.hi]) OFFSET 0) f`, shopID, customers, lo, hi, products)
@@ -125,11 +137,11 @@ func ReadPairs(ctx context.Context, pool *pgxpool.Pool, shopID string, lookups [
 	for i := range found {
 		byKey[PairKey{found[i].CustomerID, found[i].ProductID}] = &found[i]
 	}
-	out := make([][]*StoredRow, len(lookups))
+	out := make([][]Record, len(lookups))
 	for i, l := range lookups {
-		out[i] = make([]*StoredRow, len(l.ProductIDs))
+		out[i] = make([]Record, len(l.ProductIDs))
 		for j, p := range l.ProductIDs {
-			out[i][j] = byKey[PairKey{l.CustomerID, p}]
+			out[i][j] = Record{Row: byKey[PairKey{l.CustomerID, p}]}
 		}
 	}
 	return out, nil

@@ -13,7 +13,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/featurestore/featurestore/internal/demo"
 	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
@@ -96,9 +95,9 @@ func unanalysedShop(t testing.TB, bigRows, newRows int) (*pgxpool.Pool, string) 
 			_, err := pool.Exec(ctx, `ALTER TABLE interaction_features SET (autovacuum_enabled = false)`)
 			return err
 		},
-		func() error { _, err := demo.SeedFeatureRows(ctx, pool, "big", bigRows/100, 100); return err },
+		func() error { _, err := store.New(pool).SeedFeatureRows(ctx, "big", bigRows/100, 100); return err },
 		func() error { _, err := pool.Exec(ctx, `ANALYZE interaction_features`); return err },
-		func() error { _, err := demo.SeedFeatureRows(ctx, pool, "new", newRows/100, 100); return err },
+		func() error { _, err := store.New(pool).SeedFeatureRows(ctx, "new", newRows/100, 100); return err },
 	} {
 		if err := step(); err != nil {
 			t.Fatal(err)
@@ -107,7 +106,7 @@ func unanalysedShop(t testing.TB, bigRows, newRows int) (*pgxpool.Pool, string) 
 	return pool, url
 }
 
-// productsOf returns n of the products that demo.SeedFeatureRows gives
+// productsOf returns n of the products that Store.SeedFeatureRows gives
 // customer c, and one it does not.
 func productsOf(c, n int) []string {
 	out := make([]string, 0, n+1)
@@ -129,14 +128,15 @@ func TestOnlineReadsPlanWithoutStatistics(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
+	st := store.New(pool)
 	customer := func(c int) string { return fmt.Sprintf("gid://shopify/Customer/%d", c) }
 
 	// found counts the rows a read returns.
-	found := func(rows [][]*store.StoredRow, err error) (int, error) {
+	found := func(rows [][]store.Record, err error) (int, error) {
 		n := 0
 		for _, rs := range rows {
 			for _, r := range rs {
-				if r != nil {
+				if r.Found() {
 					n++
 				}
 			}
@@ -149,17 +149,17 @@ func TestOnlineReadsPlanWithoutStatistics(t *testing.T) {
 		found int
 	}{
 		{"one customer x 100 products", func() (int, error) {
-			return found(store.ReadPairs(ctx, pool, "new", []store.Lookup{{CustomerID: customer(7), ProductIDs: productsOf(7, 100)}}))
+			return found(st.ReadPairs(ctx, "new", []store.Lookup{{CustomerID: customer(7), ProductIDs: productsOf(7, 100)}}))
 		}, 100},
 		{"three customers", func() (int, error) {
-			return found(store.ReadPairs(ctx, pool, "new", []store.Lookup{
+			return found(st.ReadPairs(ctx, "new", []store.Lookup{
 				{CustomerID: customer(1), ProductIDs: productsOf(1, 5)},
 				{CustomerID: customer(2), ProductIDs: productsOf(2, 50)},
 				{CustomerID: "gid://shopify/Customer/none", ProductIDs: productsOf(3, 1)},
 			}))
 		}, 55},
 		{"every row of two customers (cache fill)", func() (int, error) {
-			rows, err := store.CustomersRows(ctx, pool, "new", []string{customer(1), customer(2)})
+			rows, err := st.CustomersRows(ctx, "new", []string{customer(1), customer(2)})
 			return len(rows[customer(1)]) + len(rows[customer(2)]), err
 		}, 200},
 	} {
@@ -198,6 +198,7 @@ func TestOnlineReadsPlanWithoutStatistics(t *testing.T) {
 func BenchmarkReadPairsUnanalysedShop(b *testing.B) {
 	ctx := context.Background()
 	pool, _ := unanalysedShop(b, 300_000, 60_000)
+	st := store.New(pool)
 	rng := rand.New(rand.NewPCG(1, 2))
 	var took []time.Duration
 	b.ResetTimer()
@@ -205,12 +206,12 @@ func BenchmarkReadPairsUnanalysedShop(b *testing.B) {
 		c := 1 + rng.IntN(600)
 		lookups := []store.Lookup{{CustomerID: fmt.Sprintf("gid://shopify/Customer/%d", c), ProductIDs: productsOf(c, 99)}}
 		start := time.Now()
-		rows, err := store.ReadPairs(ctx, pool, "new", lookups)
+		rows, err := st.ReadPairs(ctx, "new", lookups)
 		took = append(took, time.Since(start))
 		if err != nil {
 			b.Fatal(err)
 		}
-		if rows[0][0] == nil {
+		if !rows[0][0].Found() {
 			b.Fatalf("customer %d's first product not found", c)
 		}
 	}

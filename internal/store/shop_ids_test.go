@@ -22,7 +22,7 @@ var inputTables = map[string]string{
 }
 
 // shopIDsVersion is the migration that keys the input tables by (shop_id, id).
-const shopIDsVersion = 4
+const shopIDsVersion = 5
 
 // TestMigrateKeysInputTablesByShop fills databases as earlier versions left
 // them (and as a shop sync creates them, with keys of its own naming) with
@@ -83,14 +83,14 @@ CREATE TABLE user_interactions (id text CONSTRAINT event_sync_key PRIMARY KEY, s
 				exec(t, pool, "", fmt.Sprintf(`INSERT INTO %s (id, shop_id, %s) VALUES ('a-1', 'shop-b', 'b-a1')`, table, col))
 			}
 
-			err = store.MigrateTo(ctx, pool, shopIDsVersion-1)
+			err = store.New(pool).MigrateTo(ctx, shopIDsVersion-1)
 			if err == nil || !strings.Contains(err.Error(), `id 'a-1' is stored for shops 'shop-a', 'shop-b'`) {
 				t.Fatalf("migrate down with an id in two shops: %v, want a refusal naming the id and the shops", err)
 			}
 			for table := range inputTables {
 				exec(t, pool, "", fmt.Sprintf(`DELETE FROM %s WHERE shop_id = 'shop-b' AND id = 'a-1'`, table))
 			}
-			if err := store.MigrateTo(ctx, pool, shopIDsVersion-1); err != nil {
+			if err := store.New(pool).MigrateTo(ctx, shopIDsVersion-1); err != nil {
 				t.Fatalf("migrate down: %v", err)
 			}
 			for table := range inputTables {
@@ -107,7 +107,7 @@ CREATE TABLE user_interactions (id text CONSTRAINT event_sync_key PRIMARY KEY, s
 
 func migrateTo(t *testing.T, pool *pgxpool.Pool, version int64) {
 	t.Helper()
-	if err := store.MigrateTo(context.Background(), pool, version); err != nil {
+	if err := store.New(pool).MigrateTo(context.Background(), version); err != nil {
 		t.Fatal(err)
 	}
 }

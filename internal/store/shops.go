@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // hasInputsSQL is true when the shop named by $1 has an interaction or an
@@ -13,9 +11,9 @@ const hasInputsSQL = `EXISTS (SELECT FROM user_interactions WHERE shop_id = $1) 
 
 // ShopHasInputs reports whether the shop has any interaction or order: what
 // a compute run computes from.
-func ShopHasInputs(ctx context.Context, pool *pgxpool.Pool, shopID string) (bool, error) {
+func (s *Store) ShopHasInputs(ctx context.Context, shopID string) (bool, error) {
 	var ok bool
-	if err := pool.QueryRow(ctx, `SELECT `+hasInputsSQL, shopID).Scan(&ok); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT `+hasInputsSQL, shopID).Scan(&ok); err != nil {
 		return false, translate(fmt.Errorf("look for the shop's interactions and orders: %w", err))
 	}
 	return ok, nil
@@ -25,9 +23,9 @@ func ShopHasInputs(ctx context.Context, pool *pgxpool.Pool, shopID string) (bool
 // features, no interactions and no orders. Bulk reads call it only when
 // they found nothing, so that an answer that is empty because of a typo in
 // the shop id says so, while the common path costs nothing.
-func CheckShopKnown(ctx context.Context, pool *pgxpool.Pool, shopID string) error {
+func (s *Store) CheckShopKnown(ctx context.Context, shopID string) error {
 	var ok bool
-	err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM interaction_features WHERE shop_id = $1) OR `+hasInputsSQL, shopID).Scan(&ok)
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM interaction_features WHERE shop_id = $1) OR `+hasInputsSQL, shopID).Scan(&ok)
 	if err != nil {
 		return translate(fmt.Errorf("look for the shop's data: %w", err))
 	}

@@ -3,8 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // analyzeMinRows is the fewest rows a run must write before RefreshStatistics
@@ -22,7 +20,7 @@ const analyzeMinRows = 10_000
 // reach. A later run of a shop the statistics know costs one EXPLAIN, not
 // an ANALYZE (which reads a sample of the table: a few hundred
 // milliseconds on millions of rows). It reports whether it analysed.
-func RefreshStatistics(ctx context.Context, pool *pgxpool.Pool, shopID string, written int64) (bool, error) {
+func (s *Store) RefreshStatistics(ctx context.Context, shopID string, written int64) (bool, error) {
 	if written <= analyzeMinRows {
 		return false, nil
 	}
@@ -31,14 +29,14 @@ func RefreshStatistics(ctx context.Context, pool *pgxpool.Pool, shopID string, w
 			Rows float64 `json:"Plan Rows"`
 		}
 	}
-	err := pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) SELECT 1 FROM interaction_features WHERE shop_id = $1`, shopID).Scan(&plan)
+	err := s.pool.QueryRow(ctx, `EXPLAIN (FORMAT JSON) SELECT 1 FROM interaction_features WHERE shop_id = $1`, shopID).Scan(&plan)
 	if err != nil {
 		return false, translate(fmt.Errorf("estimate the shop's rows: %w", err))
 	}
 	if len(plan) == 0 || plan[0].Plan.Rows >= float64(written)/2 {
 		return false, nil
 	}
-	if _, err := pool.Exec(ctx, `ANALYZE interaction_features`); err != nil {
+	if _, err := s.pool.Exec(ctx, `ANALYZE interaction_features`); err != nil {
 		return false, translate(fmt.Errorf("analyze interaction_features: %w", err))
 	}
 	return true, nil

@@ -50,7 +50,7 @@ ON CONFLICT (shop_id, customer_id, product_id) DO UPDATE SET %s`, cols, cols, st
 // per shop can exist at a time, across every server sharing the database.
 // A Run's batches are written by its Writers.
 type Run struct {
-	pool        *pgxpool.Pool
+	store       *Store
 	conn        *pgxpool.Conn
 	id          int64
 	shopID      string
@@ -82,8 +82,8 @@ const lockKeySQL = `hashtextextended('featurestore/compute/' || $1, 0)`
 // ErrShopLocked when another run holds the lock, and a *PastAsOfError when
 // info.RefuseAfter refuses it; a refused run is not recorded. The caller
 // must call Finish.
-func BeginRun(ctx context.Context, pool *pgxpool.Pool, info RunInfo) (*Run, error) {
-	conn, err := pool.Acquire(ctx)
+func (s *Store) BeginRun(ctx context.Context, info RunInfo) (*Run, error) {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, translate(fmt.Errorf("acquire connection: %w", err))
 	}
@@ -96,7 +96,7 @@ func BeginRun(ctx context.Context, pool *pgxpool.Pool, info RunInfo) (*Run, erro
 		conn.Release()
 		return nil, ErrShopLocked
 	}
-	r := &Run{pool: pool, conn: conn, shopID: info.ShopID, customerIDs: info.CustomerIDs, asOf: info.AsOf}
+	r := &Run{store: s, conn: conn, shopID: info.ShopID, customerIDs: info.CustomerIDs, asOf: info.AsOf}
 	// Holding the lock proves that no run of the shop is alive: one still
 	// marked running was stopped without recording its end (a killed process).
 	_, err = conn.Exec(ctx, `
@@ -141,7 +141,7 @@ type Writer struct {
 
 // NewWriter returns a writer for the run. The caller must Close it.
 func (r *Run) NewWriter(ctx context.Context) (*Writer, error) {
-	conn, err := r.pool.Acquire(ctx)
+	conn, err := r.store.pool.Acquire(ctx)
 	if err != nil {
 		return nil, translate(fmt.Errorf("acquire connection: %w", err))
 	}
@@ -287,7 +287,7 @@ func (r *Run) recordFailure(ctx context.Context, totals RunTotals, runErr error)
 	if errors.Is(runErr, context.Canceled) {
 		status = "cancelled"
 	}
-	_, err := r.pool.Exec(ctx, recordOutcomeSQL, r.id, status, totals.EventsRead, totals.OrderLinesRead,
+	_, err := r.store.pool.Exec(ctx, recordOutcomeSQL, r.id, status, totals.EventsRead, totals.OrderLinesRead,
 		totals.PairsWritten, totals.PairsDeleted, runErr.Error())
 	if err != nil {
 		return translate(fmt.Errorf("record run outcome: %w", err))

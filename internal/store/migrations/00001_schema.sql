@@ -1,5 +1,5 @@
 -- The input tables mirror a shop sync's schema: text ids, every id the primary
--- key (00004 makes it (shop_id, id): ids are unique per shop), and no other
+-- key (00005 makes it (shop_id, id): ids are unique per shop), and no other
 -- constraint (rows arrive in any order, so there are no foreign keys). They
 -- are created only when absent, so featurestore can run on a database that
 -- already holds them.

@@ -107,7 +107,7 @@ BEGIN
            INTO dup_id, dup_shops;
         IF dup_id IS NOT NULL THEN
             RAISE EXCEPTION 'featurestore: cannot make (id) the primary key of % again: id % is stored for shops %', t, quote_literal(dup_id), dup_shops
-                USING HINT = 'ids are unique per shop since migration 4; rename or delete such rows before migrating down';
+                USING HINT = 'ids are unique per shop since migration 5; rename or delete such rows before migrating down';
         END IF;
         SELECT c.conname INTO pk_name
           FROM pg_constraint c
