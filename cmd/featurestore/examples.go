@@ -93,7 +93,7 @@ func runExamples(ctx context.Context, args []string) error {
 		call("Bulk export (here of one customer): rows in batches, each with a resume token", "featurestore.v1.FeatureStoreService/StreamFeatures",
 			map[string]any{"shopId": shop, "customerIds": []string{customer}, "batchSize": 25})
 	}
-	call("Track an interaction (idempotent by id), then recompute to see it", "featurestore.v1.FeatureStoreService/IngestInteractions",
+	call("Track an interaction (idempotent by shop and id), then recompute to see it", "featurestore.v1.FeatureStoreService/IngestInteractions",
 		map[string]any{"interactions": []map[string]any{{
 			"id": shop + "/example-1", "shopId": shop, "customerId": "gid://shopify/Customer/example",
 			"productId": "gid://shopify/Product/example", "eventType": "product_viewed", "pageType": "search",

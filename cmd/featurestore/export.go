@@ -277,6 +277,11 @@ func (e *exporter) stream(ctx context.Context) error {
 		if errors.Is(err, io.EOF) {
 			return nil
 		}
+		if status.Code(err) == codes.NotFound {
+			// The server names the unknown shop; the gRPC wrapping adds
+			// nothing for the reader.
+			return fmt.Errorf("%s (check --shop)", status.Convert(err).Message())
+		}
 		if err != nil {
 			return err
 		}

@@ -35,7 +35,7 @@ func TestIngest(t *testing.T) {
 	changed := recent("ev-1")
 	changed.EventType, changed.ViewDuration = "checkout_completed", nil
 	repeated := recent("ev-3")
-	repeated.ShopID = "another shop"
+	repeated.EventType = "product_added_to_cart" // the same shop and id, sent otherwise
 
 	for _, step := range []struct {
 		name                 string

@@ -28,10 +28,11 @@ func TestComputeFeaturesGolden(t *testing.T) {
 
 	for _, tc := range []struct {
 		asOf, file string
+		back       bool // the run goes back before the last one's as_of
 	}{
-		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv"},
-		{"2025-06-01T00:00:00Z", "expected_interaction_features.csv"},
-		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv"},
+		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv", false},
+		{"2025-06-01T00:00:00Z", "expected_interaction_features.csv", false},
+		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv", true},
 	} {
 		t.Run(tc.asOf, func(t *testing.T) {
 			asOf := mustTime(t, tc.asOf)
@@ -41,7 +42,7 @@ func TestComputeFeaturesGolden(t *testing.T) {
 				perShop[r.ShopID]++
 			}
 			for _, shop := range []string{"shop-0", "shop-1"} {
-				sum, err := computeAll(ctx, t, client, &featurestorev1.ComputeFeaturesRequest{ShopId: shop, AsOf: timestamppb.New(asOf)})
+				sum, err := computeAll(ctx, t, client, &featurestorev1.ComputeFeaturesRequest{ShopId: shop, AsOf: timestamppb.New(asOf), AllowPastAsOf: tc.back})
 				if err != nil {
 					t.Fatalf("ComputeFeatures(%s): %v", shop, err)
 				}

@@ -51,6 +51,20 @@ const (
 	// metadata as stall_timeout). Resume with the last resume_token
 	// received.
 	ReasonStreamStalled = "STREAM_STALLED"
+	// ReasonPastAsOf (FAILED_PRECONDITION): the run's as_of is older than
+	// the as_of of the shop's last successful run, which would move the
+	// shop's stored features back in time. Set allow_past_as_of if that is
+	// meant; StreamFeatures with compute = true reads a past instant
+	// without storing it.
+	ReasonPastAsOf = "PAST_AS_OF"
+	// ReasonNoInputs (FAILED_PRECONDITION): the run names a shop with no
+	// interactions and no orders, so there is nothing to compute. Check
+	// shop_id, or send the shop's data first.
+	ReasonNoInputs = "NO_INPUTS"
+	// ReasonShopUnknown (NOT_FOUND): the shop has no stored features, no
+	// interactions and no orders; most likely shop_id is mistyped. Check
+	// it.
+	ReasonShopUnknown = "SHOP_UNKNOWN"
 	// ReasonPoolTooSmall (FAILED_PRECONDITION): the server's database pool
 	// cannot give a compute run the connections it needs. Retrying does not
 	// help until an operator raises pool_max_conns.
@@ -125,6 +139,12 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 		return status.Error(codes.DeadlineExceeded, "the call's deadline passed before it finished")
 	case errors.Is(err, store.ErrShopLocked):
 		return statusWithReason(codes.Aborted, err.Error(), ReasonShopLocked)
+	case errors.Is(err, store.ErrPastAsOf):
+		return statusWithReason(codes.FailedPrecondition, err.Error(), ReasonPastAsOf)
+	case errors.Is(err, compute.ErrNoInputs):
+		return statusWithReason(codes.FailedPrecondition, err.Error(), ReasonNoInputs)
+	case errors.Is(err, store.ErrUnknownShop):
+		return statusWithReason(codes.NotFound, err.Error(), ReasonShopUnknown)
 	case errors.Is(err, compute.ErrPoolTooSmall):
 		// The request is fine; the server is not set up to run it, so a
 		// retry fails the same way until an operator acts. That is

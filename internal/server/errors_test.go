@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/compute"
@@ -152,6 +153,18 @@ func TestErrorReasons(t *testing.T) {
 	}
 	valid := &featurestorev1.GetFeaturesRequest{ShopId: "shop-0", CustomerId: cust1000, ProductIds: []string{product(9000)}}
 
+	// A run of shop-0 at june, so that a run at an earlier instant goes
+	// back in time.
+	june := timestamppb.New(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+	if _, err := computeAll(ctx, t, full, &featurestorev1.ComputeFeaturesRequest{ShopId: "shop-0", AsOf: june}); err != nil {
+		t.Fatal(err)
+	}
+	pastRun := func() error {
+		_, err := computeAll(ctx, t, full, &featurestorev1.ComputeFeaturesRequest{ShopId: "shop-0",
+			AsOf: timestamppb.New(time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC))})
+		return err
+	}
+
 	for _, tc := range []struct {
 		name   string
 		call   func() error
@@ -206,6 +219,12 @@ func TestErrorReasons(t *testing.T) {
 		}, codes.Aborted, server.ReasonStreamStalled, "", "stall_timeout=100ms"},
 		{"a run while another holds the shop", run(full, "shop-1"), codes.Aborted, server.ReasonShopLocked, "", ""},
 		{"a run on a pool of 3", run(tooSmall, "shop-0"), codes.FailedPrecondition, server.ReasonPoolTooSmall, "", ""},
+		{"a run before the shop's last run", pastRun, codes.FailedPrecondition, server.ReasonPastAsOf, "", ""},
+		{"a run of a shop without inputs", run(full, "shop-typo"), codes.FailedPrecondition, server.ReasonNoInputs, "", ""},
+		{"stored rows of an unknown shop", stream(streams, &featurestorev1.StreamFeaturesRequest{ShopId: "shop-typo"}),
+			codes.NotFound, server.ReasonShopUnknown, "", ""},
+		{"computed rows of an unknown shop", stream(full, &featurestorev1.StreamFeaturesRequest{ShopId: "shop-typo", Compute: true, AsOf: june}),
+			codes.NotFound, server.ReasonShopUnknown, "", ""},
 		{"GetFeatures without a reader", get(bare, valid), codes.Unimplemented, server.ReasonNotConfigured, "", ""},
 		{"ComputeFeatures without an engine", run(bare, "shop-0"), codes.Unimplemented, server.ReasonNotConfigured, "", ""},
 		{"IngestInteractions without an ingester", func() error {

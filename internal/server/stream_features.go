@@ -19,7 +19,9 @@ type Exporter interface {
 	// ExportRows must call fn for every stored row that req selects, in
 	// (customer_id, product_id) byte order, reading no further ahead of fn
 	// than a bounded buffer, and stop with fn's error as soon as fn fails.
-	// fn does not keep the row it is given.
+	// fn does not keep the row it is given. When req.After is nil and no
+	// row is selected, it must return an error wrapping
+	// store.ErrUnknownShop if the shop has no data at all.
 	ExportRows(ctx context.Context, req store.ExportRequest, fn func(*store.StoredRow) error) error
 }
 

@@ -302,8 +302,8 @@ func TestStreamFeaturesRejects(t *testing.T) {
 	})
 	t.Run("unknown shop", func(t *testing.T) {
 		msgs, err := streamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "no-such-shop"})
-		if err != nil || len(msgs) != 0 {
-			t.Fatalf("got %d messages and %v, want an empty stream", len(msgs), err)
+		if status.Code(err) != codes.NotFound || len(msgs) != 0 {
+			t.Fatalf("got %d messages and %v, want NOT_FOUND (TestUnknownShop has the cases)", len(msgs), err)
 		}
 	})
 	t.Run("no exporter", func(t *testing.T) {

@@ -68,6 +68,10 @@ type RunInfo struct {
 	AsOf   time.Time
 	// CustomerIDs is the run's customer subset; empty means the whole shop.
 	CustomerIDs []string
+	// RefuseAfter, when not zero, refuses the run with a *PastAsOfError if
+	// the shop's last successful run has an as_of later than it. The check
+	// is made under the shop's lock, so no run can succeed in between.
+	RefuseAfter time.Time
 }
 
 // lockKeySQL derives the shop's advisory lock key; the prefix keeps it apart
@@ -75,7 +79,9 @@ type RunInfo struct {
 const lockKeySQL = `hashtextextended('featurestore/compute/' || $1, 0)`
 
 // BeginRun takes the shop's compute lock and records the run. It returns
-// ErrShopLocked when another run holds the lock. The caller must call Finish.
+// ErrShopLocked when another run holds the lock, and a *PastAsOfError when
+// info.RefuseAfter refuses it; a refused run is not recorded. The caller
+// must call Finish.
 func (s *Store) BeginRun(ctx context.Context, info RunInfo) (*Run, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -96,6 +102,18 @@ func (s *Store) BeginRun(ctx context.Context, info RunInfo) (*Run, error) {
 	_, err = conn.Exec(ctx, `
 UPDATE feature_runs SET status = 'abandoned', finished_at = now()
  WHERE shop_id = $1 AND status = 'running'`, info.ShopID)
+	if err == nil && !info.RefuseAfter.IsZero() {
+		var last time.Time
+		err = conn.QueryRow(ctx, `
+SELECT as_of FROM feature_runs WHERE shop_id = $1 AND status = 'succeeded' ORDER BY started_at DESC LIMIT 1`, info.ShopID).Scan(&last)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			err = nil
+		case err == nil && last.After(info.RefuseAfter):
+			r.release(ctx)
+			return nil, &PastAsOfError{ShopID: info.ShopID, AsOf: info.AsOf, LastAsOf: last}
+		}
+	}
 	if err == nil {
 		err = conn.QueryRow(ctx, `
 INSERT INTO feature_runs (shop_id, mode, as_of, started_at, features_version, customer_count)
