@@ -13,6 +13,8 @@ BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.0
 GRPCURL_VERSION            := v1.9.4
+# staticcheck 2026.2.2, the newest release that builds with Go 1.26.
+STATICCHECK_VERSION        := v0.8.2
 
 BIN      := .bin/featurestore
 DEMO_SHOP ?= demo-shop
@@ -31,9 +33,11 @@ help: ## list the targets
 	go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 .bin/grpcurl:
 	go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+.bin/staticcheck:
+	go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 .PHONY: tools
-tools: .bin/buf .bin/protoc-gen-go .bin/protoc-gen-go-grpc .bin/grpcurl ## install the pinned code generators and grpcurl into .bin/
+tools: .bin/buf .bin/protoc-gen-go .bin/protoc-gen-go-grpc .bin/grpcurl .bin/staticcheck ## install the pinned code generators, grpcurl and staticcheck into .bin/
 
 .PHONY: generate
 generate: .bin/buf .bin/protoc-gen-go .bin/protoc-gen-go-grpc ## regenerate gen/ from proto/
@@ -45,9 +49,10 @@ check-generated: generate ## fail when gen/ differs from what make generate prod
 	@test -z "$$(git status --porcelain -- gen/)" || { echo "gen/ has untracked or stale files: run make generate and commit it" >&2; git status --short -- gen/ >&2; exit 1; }
 
 .PHONY: lint
-lint: .bin/buf ## gofmt, go vet and buf lint
+lint: .bin/buf .bin/staticcheck ## gofmt, go vet, staticcheck and buf lint
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); test -z "$$out" || { echo "gofmt would change:" $$out >&2; exit 1; }
 	go vet ./...
+	staticcheck ./...
 	buf lint
 
 .PHONY: build
