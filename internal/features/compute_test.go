@@ -7,11 +7,13 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/featurestore/featurestore/internal/testenv/golden"
 )
 
 // utcTime parses a test timestamp written as the golden files write them.
 func utcTime(s string) time.Time {
-	t, err := parseUTC(s)
+	t, err := golden.ParseTime(s)
 	if err != nil {
 		panic(err)
 	}
@@ -70,7 +72,7 @@ func checkColumns(t *testing.T, v Vector, want map[string]any) {
 		}
 		checked++
 		if got := c.get(&v); !sameValue(got, w) {
-			t.Errorf("%s: got %s, want %v", c.name, formatGolden(got), w)
+			t.Errorf("%s: got %s, want %v", c.name, golden.Format(got), w)
 		}
 	}
 	if checked != len(want) {
