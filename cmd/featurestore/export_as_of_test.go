@@ -21,8 +21,8 @@ import (
 // TestExportAsOf exports the golden shops as computed at 2025-03-01, which
 // is the expected point-in-time file, from a server whose table is empty.
 func TestExportAsOf(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	svc := server.NewService(compute.NewEngine(pool, testenv.Logger()), testenv.Logger())
 	addr := testenv.ServeGRPC(t, server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil), "127.0.0.1:0")
 	asOf := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)

@@ -11,6 +11,7 @@ import (
 // every row and column with the expected files, and the set of pairs with
 // the set of expected rows.
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	in := loadGoldenInput(t)
 	tests := []struct {
 		file string

@@ -21,8 +21,8 @@ import (
 // row and column with the expected files, at both of the set's as_of
 // instants (the second run also proves stale pairs are removed).
 func TestComputeFeaturesGolden(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
 
@@ -58,8 +58,8 @@ func TestComputeFeaturesGolden(t *testing.T) {
 }
 
 func TestComputeFeaturesCustomerSubset(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
 	asOf := mustTime(t, "2025-06-01T00:00:00Z")
@@ -81,8 +81,8 @@ func TestComputeFeaturesCustomerSubset(t *testing.T) {
 }
 
 func TestComputeFeaturesRemovesStalePairsOnlyInScope(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
 	asOf := mustTime(t, "2025-06-01T00:00:00Z")
@@ -122,8 +122,8 @@ func TestComputeFeaturesRemovesStalePairsOnlyInScope(t *testing.T) {
 }
 
 func TestComputeFeaturesAbortsWhileShopLocked(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
 
@@ -153,8 +153,8 @@ func TestComputeFeaturesAbortsWhileShopLocked(t *testing.T) {
 }
 
 func TestComputeFeaturesConcurrentRunsOneAborts(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	// Small batches make a run long enough for the second to meet it.
 	client := startServer(t, pool, func(e *compute.Engine) {
 		e.BatchSize = 1
@@ -186,8 +186,8 @@ func TestComputeFeaturesConcurrentRunsOneAborts(t *testing.T) {
 }
 
 func TestComputeFeaturesCancelLeavesWholeBatches(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	const batch = 7
 	client := startServer(t, pool, func(e *compute.Engine) {
 		e.BatchSize = batch
@@ -225,22 +225,15 @@ func TestComputeFeaturesCancelLeavesWholeBatches(t *testing.T) {
 	}
 	// The server notices the cancel asynchronously; wait for the run to
 	// release its lock, which it does after its last transaction.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var status string
-		if err := pool.QueryRow(context.Background(), `SELECT status FROM feature_runs ORDER BY id DESC LIMIT 1`).Scan(&status); err != nil {
+	var runStatus string
+	testenv.WaitFor(t, time.Minute, "the cancelled run ends", func() bool {
+		if err := pool.QueryRow(context.Background(), `SELECT status FROM feature_runs ORDER BY id DESC LIMIT 1`).Scan(&runStatus); err != nil {
 			t.Fatal(err)
 		}
-		if status != "running" {
-			if status != "cancelled" {
-				t.Errorf("run status = %q, want cancelled", status)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cancelled run is still running")
-		}
-		time.Sleep(10 * time.Millisecond)
+		return runStatus != "running"
+	})
+	if runStatus != "cancelled" {
+		t.Errorf("run status = %q, want cancelled", runStatus)
 	}
 	var n int
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM interaction_features`).Scan(&n); err != nil {
@@ -252,6 +245,7 @@ func TestComputeFeaturesCancelLeavesWholeBatches(t *testing.T) {
 }
 
 func TestComputeFeaturesInvalidArguments(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
@@ -268,6 +262,7 @@ func TestComputeFeaturesInvalidArguments(t *testing.T) {
 		{"over-long shop", &featurestorev1.ComputeFeaturesRequest{ShopId: strings.Repeat("x", 256)}, "shop_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := computeAll(ctx, t, client, tc.req)
 			st, _ := status.FromError(err)
 			if st.Code() != codes.InvalidArgument {

@@ -43,6 +43,7 @@ func asRow(m *featurestorev1.Interaction) ingest.Interaction {
 }
 
 func TestIngestInteractions(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
@@ -81,6 +82,7 @@ func TestIngestInteractions(t *testing.T) {
 // among good ones: each is answered INVALID_ARGUMENT naming the bad fields
 // by their path in the request, and stores nothing.
 func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
@@ -127,6 +129,7 @@ func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
 			"and 20 more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := client.IngestInteractions(ctx, &featurestorev1.IngestInteractionsRequest{Interactions: tc.interactions})
 			st := status.Convert(err)
 			if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tc.message) {
@@ -154,6 +157,7 @@ func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
 }
 
 func TestIngestInteractionsWithoutIngester(t *testing.T) {
+	t.Parallel()
 	svc := server.NewService(nil, testenv.Logger())
 	_, err := svc.IngestInteractions(context.Background(), &featurestorev1.IngestInteractionsRequest{})
 	if status.Code(err) != codes.Unimplemented {
@@ -165,6 +169,7 @@ func TestIngestInteractionsWithoutIngester(t *testing.T) {
 // events through the API and checks the features a compute run derives
 // from them.
 func TestIngestedInteractionsFlowIntoComputeFeatures(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()

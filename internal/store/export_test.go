@@ -18,6 +18,7 @@ import (
 // for every combination of start key and filter, and checks that
 // CopyExportRows, the benchmark's floor, selects the same rows.
 func TestExportRows(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	for _, shop := range []struct {
@@ -74,6 +75,7 @@ func TestExportRows(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var want []store.StoredRow
 			for i, r := range all {
 				if tc.keep(i, r) {
@@ -109,6 +111,7 @@ func TestExportRows(t *testing.T) {
 // TestExportRowsStopsOnCallbackError checks that an error from fn comes
 // back as is, after fn saw no further row, and that the pool stays usable.
 func TestExportRowsStopsOnCallbackError(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 200, 10); err != nil {
