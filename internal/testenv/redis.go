@@ -23,6 +23,16 @@ import (
 // REDIS_URL names.
 const redisDatabases = 16
 
+// RedisDisposableKey marks a Redis whose logical databases 1-15 tests may
+// empty: scripts/services.sh sets it on the servers it starts. Tests refuse
+// to flush any other Redis unless FEATURESTORE_TEST_REDIS_FLUSH=1 says that
+// the one REDIS_URL names is disposable, so that pointing REDIS_URL at a
+// server with data never loses it.
+const RedisDisposableKey = "featurestore:test:disposable"
+
+// redisFlushEnv is the opt-in for a Redis without RedisDisposableKey.
+const redisFlushEnv = "FEATURESTORE_TEST_REDIS_FLUSH"
+
 // leaseTTL outlives any test binary (go test's -timeout is 15 to 20
 // minutes here), so a lease never expires under a test that still runs; a
 // lease left by a killed binary of this machine is reclaimed at once.
@@ -43,6 +53,7 @@ func Redis(t testing.TB) string {
 	ctx := context.Background()
 	admin := redis.NewClient(opts)
 	defer admin.Close()
+	checkDisposable(t, admin, base)
 	holder := leaseHolder()
 	deadline := time.Now().Add(5 * time.Minute)
 	for {
@@ -76,6 +87,23 @@ func Redis(t testing.TB) string {
 			t.Fatal("no free redis test database for 5 minutes")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// checkDisposable fails the test unless the Redis at url may be flushed.
+func checkDisposable(t testing.TB, admin *redis.Client, url string) {
+	t.Helper()
+	if os.Getenv(redisFlushEnv) == "1" {
+		return
+	}
+	n, err := admin.Exists(context.Background(), RedisDisposableKey).Result()
+	if err != nil {
+		t.Fatalf("check REDIS_URL: %v", err)
+	}
+	if n == 0 {
+		t.Fatalf("REDIS_URL=%s names a Redis that scripts/services.sh did not start (it has no key %q), "+
+			"and tests empty its logical databases 1-%d: if that server holds nothing you need, set %s=1",
+			url, RedisDisposableKey, redisDatabases-1, redisFlushEnv)
 	}
 }
 
