@@ -20,6 +20,9 @@ BIN      := .bin/featurestore
 DEMO_SHOP ?= demo-shop
 ADDR     ?= 127.0.0.1:50051
 GO_TEST_FLAGS ?= -count=1 -timeout 15m
+# BENCH_PKGS hold the Go benchmarks of the hot paths: the kernel, record
+# encoding, the stored-row decoder, resume tokens and a warm GetFeatures.
+BENCH_PKGS := ./internal/features/ ./internal/protoconv/ ./internal/store/ ./internal/server/
 
 .PHONY: help
 help: ## list the targets
@@ -88,7 +91,11 @@ run: build .bin/grpcurl ## the demo: services, migrate, seed and compute the dem
 
 .PHONY: bench
 bench: build ## hot-path micro-benchmarks, then end-to-end benchmarks against real services (medians, ratios to each floor)
-	@env=$$(scripts/services.sh) && eval "$$env"; scripts/bench.sh
+	@env=$$(scripts/services.sh) && eval "$$env"; BENCH_PKGS="$(BENCH_PKGS)" scripts/bench.sh
+
+.PHONY: bench-go
+bench-go: ## only the Go benchmarks of the hot paths (go test -bench), against real services
+	@env=$$(scripts/services.sh) && eval "$$env"; go test -run '^$$' -bench . -benchmem -count 1 $(BENCH_PKGS)
 
 .PHONY: clean
 clean: ## remove built binaries (keeps .data/; make services-stop stops the servers)

@@ -51,7 +51,7 @@ type online struct {
 
 var goldenAsOf = time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 
-func startOnline(t *testing.T, redisURL string, tune func(*cache.Config)) *online {
+func startOnline(t testing.TB, redisURL string, tune func(*cache.Config)) *online {
 	t.Helper()
 	ctx := context.Background()
 	_, url := testenv.GoldenPostgres(t)
@@ -90,7 +90,7 @@ func startOnline(t *testing.T, redisURL string, tune func(*cache.Config)) *onlin
 
 // get calls GetFeatures for one customer and returns the results and the
 // number of Postgres queries the call cost.
-func (o *online) get(t *testing.T, shop, customer string, products ...string) ([]*featurestorev1.FeatureResult, int64) {
+func (o *online) get(t testing.TB, shop, customer string, products ...string) ([]*featurestorev1.FeatureResult, int64) {
 	t.Helper()
 	before := o.queries.n.Load()
 	resp, err := o.client.GetFeatures(context.Background(), &featurestorev1.GetFeaturesRequest{ShopId: shop, CustomerId: customer, ProductIds: products})
@@ -515,4 +515,42 @@ func TestGetFeaturesHonoursDeadline(t *testing.T) {
 			return err == nil && waiting == 0
 		})
 	})
+}
+
+// BenchmarkGetFeaturesWarm reads one customer x 100 products (the golden
+// customer's, found, and others, not found) through the gRPC service, as a
+// ranking model does at inference time, once the customer is cached in
+// Redis; and, for comparison, from Postgres alone.
+func BenchmarkGetFeaturesWarm(b *testing.B) {
+	products := make([]string, 100)
+	for i := range products {
+		products[i] = product(9000 + i)
+	}
+	req := &featurestorev1.GetFeaturesRequest{ShopId: "shop-0", CustomerId: cust1000, ProductIds: products}
+	for _, tc := range []struct {
+		name  string
+		redis bool
+	}{{"redis", true}, {"postgres", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			redisURL := ""
+			if tc.redis {
+				redisURL = testenv.Redis(b)
+			}
+			o := startOnline(b, redisURL, nil)
+			ctx := context.Background()
+			if _, err := o.client.GetFeatures(ctx, req); err != nil { // warm
+				b.Fatal(err)
+			}
+			before := o.queries.n.Load()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := o.client.GetFeatures(ctx, req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if queries := o.queries.n.Load() - before; tc.redis && queries != 0 {
+				b.Errorf("%d warm reads cost %d Postgres queries, want none", b.N, queries)
+			}
+		})
+	}
 }

@@ -107,3 +107,27 @@ func FuzzDecodeResumeToken(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkResumeToken encodes and decodes the token of a batch, as
+// StreamFeatures does for every batch it sends and every resumed call.
+func BenchmarkResumeToken(b *testing.B) {
+	token := resumeToken{
+		scope: newStreamScope("acme.myshopify.com", time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), []string{"gid://shopify/Customer/1", "gid://shopify/Customer/2"}),
+		after: store.PairKey{CustomerID: "gid://shopify/Customer/7234567890123", ProductID: "gid://shopify/Product/8123456789012"},
+	}
+	text := token.encode()
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = token.encode()
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeResumeToken(text); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

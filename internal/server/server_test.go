@@ -23,7 +23,7 @@ import (
 // startServer serves a Service on an in-memory listener and returns a
 // client of it. configure, if not nil, adjusts the compute engine; when it
 // sets a *cache.Cache as the engine's Sink, reads go through that cache too.
-func startServer(t *testing.T, pool *pgxpool.Pool, configure func(*compute.Engine)) featurestorev1.FeatureStoreServiceClient {
+func startServer(t testing.TB, pool *pgxpool.Pool, configure func(*compute.Engine)) featurestorev1.FeatureStoreServiceClient {
 	t.Helper()
 	engine := compute.NewEngine(pool, testenv.Logger())
 	if configure != nil {
@@ -49,7 +49,7 @@ func startServer(t *testing.T, pool *pgxpool.Pool, configure func(*compute.Engin
 
 // computeAll runs ComputeFeatures to its end and returns the summary and the
 // number of progress messages before it.
-func computeAll(ctx context.Context, t *testing.T, client featurestorev1.FeatureStoreServiceClient, req *featurestorev1.ComputeFeaturesRequest) (*featurestorev1.ComputeSummary, error) {
+func computeAll(ctx context.Context, t testing.TB, client featurestorev1.FeatureStoreServiceClient, req *featurestorev1.ComputeFeaturesRequest) (*featurestorev1.ComputeSummary, error) {
 	t.Helper()
 	stream, err := client.ComputeFeatures(ctx, req)
 	if err != nil {
