@@ -464,7 +464,7 @@ func TestGetFeaturesHonoursDeadline(t *testing.T) {
 	t.Parallel()
 	// Long enough for Postgres to answer within half of it on a busy
 	// machine, once Redis has had the other half.
-	const deadline = 2 * time.Second
+	const deadline = 4 * time.Second
 	call := func(t *testing.T, client featurestorev1.FeatureStoreServiceClient) (time.Duration, error) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), deadline)
