@@ -19,7 +19,9 @@ STATICCHECK_VERSION        := v0.8.2
 BIN      := .bin/featurestore
 DEMO_SHOP ?= demo-shop
 ADDR     ?= 127.0.0.1:50051
-GO_TEST_FLAGS ?= -count=1 -timeout 15m
+# Tests mostly wait on Postgres: eight at a time in each package keep the
+# cores busy.
+GO_TEST_FLAGS ?= -count=1 -timeout 15m -parallel 8
 # BENCH_PKGS hold the Go benchmarks of the hot paths: the kernel, record
 # encoding, the stored-row decoder, resume tokens and a warm GetFeatures.
 BENCH_PKGS := ./internal/features/ ./internal/protoconv/ ./internal/store/ ./internal/server/
