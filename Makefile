@@ -83,12 +83,13 @@ test: ## start the services and run every test against them
 	exit $$status
 
 .PHONY: run
-run: build .bin/grpcurl ## the demo: services, migrate, seed and compute the demo shop, then serve
+run: build .bin/grpcurl ## the demo: services, migrate, seed and compute the demo shop, renew the demo API key, then serve
 	@env=$$(scripts/services.sh) && eval "$$env"; \
 	$(BIN) migrate; \
 	$(BIN) seed-demo --shop $(DEMO_SHOP) --if-empty; \
 	$(BIN) compute --shop $(DEMO_SHOP); \
-	$(BIN) examples --shop $(DEMO_SHOP) --addr $(ADDR) --grpcurl $(CURDIR)/.bin/grpcurl; \
+	key=$$($(BIN) keys create --name demo --shops $(DEMO_SHOP) --scopes read,export,compute,ingest --replace | tail -n 1); \
+	$(BIN) examples --shop $(DEMO_SHOP) --addr $(ADDR) --grpcurl $(CURDIR)/.bin/grpcurl --key "$$key"; \
 	exec $(BIN) serve --addr $(ADDR)
 
 .PHONY: bench

@@ -8,12 +8,10 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/demo"
-	"github.com/featurestore/featurestore/internal/store"
 )
 
 func init() { register("compute", benchComputeSizes) }
@@ -23,7 +21,7 @@ func init() { register("compute", benchComputeSizes) }
 func benchComputeSizes(ctx context.Context, e env) error {
 	var results []computeResult
 	for _, n := range e.opts.events {
-		r, err := benchCompute(ctx, e.pool, e.url, e.opts, n)
+		r, err := benchCompute(ctx, e, n)
 		if err != nil {
 			return fmt.Errorf("%d events: %w", n, err)
 		}
@@ -48,43 +46,48 @@ func benchShop(n int) demo.Config {
 }
 
 // ensureShop seeds the benchmark shop unless an earlier run did.
-func ensureShop(ctx context.Context, pool *pgxpool.Pool, c demo.Config) error {
-	has, err := demo.HasData(ctx, pool, c.ShopID)
+func ensureShop(ctx context.Context, e env, c demo.Config) error {
+	has, err := e.st.HasInteractions(ctx, c.ShopID)
 	if err != nil || has {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "seeding %s (%d events)...\n", c.ShopID, c.Events)
-	stats, err := demo.Seed(ctx, pool, c, nil)
+	stats, err := demo.Seed(ctx, e.st, c, nil)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
 	}
 	fmt.Fprintf(os.Stderr, "seeded %d events in %s\n", stats.Events, stats.Duration.Round(time.Millisecond))
 	// A fresh table's pages are not yet all-visible; vacuum so that every
 	// round reads the same way.
-	_, err = pool.Exec(ctx, "VACUUM user_interactions, order_data, line_item_data, product_data")
+	_, err = e.pool.Exec(ctx, "VACUUM user_interactions, order_data, line_item_data, product_data")
 	return err
 }
 
 // benchCompute times a FULL ComputeFeatures of an n-event shop through a
 // server process against a COPY of the same events in pair order, the
 // rounds alternating, and reads the server's peak memory.
-func benchCompute(ctx context.Context, pool *pgxpool.Pool, url string, o options, n int) (computeResult, error) {
+func benchCompute(ctx context.Context, e env, n int) (computeResult, error) {
 	c := benchShop(n)
-	if err := ensureShop(ctx, pool, c); err != nil {
+	if err := ensureShop(ctx, e, c); err != nil {
 		return computeResult{}, err
 	}
-	srv, err := startServer(ctx, o.binary, url, "")
+	asOf := c.End
+	floor, err := scanFloor(ctx, e.url, c.ShopID, asOf)
+	if err != nil {
+		return computeResult{}, err
+	}
+	o := e.opts
+	srv, err := startServer(ctx, o.binary, e.url, "")
 	if err != nil {
 		return computeResult{}, err
 	}
 	defer srv.stop()
 	client := featurestorev1.NewFeatureStoreServiceClient(srv.conn)
-	asOf := c.End
 	res := computeResult{}
 	var reads, computes []time.Duration
 	for round := range o.rounds {
 		start := time.Now()
-		rows, err := store.CopyOrderedEvents(ctx, pool, store.ScanRequest{ShopID: c.ShopID, AsOf: asOf}, io.Discard)
+		rows, err := copyRows(ctx, e.pool, floor, io.Discard)
 		if err != nil {
 			return res, err
 		}

@@ -50,7 +50,11 @@ type incrementalResult struct {
 // table back up to date.
 func benchIncremental(ctx context.Context, e env) error {
 	c := benchShop(slices.Max(e.opts.events))
-	if err := ensureShop(ctx, e.pool, c); err != nil {
+	if err := ensureShop(ctx, e, c); err != nil {
+		return err
+	}
+	floor, err := scanFloor(ctx, e.url, c.ShopID, c.End)
+	if err != nil {
 		return err
 	}
 	one, err := startServer(ctx, e.opts.binary, e.url, "", "--compute-workers", "1")
@@ -83,18 +87,18 @@ func benchIncremental(ctx context.Context, e env) error {
 	var reads, writes, full1s, fullNs, incrementals []time.Duration
 	for round := range e.opts.rounds {
 		start := time.Now()
-		rows, err := store.CopyOrderedEvents(ctx, e.pool, store.ScanRequest{ShopID: c.ShopID, AsOf: c.End}, io.Discard)
+		rows, err := copyRows(ctx, e.pool, floor, io.Discard)
 		if err != nil {
 			return err
 		}
 		reads = append(reads, time.Since(start))
 		res.events = rows
 
-		batches, err := storedBatches(ctx, e.pool, c.ShopID)
+		batches, err := storedBatches(ctx, e.st, c.ShopID)
 		if err != nil {
 			return err
 		}
-		d, err := rewriteRows(ctx, e.pool, c.ShopID, c.End, batches)
+		d, err := rewriteRows(ctx, e.st, c.ShopID, c.End, batches)
 		if err != nil {
 			return err
 		}
@@ -174,10 +178,10 @@ SELECT $2 || f.id, f.shop_id, f.customer_id, f.product_id, 'product_viewed', 'se
 // storedBatches reads the shop's stored rows into batches of a run's size,
 // for rewriteRows to write without reading. They take about a kilobyte per
 // row of the benchmark process' memory.
-func storedBatches(ctx context.Context, pool *pgxpool.Pool, shopID string) ([][]store.FeatureRow, error) {
+func storedBatches(ctx context.Context, st *store.Store, shopID string) ([][]store.FeatureRow, error) {
 	const batchSize = 5000
 	var batches [][]store.FeatureRow
-	err := store.NewExporter(pool).ExportRows(ctx, store.ExportRequest{ShopID: shopID}, func(r *store.StoredRow) error {
+	err := st.ExportRows(ctx, store.ExportRequest{ShopID: shopID}, func(r *store.StoredRow) error {
 		if len(batches) == 0 || len(batches[len(batches)-1]) == batchSize {
 			batches = append(batches, make([]store.FeatureRow, 0, batchSize))
 		}
@@ -193,15 +197,15 @@ func storedBatches(ctx context.Context, pool *pgxpool.Pool, shopID string) ([][]
 // long that took: what a FULL run costs beside reading and computing. It
 // records itself in feature_runs under a mode of its own, which no schedule
 // mistakes for a FULL run.
-func rewriteRows(ctx context.Context, pool *pgxpool.Pool, shopID string, asOf time.Time, batches [][]store.FeatureRow) (time.Duration, error) {
-	run, err := store.BeginRun(ctx, pool, store.RunInfo{ShopID: shopID, Mode: "bench-upsert", AsOf: asOf})
+func rewriteRows(ctx context.Context, st *store.Store, shopID string, asOf time.Time, batches [][]store.FeatureRow) (time.Duration, error) {
+	run, err := st.BeginRun(ctx, store.RunInfo{ShopID: shopID, Mode: "bench-upsert", AsOf: asOf})
 	if err != nil {
 		return 0, err
 	}
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
 	next := make(chan []store.FeatureRow)
-	for range compute.NewEngine(pool, quietLogger()).Writers {
+	for range compute.DefaultConfig().Writers {
 		g.Go(func() error {
 			w, err := run.NewWriter(gctx)
 			if err != nil {

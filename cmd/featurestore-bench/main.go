@@ -87,16 +87,18 @@ func run(ctx context.Context, o options) error {
 		if len(o.only) > 0 && !slices.Contains(o.only, b.name) {
 			continue
 		}
-		if err := b.run(ctx, env{pool: pool, url: url, opts: o}); err != nil {
+		if err := b.run(ctx, env{pool: pool, st: store.New(pool), url: url, opts: o}); err != nil {
 			return fmt.Errorf("%s benchmark: %w", b.name, err)
 		}
 	}
 	return nil
 }
 
-// env is what every benchmark gets: the benchmark database and the options.
+// env is what every benchmark gets: the benchmark database, as a pool and
+// as a store over it, and the options.
 type env struct {
 	pool *pgxpool.Pool
+	st   *store.Store
 	url  string
 	opts options
 }

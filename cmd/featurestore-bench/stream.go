@@ -12,21 +12,18 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
-	"github.com/featurestore/featurestore/internal/demo"
-	"github.com/featurestore/featurestore/internal/store"
 )
 
 func init() { register("stream", benchStreamSizes) }
 
 // streamShops are the stored shops the stream benchmark exports: synthetic
-// rows (demo.SeedFeatureRows), written once and kept in the benchmark
+// rows (store.SeedFeatureRows), written once and kept in the benchmark
 // database. Two sizes ten times apart show whether the server's memory
 // depends on the shop's size.
 var streamShops = []struct {
@@ -55,10 +52,10 @@ type streamResult struct {
 func benchStreamSizes(ctx context.Context, e env) error {
 	var results []streamResult
 	for _, s := range streamShops {
-		if err := ensureFeatureRows(ctx, e.pool, s.id, s.customers, s.perCustomer); err != nil {
+		if err := ensureFeatureRows(ctx, e, s.id, s.customers, s.perCustomer); err != nil {
 			return fmt.Errorf("%s: %w", s.id, err)
 		}
-		r, err := benchStream(ctx, e.pool, e.url, e.opts, s.id)
+		r, err := benchStream(ctx, e, s.id)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.id, err)
 		}
@@ -69,9 +66,9 @@ func benchStreamSizes(ctx context.Context, e env) error {
 }
 
 // ensureFeatureRows seeds a stream shop unless an earlier run did.
-func ensureFeatureRows(ctx context.Context, pool *pgxpool.Pool, shopID string, customers, perCustomer int) error {
+func ensureFeatureRows(ctx context.Context, e env, shopID string, customers, perCustomer int) error {
 	var have int64
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM interaction_features WHERE shop_id = $1`, shopID).Scan(&have); err != nil {
+	if err := e.pool.QueryRow(ctx, `SELECT count(*) FROM interaction_features WHERE shop_id = $1`, shopID).Scan(&have); err != nil {
 		return err
 	}
 	want := int64(customers * perCustomer)
@@ -84,12 +81,12 @@ func ensureFeatureRows(ctx context.Context, pool *pgxpool.Pool, shopID string, c
 	}
 	fmt.Fprintf(os.Stderr, "seeding %s (%d stored rows)...\n", shopID, want)
 	start := time.Now()
-	if _, err := demo.SeedFeatureRows(ctx, pool, shopID, customers, perCustomer); err != nil {
+	if _, err := e.st.SeedFeatureRows(ctx, shopID, customers, perCustomer); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "seeded in %s\n", time.Since(start).Round(time.Millisecond))
 	// Vacuum so that every round reads all-visible pages the same way.
-	_, err := pool.Exec(ctx, "VACUUM ANALYZE interaction_features")
+	_, err := e.pool.Exec(ctx, "VACUUM ANALYZE interaction_features")
 	return err
 }
 
@@ -100,20 +97,24 @@ func ensureFeatureRows(ctx context.Context, pool *pgxpool.Pool, shopID string, c
 // does, and to one that only counts them, which shows what the server
 // delivers when the client's decoding does not compete with it and
 // Postgres for the same cores.
-func benchStream(ctx context.Context, pool *pgxpool.Pool, url string, o options, shopID string) (streamResult, error) {
+func benchStream(ctx context.Context, e env, shopID string) (streamResult, error) {
 	res := streamResult{batchSize: 1000}
-	srv, err := startServer(ctx, o.binary, url, "")
+	floor, err := exportFloor(ctx, e.url, shopID)
+	if err != nil {
+		return res, err
+	}
+	o := e.opts
+	srv, err := startServer(ctx, o.binary, e.url, "")
 	if err != nil {
 		return res, err
 	}
 	defer srv.stop()
 	client := featurestorev1.NewFeatureStoreServiceClient(srv.conn)
-	x := store.NewExporter(pool)
 	req := &featurestorev1.StreamFeaturesRequest{ShopId: shopID, BatchSize: res.batchSize}
 	var copies, decoded, received, cpus []time.Duration
 	for round := range o.rounds {
 		start := time.Now()
-		rows, err := x.CopyExportRows(ctx, store.ExportRequest{ShopID: shopID}, io.Discard)
+		rows, err := copyRows(ctx, e.pool, floor, io.Discard)
 		if err != nil {
 			return res, err
 		}

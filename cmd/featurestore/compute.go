@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/featurestore/featurestore/internal/compute"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
 func runCompute(ctx context.Context, args []string) error {
@@ -20,6 +22,7 @@ func runCompute(ctx context.Context, args []string) error {
 		customers string
 		mode      string
 		batchSize int
+		allowPast bool
 	)
 	fs := newFlagSet("compute", "--shop ID [--as-of T] [flags]")
 	cfg.databaseFlags(fs)
@@ -29,13 +32,14 @@ func runCompute(ctx context.Context, args []string) error {
 	fs.StringVar(&customers, "customers", "", "comma-separated customer ids to compute (default: all)")
 	fs.StringVar(&mode, "mode", "full", "full or incremental")
 	fs.IntVar(&batchSize, "batch-size", 5000, "rows per upsert transaction")
+	fs.BoolVar(&allowPast, "allow-past-as-of", false, "allow an --as-of older than the as_of of the shop's last successful run, which moves its stored features back in time")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	req := compute.Request{ShopID: shop}
+	req := compute.Request{ShopID: shop, AllowPastAsOf: allowPast}
 	if shop == "" {
 		return fmt.Errorf("%w: --shop is required", errUsage)
 	}
@@ -61,23 +65,29 @@ func runCompute(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: --batch-size must be at least 1", errUsage)
 	}
 
+	engineCfg := cfg.computeConfig()
+	engineCfg.BatchSize = batchSize
+	var progress func(compute.Progress)
+	if term.IsTerminal(int(os.Stderr.Fd())) {
+		engineCfg.ProgressInterval = 200 * time.Millisecond
+		progress = func(p compute.Progress) { printProgress(os.Stderr, p) }
+	}
 	logger := cfg.logger()
-	pool, err := cfg.openDatabase(ctx)
+	st, closeDB, err := cfg.openDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	engine := compute.NewEngine(pool, logger)
-	engine.BatchSize, engine.Workers = batchSize, cfg.ComputeWorkers
-
-	var progress func(compute.Progress)
-	if term.IsTerminal(int(os.Stderr.Fd())) {
-		engine.ProgressInterval = 200 * time.Millisecond
-		progress = func(p compute.Progress) { printProgress(os.Stderr, p) }
+	defer closeDB()
+	engine, err := compute.NewEngine(st, engineCfg, logger)
+	if err != nil {
+		return err
 	}
 	sum, err := engine.Run(ctx, req, progress)
 	if progress != nil {
 		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	if errors.Is(err, store.ErrPastAsOf) {
+		return fmt.Errorf("compute shop %q: %w (with this command: --allow-past-as-of)", shop, err)
 	}
 	if err != nil {
 		return fmt.Errorf("compute shop %q: %w", shop, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -11,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/featurestore/featurestore/internal/cache"
+	"github.com/featurestore/featurestore/internal/compute"
+	"github.com/featurestore/featurestore/internal/refresh"
 	"github.com/featurestore/featurestore/internal/store"
 )
 
@@ -34,6 +35,7 @@ type config struct {
 	CacheTTL       time.Duration
 	CacheTimeout   time.Duration
 	HTTP           httpConfig
+	Security       securityConfig
 
 	// compute runs, in serve and compute
 	ComputeWorkers int
@@ -45,6 +47,10 @@ type config struct {
 	// serving and computing say which settings were registered, and so are
 	// validated: a command that does not serve has no health interval.
 	serving, computing bool
+	// envErrs collects environment variables whose values do not parse; a
+	// command refuses to start while there is one (validate reports them),
+	// rather than quietly using the default in its place.
+	envErrs []error
 }
 
 func envString(name, def string) string {
@@ -54,34 +60,36 @@ func envString(name, def string) string {
 	return def
 }
 
-// envErrs collects environment variables whose values do not parse; a
-// command refuses to start while there is one, rather than quietly using
-// the default in its place.
-var envErrs []error
-
-func envParsed[T any](name string, def T, parse func(string) (T, error), want string) T {
+// envParsed returns the value of the environment variable name parsed, or
+// def when it is not set. A value that does not parse is recorded in
+// *errs, and def returned in its place.
+func envParsed[T any](errs *[]error, name string, def T, parse func(string) (T, error), want string) T {
 	v, ok := os.LookupEnv(name)
 	if !ok {
 		return def
 	}
 	x, err := parse(v)
 	if err != nil {
-		envErrs = append(envErrs, fmt.Errorf("%w: environment variable %s=%q is not %s", errUsage, name, v, want))
+		*errs = append(*errs, fmt.Errorf("%w: environment variable %s=%q is not %s", errUsage, name, v, want))
 		return def
 	}
 	return x
 }
 
-func envBool(name string, def bool) bool {
-	return envParsed(name, def, strconv.ParseBool, "a boolean (true or false)")
+func (c *config) envBool(name string, def bool) bool {
+	return envParsed(&c.envErrs, name, def, strconv.ParseBool, "a boolean (true or false)")
 }
 
-func envInt(name string, def int) int {
-	return envParsed(name, def, strconv.Atoi, "an integer")
+func (c *config) envInt(name string, def int) int {
+	return envParsed(&c.envErrs, name, def, strconv.Atoi, "an integer")
 }
 
-func envDuration(name string, def time.Duration) time.Duration {
-	return envParsed(name, def, time.ParseDuration, "a duration such as 30s or 24h")
+func (c *config) envFloat(name string, def float64) float64 {
+	return envParsed(&c.envErrs, name, def, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }, "a number")
+}
+
+func (c *config) envDuration(name string, def time.Duration) time.Duration {
+	return envParsed(&c.envErrs, name, def, time.ParseDuration, "a duration such as 30s or 24h")
 }
 
 // databaseFlags registers the settings every command that touches the
@@ -96,7 +104,7 @@ func (c *config) databaseFlags(fs *flag.FlagSet) {
 // compute share.
 func (c *config) computeFlags(fs *flag.FlagSet) {
 	c.computing = true
-	fs.IntVar(&c.ComputeWorkers, "compute-workers", envInt("FEATURESTORE_COMPUTE_WORKERS", runtime.NumCPU()),
+	fs.IntVar(&c.ComputeWorkers, "compute-workers", c.envInt("FEATURESTORE_COMPUTE_WORKERS", runtime.NumCPU()),
 		"customer ranges a compute run scans and computes at once, each on two Postgres connections (env FEATURESTORE_COMPUTE_WORKERS)")
 }
 
@@ -105,19 +113,20 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	c.serving = true
 	c.databaseFlags(fs)
 	c.computeFlags(fs)
-	fs.DurationVar(&c.RefreshInterval, "refresh-interval", envDuration("FEATURESTORE_REFRESH_INTERVAL", 0),
+	fs.DurationVar(&c.RefreshInterval, "refresh-interval", c.envDuration("FEATURESTORE_REFRESH_INTERVAL", 0),
 		"how often to run INCREMENTAL for every shop with changes (and FULL where due); 0 turns the scheduled refresh off (env FEATURESTORE_REFRESH_INTERVAL)")
-	fs.DurationVar(&c.FullRefreshInterval, "full-refresh-interval", envDuration("FEATURESTORE_FULL_REFRESH_INTERVAL", 24*time.Hour),
+	fs.DurationVar(&c.FullRefreshInterval, "full-refresh-interval", c.envDuration("FEATURESTORE_FULL_REFRESH_INTERVAL", 24*time.Hour),
 		"with --refresh-interval, the longest a shop goes without a FULL run, which keeps time-dependent features such as recency current; 0: never (env FEATURESTORE_FULL_REFRESH_INTERVAL)")
 	fs.StringVar(&c.RedisURL, "redis-url", envString("REDIS_URL", ""), "Redis URL for the online cache; empty runs without a cache (env REDIS_URL)")
 	fs.StringVar(&c.Addr, "addr", envString("FEATURESTORE_ADDR", "127.0.0.1:50051"), "gRPC listen address (env FEATURESTORE_ADDR)")
-	fs.BoolVar(&c.Migrate, "migrate", envBool("FEATURESTORE_MIGRATE", true), "apply database migrations at start (env FEATURESTORE_MIGRATE)")
-	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", envDuration("FEATURESTORE_SHUTDOWN_GRACE", 15*time.Second), "how long in-flight calls may finish after SIGINT/SIGTERM (env FEATURESTORE_SHUTDOWN_GRACE)")
-	fs.DurationVar(&c.HealthInterval, "health-interval", envDuration("FEATURESTORE_HEALTH_INTERVAL", 2*time.Second), "how often health pings the database (env FEATURESTORE_HEALTH_INTERVAL)")
+	fs.BoolVar(&c.Migrate, "migrate", c.envBool("FEATURESTORE_MIGRATE", true), "apply database migrations at start (env FEATURESTORE_MIGRATE)")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.envDuration("FEATURESTORE_SHUTDOWN_GRACE", 15*time.Second), "how long in-flight calls may finish after SIGINT/SIGTERM (env FEATURESTORE_SHUTDOWN_GRACE)")
+	fs.DurationVar(&c.HealthInterval, "health-interval", c.envDuration("FEATURESTORE_HEALTH_INTERVAL", 2*time.Second), "how often health pings the database (env FEATURESTORE_HEALTH_INTERVAL)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", envString("FEATURESTORE_METRICS_ADDR", "127.0.0.1:9092"), "listen address of Prometheus /metrics and /debug/pprof; empty disables both (env FEATURESTORE_METRICS_ADDR)")
-	fs.DurationVar(&c.CacheTTL, "cache-ttl", envDuration("FEATURESTORE_CACHE_TTL", 24*time.Hour), "how long a cached customer lives after its last write (env FEATURESTORE_CACHE_TTL)")
-	fs.DurationVar(&c.CacheTimeout, "cache-timeout", envDuration("FEATURESTORE_CACHE_TIMEOUT", 50*time.Millisecond), "Redis budget per round trip before a read falls back to Postgres (env FEATURESTORE_CACHE_TIMEOUT)")
-	c.HTTP.flags(fs)
+	fs.DurationVar(&c.CacheTTL, "cache-ttl", c.envDuration("FEATURESTORE_CACHE_TTL", 24*time.Hour), "how long a cached customer lives after its last write (env FEATURESTORE_CACHE_TTL)")
+	fs.DurationVar(&c.CacheTimeout, "cache-timeout", c.envDuration("FEATURESTORE_CACHE_TIMEOUT", 50*time.Millisecond), "Redis budget per round trip before a read falls back to Postgres (env FEATURESTORE_CACHE_TIMEOUT)")
+	c.HTTP.flags(fs, c)
+	c.Security.flags(fs, c)
 }
 
 // cacheConfig returns the cache settings, or false when no Redis is set.
@@ -130,12 +139,29 @@ func (c *config) cacheConfig() (cache.Config, bool) {
 	return cc, true
 }
 
-// validate checks the settings, naming the first bad one.
+// computeConfig returns the settings of compute runs.
+func (c *config) computeConfig() compute.Config {
+	cc := compute.DefaultConfig()
+	cc.Workers = c.ComputeWorkers
+	return cc
+}
+
+// refreshConfig returns the settings of the scheduled refresh, or false
+// when it is off.
+func (c *config) refreshConfig() (refresh.Config, bool) {
+	return refresh.Config{Interval: c.RefreshInterval, FullInterval: c.FullRefreshInterval}, c.RefreshInterval > 0
+}
+
+// validate checks the settings, naming the first bad one; an environment
+// variable that did not parse comes first.
 func (c *config) validate() error {
+	if len(c.envErrs) > 0 {
+		return errors.Join(c.envErrs...)
+	}
 	if c.DatabaseURL == "" {
 		return fmt.Errorf("%w: --database-url (or DATABASE_URL) is required", errUsage)
 	}
-	if _, err := pgxpool.ParseConfig(c.DatabaseURL); err != nil {
+	if err := store.CheckURL(c.DatabaseURL); err != nil {
 		return fmt.Errorf("%w: --database-url is not a valid Postgres URL", errUsage)
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
@@ -158,8 +184,23 @@ func (c *config) validate() error {
 	if c.computing && c.ComputeWorkers < 1 {
 		return fmt.Errorf("%w: --compute-workers (or FEATURESTORE_COMPUTE_WORKERS) must be a whole number of at least 1", errUsage)
 	}
+	if c.computing {
+		if err := c.computeConfig().Validate(); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
 	if c.RefreshInterval < 0 || c.FullRefreshInterval < 0 {
 		return fmt.Errorf("%w: --refresh-interval and --full-refresh-interval must not be negative", errUsage)
+	}
+	if rc, ok := c.refreshConfig(); ok {
+		if err := rc.Validate(); err != nil {
+			return fmt.Errorf("%w: --refresh-interval / --full-refresh-interval: %v", errUsage, err)
+		}
+	}
+	if c.serving {
+		if err := c.Security.validate(c.Addr, c.HTTP.Addr); err != nil {
+			return err
+		}
 	}
 	return c.HTTP.validate()
 }
@@ -181,11 +222,13 @@ func (c *config) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
-// openDatabase connects to the configured database.
-func (c *config) openDatabase(ctx context.Context) (*pgxpool.Pool, error) {
+// openDatabase connects to the configured database and returns its store
+// and the function that closes the connections, which the caller must
+// call once done with the store.
+func (c *config) openDatabase(ctx context.Context) (*store.Store, func(), error) {
 	pool, err := store.Open(ctx, c.DatabaseURL)
 	if err != nil {
-		return nil, fmt.Errorf("database: %w", err)
+		return nil, nil, fmt.Errorf("database: %w", err)
 	}
-	return pool, nil
+	return store.New(pool), pool.Close, nil
 }

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/term"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -32,6 +32,10 @@ type exportConfig struct {
 	BatchSize    int
 	RowGroupRows int
 	Retries      int
+	// APIKey is sent with every call; TLS, when set, secures the
+	// connection.
+	APIKey string
+	TLS    clientTLS
 	// AsOf, when set, exports features computed at that instant from the
 	// events (point-in-time training data) instead of the stored rows.
 	AsOf *time.Time
@@ -52,6 +56,8 @@ func (c *exportConfig) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.BatchSize, "batch-size", 5000, "rows per message from the server, 1 to 10000")
 	fs.IntVar(&c.RowGroupRows, "row-group-rows", 100_000, "rows per Parquet row group; a resumed Parquet export fetches at most this many rows again")
 	fs.IntVar(&c.Retries, "retries", 8, "how often in a row to reconnect and continue when the server becomes unavailable")
+	fs.StringVar(&c.APIKey, "api-key", envString("FEATURESTORE_API_KEY", ""), "API key with the export scope for the shop (env FEATURESTORE_API_KEY)")
+	c.TLS.flags(fs)
 }
 
 // validate checks the settings, naming the first bad one, and parses the
@@ -113,7 +119,14 @@ func runExport(ctx context.Context, args []string) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(cfg.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds, err := cfg.TLS.credentials()
+	if err != nil {
+		return err
+	}
+	if cfg.APIKey != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+cfg.APIKey)
+	}
+	conn, err := grpc.NewClient(cfg.Addr, grpc.WithTransportCredentials(creds),
 		// A batch of 10,000 rows with long ids exceeds gRPC's default 4 MiB.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
@@ -223,6 +236,11 @@ func (e *exporter) stream(ctx context.Context) error {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if status.Code(err) == codes.NotFound {
+			// The server names the unknown shop; the gRPC wrapping adds
+			// nothing for the reader.
+			return fmt.Errorf("%s (check --shop)", status.Convert(err).Message())
 		}
 		if err != nil {
 			return err

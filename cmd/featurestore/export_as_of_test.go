@@ -23,7 +23,14 @@ import (
 func TestExportAsOf(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.GoldenPostgres(t)
-	svc := server.NewService(compute.NewEngine(pool, testenv.Logger()), testenv.Logger())
+	engine, err := compute.NewEngine(store.New(pool), compute.DefaultConfig(), testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, err := server.NewService(server.Config{Computer: engine, Rows: engine}, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := testenv.ServeGRPC(t, server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil), "127.0.0.1:0")
 	asOf := time.Date(2025, 3, 1, 0, 0, 0, 0, time.UTC)
 	expected := testenv.ReadExpected(t, "expected_interaction_features_as_of_2025-03-01.csv")
@@ -42,7 +49,7 @@ func TestExportAsOf(t *testing.T) {
 		testenv.CompareRows(t, shop, rows, expected, asOf)
 	}
 
-	err := runExport(context.Background(), []string{"--addr", addr, "--shop", "shop-0", "--out", filepath.Join(t.TempDir(), "x.csv"),
+	err = runExport(context.Background(), []string{"--addr", addr, "--shop", "shop-0", "--out", filepath.Join(t.TempDir(), "x.csv"),
 		"--as-of", "2025-03-01T00:00:00Z", "--updated-since", "2025-01-01T00:00:00Z"})
 	if !errors.Is(err, errUsage) {
 		t.Errorf("--as-of with --updated-since: %v, want a usage error", err)

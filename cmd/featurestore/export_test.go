@@ -18,7 +18,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
-	"github.com/featurestore/featurestore/internal/demo"
 	"github.com/featurestore/featurestore/internal/export"
 	"github.com/featurestore/featurestore/internal/export/exporttest"
 	"github.com/featurestore/featurestore/internal/protoconv"
@@ -40,17 +39,21 @@ func newExportFixture(t *testing.T) *exportFixture {
 	t.Helper()
 	pool, _ := testenv.Postgres(t)
 	for shop, customers := range map[string]int{exportShop: 60, "other-shop": 5} {
-		if _, err := demo.SeedFeatureRows(context.Background(), pool, shop, customers, 20); err != nil {
+		if _, err := store.New(pool).SeedFeatureRows(context.Background(), shop, customers, 20); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, addr := serveExporter(t, store.NewExporter(pool), "127.0.0.1:0")
+	_, addr := serveExporter(t, store.New(pool), "127.0.0.1:0")
 	return &exportFixture{pool: pool, addr: addr}
 }
 
 func serveExporter(t *testing.T, x server.Exporter, addr string) (*grpc.Server, string) {
 	t.Helper()
-	srv := server.NewGRPCServer(server.NewService(nil, testenv.Logger()).WithExporter(x), health.NewServer(), testenv.Logger(), nil)
+	svc, err := server.NewService(server.Config{Exporter: x}, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil)
 	return srv, testenv.ServeGRPC(t, srv, addr)
 }
 
@@ -167,7 +170,7 @@ func TestExportCommandResume(t *testing.T) {
 	for _, format := range []export.Format{export.CSV, export.JSONL, export.Parquet} {
 		t.Run(string(format), func(t *testing.T) {
 			t.Parallel()
-			g := newGate(store.NewExporter(fx.pool), 700)
+			g := newGate(store.New(fx.pool), 700)
 			_, cutAddr := serveExporter(t, g, "127.0.0.1:0")
 			path := filepath.Join(t.TempDir(), "features."+string(format))
 			args := []string{"export", "--shop", exportShop, "--out", path, "--batch-size", "50", "--row-group-rows", "200"}
@@ -214,7 +217,7 @@ func TestExportCommandSurvivesServerRestart(t *testing.T) {
 	t.Parallel()
 	fx := newExportFixture(t)
 	want := fx.want(t, nil)
-	g := newGate(store.NewExporter(fx.pool), 500)
+	g := newGate(store.New(fx.pool), 500)
 	first, addr := serveExporter(t, g, "127.0.0.1:0")
 	path := filepath.Join(t.TempDir(), "features.parquet")
 	done := make(chan error, 1)
@@ -227,7 +230,7 @@ func TestExportCommandSurvivesServerRestart(t *testing.T) {
 	// continue after them.
 	testenv.WaitFor(t, time.Minute, "the export records a checkpoint", func() bool { return checkpointRows(path) > 0 })
 	first.Stop()
-	serveExporter(t, store.NewExporter(fx.pool), addr)
+	serveExporter(t, store.New(fx.pool), addr)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}

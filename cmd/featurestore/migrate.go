@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-
-	"github.com/featurestore/featurestore/internal/store"
 )
 
 func runMigrate(ctx context.Context, args []string) error {
@@ -17,12 +15,12 @@ func runMigrate(ctx context.Context, args []string) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	pool, err := cfg.openDatabase(ctx)
+	st, closeDB, err := cfg.openDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
-	version, err := store.Migrate(ctx, pool, cfg.logger())
+	defer closeDB()
+	version, err := st.Migrate(ctx, cfg.logger())
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}

@@ -44,13 +44,13 @@ func runSeedDemo(ctx context.Context, args []string) error {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 
-	pool, err := cfg.openDatabase(ctx)
+	st, closeDB, err := cfg.openDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer closeDB()
 	if ifEmpty {
-		has, err := demo.HasData(ctx, pool, d.ShopID)
+		has, err := st.HasInteractions(ctx, d.ShopID)
 		if err != nil {
 			return err
 		}
@@ -66,7 +66,7 @@ func runSeedDemo(ctx context.Context, args []string) error {
 			fmt.Fprintf(os.Stderr, "\r\033[Kseeding %s: %d events (%.0f/s)", d.ShopID, s.Events, float64(s.Events)/max(time.Since(start).Seconds(), 1e-9))
 		}
 	}
-	stats, err := demo.Seed(ctx, pool, d, progress)
+	stats, err := demo.Seed(ctx, st, d, progress)
 	if progress != nil {
 		fmt.Fprint(os.Stderr, "\r\033[K")
 	}

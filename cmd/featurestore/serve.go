@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -18,9 +18,9 @@ import (
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/metrics"
+	"github.com/featurestore/featurestore/internal/pixel"
 	"github.com/featurestore/featurestore/internal/refresh"
 	"github.com/featurestore/featurestore/internal/server"
-	"github.com/featurestore/featurestore/internal/store"
 )
 
 func runServe(ctx context.Context, args []string) error {
@@ -35,82 +35,129 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	logger := cfg.logger()
 
-	pool, err := cfg.openDatabase(ctx)
+	st, closeDB, err := cfg.openDatabase(ctx)
 	if err != nil {
 		return err
 	}
-	defer pool.Close()
+	defer closeDB()
 	if cfg.Migrate {
-		version, err := store.Migrate(ctx, pool, logger)
+		version, err := st.Migrate(ctx, logger)
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
 		}
 		logger.Info("database schema is current", "version", version)
 	}
 
-	if n := pool.Config().MaxConns; n < 4 {
+	if n := st.MaxConns(); n < 4 {
 		return fmt.Errorf("%w: --database-url sets pool_max_conns=%d; serving needs at least 4 connections", errUsage, n)
 	}
 	m := metrics.New()
-	if err := m.RegisterPool(pool); err != nil {
+	if err := m.RegisterPool(st); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	engine := compute.NewEngine(pool, logger)
-	engine.Workers = cfg.ComputeWorkers
-	var redisCache *cache.Cache
+	engineCfg := cfg.computeConfig()
+	// Reads go to Postgres, or through the cache, which wraps the same
+	// reader, when there is one.
+	var reader server.PairReader = st
 	if cc, ok := cfg.cacheConfig(); ok {
-		if redisCache, err = cache.New(ctx, cc, logger, m.Registry); err != nil {
+		cc.Registerer = m.Registry
+		redisCache, err := cache.New(ctx, st, cc, logger)
+		if err != nil {
 			return err
 		}
 		defer redisCache.Close()
-		engine.Sink = redisCache
+		engineCfg.Sink, reader = redisCache, redisCache
 	} else {
 		logger.Info("no --redis-url: serving reads from postgres without a cache")
 	}
-
-	lis, err := net.Listen("tcp", cfg.Addr)
+	engine, err := compute.NewEngine(st, engineCfg, logger)
 	if err != nil {
-		return fmt.Errorf("listen on --addr %s: %w", cfg.Addr, err)
+		return err
 	}
-	healthSrv := health.NewServer()
-	svc := server.NewService(engine, logger).
-		WithReader(cache.NewReader(pool, redisCache, logger)).
-		WithExporter(store.NewExporter(pool)).
-		WithIngester(ingest.NewWriter(pool))
-	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m)
-
-	g, gctx := errgroup.WithContext(ctx)
-	// HTTP listeners open first: if one fails, nothing else has started.
-	if cfg.MetricsAddr != "" {
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", m.Handler())
-		// Profiles share the metrics listener, which binds to loopback by
-		// default: an operator can profile a live server without a restart.
-		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
-		if err := serveHTTP(gctx, g, "metrics", cfg.MetricsAddr, mux, cfg.ShutdownGrace, logger); err != nil {
+	svc, err := server.NewService(server.Config{
+		Computer: engine, Rows: engine, Reader: reader, Exporter: st, Ingester: ingest.NewWriter(st),
+	}, logger)
+	if err != nil {
+		return err
+	}
+	var scheduler *refresh.Scheduler
+	if rc, ok := cfg.refreshConfig(); ok {
+		if scheduler, err = refresh.New(st, engine, rc, logger); err != nil {
 			return err
 		}
 	}
-	if err := startHTTP(gctx, g, &cfg, pool, logger); err != nil {
+	sec, err := cfg.Security.build(st, logger)
+	if err != nil {
 		return err
 	}
-	g.Go(func() error {
-		server.WatchHealth(gctx, pool, healthSrv, cfg.HealthInterval, logger)
-		return nil
-	})
-	if cfg.RefreshInterval > 0 {
+	var pixelHandler http.Handler
+	if cfg.HTTP.Addr != "" {
+		if pixelHandler, err = cfg.HTTP.handler(st, sec, m, logger); err != nil {
+			return err
+		}
+	}
+	healthSrv := health.NewServer()
+	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m, sec.grpcOpts...)
+
+	// The listeners open in this order, before anything is served: metrics,
+	// the HTTP API, then gRPC. When one cannot be opened, those opened
+	// before it are closed and serve returns, having served nothing.
+	var ls listeners
+	defer ls.closeUnserved()
+	var metricsLis, pixelLis net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLis, err = ls.listen("--metrics-addr", cfg.MetricsAddr); err != nil {
+			return err
+		}
+	}
+	if pixelHandler != nil {
+		if pixelLis, err = ls.listen("--http-addr", cfg.HTTP.Addr); err != nil {
+			return err
+		}
+		// The pixel endpoint is served over TLS with gRPC's certificate;
+		// gRPC's own TLS comes with its server options.
+		if sec.httpTLS != nil {
+			pixelLis = tls.NewListener(pixelLis, sec.httpTLS)
+		}
+	}
+	grpcLis, err := ls.listen("--addr", cfg.Addr)
+	if err != nil {
+		return err
+	}
+	// From here on each server owns its listener and closes it when it
+	// stops.
+	ls.served = true
+
+	g, gctx := errgroup.WithContext(ctx)
+	if metricsLis != nil {
+		serveHTTP(gctx, g, "metrics", metricsLis, metricsHandler(m, cfg.Security.PProf), cfg.ShutdownGrace, logger)
+	}
+	if pixelLis != nil {
+		serveHTTP(gctx, g, "pixel", pixelLis, pixelHandler, cfg.ShutdownGrace, logger)
 		g.Go(func() error {
-			refresh.New(pool, engine, logger, cfg.RefreshInterval, cfg.FullRefreshInterval).Run(gctx)
+			pixel.KeepSessionsPruned(gctx, st, pruneInterval, logger)
+			return nil
+		})
+	}
+	if sec.verifier != nil {
+		g.Go(func() error {
+			sec.verifier.Run(gctx)
 			return nil
 		})
 	}
 	g.Go(func() error {
-		logger.Info("serving gRPC", "addr", lis.Addr().String())
-		if err := grpcSrv.Serve(lis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		server.WatchHealth(gctx, st, healthSrv, cfg.HealthInterval, logger)
+		return nil
+	})
+	if scheduler != nil {
+		g.Go(func() error {
+			scheduler.Run(gctx)
+			return nil
+		})
+	}
+	g.Go(func() error {
+		logger.Info("serving gRPC", "addr", grpcLis.Addr().String(), "tls", cfg.Security.TLSCert != "")
+		if err := grpcSrv.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serve: %w", err)
 		}
 		return nil
@@ -125,14 +172,50 @@ func runServe(ctx context.Context, args []string) error {
 	return g.Wait()
 }
 
-// serveHTTP listens on addr and serves handler in g until ctx ends, then
-// shuts the server down within grace. It fails at once when addr cannot be
-// listened on, so a bad address stops the start rather than a later call.
-func serveHTTP(ctx context.Context, g *errgroup.Group, name, addr string, handler http.Handler, grace time.Duration, logger *slog.Logger) error {
+// listeners are the listeners serve opened. Until serving takes them over
+// (served), closeUnserved closes them, so that a start that fails half-way
+// leaves no port bound.
+type listeners struct {
+	opened []net.Listener
+	served bool
+}
+
+// listen opens a TCP listener on addr, which flag set.
+func (l *listeners) listen(flag, addr string) (net.Listener, error) {
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("listen for %s on %s: %w", name, addr, err)
+		return nil, fmt.Errorf("listen on %s %s: %w", flag, addr, err)
 	}
+	l.opened = append(l.opened, lis)
+	return lis, nil
+}
+
+// closeUnserved closes every listener opened, unless serving took them over.
+func (l *listeners) closeUnserved() {
+	if l.served {
+		return
+	}
+	for _, lis := range l.opened {
+		_ = lis.Close()
+	}
+}
+
+// metricsHandler serves Prometheus /metrics and, with profiles (--pprof),
+// the runtime profiles beside it (registerPprof). Profiles are served only
+// when asked for, since they show the process's memory; the metrics
+// listener binds to loopback by default.
+func metricsHandler(m *metrics.Metrics, profiles bool) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	if profiles {
+		registerPprof(mux)
+	}
+	return mux
+}
+
+// serveHTTP serves handler on lis in g until ctx ends, then shuts the
+// server down within grace. The server closes lis.
+func serveHTTP(ctx context.Context, g *errgroup.Group, name string, lis net.Listener, handler http.Handler, grace time.Duration, logger *slog.Logger) {
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		logger.Info("serving HTTP", "name", name, "addr", lis.Addr().String())
@@ -147,7 +230,6 @@ func serveHTTP(ctx context.Context, g *errgroup.Group, name, addr string, handle
 		defer cancel()
 		return srv.Shutdown(shutdownCtx)
 	})
-	return nil
 }
 
 // stopGracefully lets in-flight calls finish for up to grace, then cancels

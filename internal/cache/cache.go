@@ -5,14 +5,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"runtime"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 )
 
-// Config configures the Redis side of the cache.
+// Config is a Cache's settings.
 type Config struct {
 	// URL is a redis:// or rediss:// URL.
 	URL string
@@ -25,6 +27,8 @@ type Config struct {
 	// BreakerCooldown, doubling on each failed probe up to 30 s.
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
+	// Registerer, if not nil, receives the cache's metrics.
+	Registerer prometheus.Registerer
 }
 
 // DefaultConfig returns the defaults for url.
@@ -36,27 +40,41 @@ func DefaultConfig(url string) Config {
 func (c Config) Validate() error {
 	switch {
 	case c.URL == "":
-		return errors.New("cache: redis url is empty")
+		return errors.New("cache: URL (the redis url) is empty")
 	case c.TTL < time.Second:
-		return fmt.Errorf("cache: ttl %s is shorter than one second", c.TTL)
+		return fmt.Errorf("cache: TTL %s is shorter than one second", c.TTL)
 	case c.Timeout <= 0:
-		return fmt.Errorf("cache: timeout must be positive, got %s", c.Timeout)
+		return fmt.Errorf("cache: Timeout must be positive, got %s", c.Timeout)
 	case c.BreakerThreshold < 1:
-		return fmt.Errorf("cache: breaker threshold must be at least 1, got %d", c.BreakerThreshold)
+		return fmt.Errorf("cache: BreakerThreshold must be at least 1, got %d", c.BreakerThreshold)
 	case c.BreakerCooldown <= 0:
-		return fmt.Errorf("cache: breaker cooldown must be positive, got %s", c.BreakerCooldown)
+		return fmt.Errorf("cache: BreakerCooldown must be positive, got %s", c.BreakerCooldown)
 	}
 	if _, err := redis.ParseURL(c.URL); err != nil {
-		return fmt.Errorf("cache: redis url: %w", err)
+		return fmt.Errorf("cache: URL: %w", redactURLError(err))
 	}
 	return nil
 }
 
-// Cache is a Redis connection with the breaker and counters every cache
-// operation shares.
+// redactURLError drops the URL from a URL parse error, which quotes it
+// whole, password included; what is wrong with it stays.
+func redactURLError(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return err
+}
+
+// Cache is the online read path with Redis in front of a Source: it
+// implements the Source's ReadPairs (reader.go), and writes compute runs
+// through (writethrough.go). Its Redis connection, breaker and counters
+// are shared by every operation.
 type Cache struct {
+	source  Source
 	rdb     *redis.Client
 	cfg     Config
+	flights singleflight.Group
 	breaker *breaker
 	dirty   *dirtySet
 	logger  *slog.Logger
@@ -68,16 +86,16 @@ type Cache struct {
 	breakerG prometheus.GaugeFunc
 }
 
-// New connects to Redis. It does not fail when Redis is down: the cache then
-// starts with its breaker open and reads go to Postgres until Redis answers.
-// reg, if not nil, receives the cache's metrics.
-func New(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*Cache, error) {
+// New returns a cache in front of src and connects it to Redis. It does not
+// fail when Redis is down: the cache then starts with its breaker open and
+// reads go to src until Redis answers. The caller must Close it.
+func New(ctx context.Context, src Source, cfg Config, logger *slog.Logger) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	opts, err := redis.ParseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("cache: redis url: %w", err)
+		return nil, fmt.Errorf("cache: redis url: %w", redactURLError(err))
 	}
 	// A cache must fail fast: no retries, short socket timeouts, and the
 	// caller's context honoured, so a slow Redis costs a read at most the
@@ -89,6 +107,7 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Re
 	opts.PoolSize = max(opts.PoolSize, 8*runtime.GOMAXPROCS(0))
 	opts.PoolTimeout = cfg.Timeout
 	c := &Cache{
+		source:  src,
 		rdb:     redis.NewClient(opts),
 		cfg:     cfg,
 		breaker: newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, 30*time.Second),
@@ -113,9 +132,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger, reg prometheus.Re
 		}
 		return 0
 	})
-	if reg != nil {
+	if cfg.Registerer != nil {
 		for _, col := range []prometheus.Collector{c.lookups, c.writes, c.breakerG, newPoolCollector(c.rdb)} {
-			if err := reg.Register(col); err != nil {
+			if err := cfg.Registerer.Register(col); err != nil {
 				return nil, fmt.Errorf("cache: register metrics: %w", err)
 			}
 		}

@@ -2,9 +2,12 @@ package cache
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/features"
@@ -22,7 +25,7 @@ func newTestCache(t *testing.T, url string) *Cache {
 	t.Helper()
 	cfg := DefaultConfig(url)
 	cfg.Timeout = testTimeout
-	c, err := New(context.Background(), cfg, testenv.Logger(), nil)
+	c, err := New(context.Background(), nil, cfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,11 +57,11 @@ func read(t *testing.T, c *Cache, customer string, products ...string) []*featur
 		t.Fatalf("lookup: missed %v, err %v", missed, err)
 	}
 	recs := make([]*featurestorev1.FeatureRecord, len(products))
-	for i, enc := range out[0] {
-		if enc == "" {
+	for i, rec := range out[0] {
+		if !rec.Found() {
 			continue
 		}
-		if recs[i], err = enc.Decode(customer, products[i]); err != nil {
+		if recs[i], err = protoconv.EncodedRecord(rec.Encoded).Decode(customer, products[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -122,7 +125,7 @@ func TestFillDoesNotHideConcurrentRun(t *testing.T) {
 	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	run := t0.Add(time.Minute)
 
-	if err := c.markPending(ctx, "shop", []string{"c"}); err != nil { // the reader misses
+	if _, err := c.markPending(ctx, "shop", []string{"c"}); err != nil { // the reader misses
 		t.Fatal(err)
 	}
 	stale := customerRecords{customerID: "c", records: map[string]stampedRecord{"p1": record(t, 1, t0)}} // what it read
@@ -191,7 +194,7 @@ func TestWriteThroughSkipsColdCustomers(t *testing.T) {
 		t.Errorf("cold customer's hash exists (%d, %v) after a write-through", n, err)
 	}
 	out, missed, err := c.lookup(ctx, "shop", []store.Lookup{{CustomerID: "cold", ProductIDs: []string{"p"}}})
-	if err != nil || len(missed) != 1 || out[0][0] != "" {
+	if err != nil || len(missed) != 1 || out[0][0].Found() {
 		t.Errorf("cold lookup: %v %v %v, want a miss", out, missed, err)
 	}
 }
@@ -207,7 +210,7 @@ func TestFailedWriteThroughIsNotTrusted(t *testing.T) {
 	// write to the paused server fails soon.
 	cfg.Timeout = 2 * time.Second
 	cfg.BreakerCooldown = 50 * time.Millisecond
-	c, err := New(context.Background(), cfg, testenv.Logger(), nil)
+	c, err := New(context.Background(), nil, cfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +224,7 @@ func TestFailedWriteThroughIsNotTrusted(t *testing.T) {
 	if err := c.Written(ctx, "shop", []store.FeatureRow{row("c", "p", 2)}, t0.Add(time.Second), t0); err == nil {
 		t.Fatal("write-through to a hung redis succeeded")
 	}
-	if !c.anyDirty("shop", []store.Lookup{{CustomerID: "c"}}) {
+	if !c.anyDirty("shop", []string{"c"}) {
 		t.Fatal("the customer whose write-through failed is still trusted")
 	}
 	redis.Resume()
@@ -237,7 +240,7 @@ func TestTTL(t *testing.T) {
 	cfg := DefaultConfig(url)
 	cfg.Timeout = testTimeout
 	cfg.TTL = 90 * time.Second
-	c, err := New(context.Background(), cfg, testenv.Logger(), nil)
+	c, err := New(context.Background(), nil, cfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,5 +343,45 @@ func TestBreaker(t *testing.T) {
 	step(true)
 	if b.open() {
 		t.Error("breaker open after a success")
+	}
+}
+
+// TestScriptReloadedAfterFlush empties Redis' script cache, as a restart
+// does: the next write gets Redis' NOSCRIPT error, recognised by its type,
+// loads the script again and succeeds.
+func TestScriptReloadedAfterFlush(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	c := newTestCache(t, srv.URL())
+	ctx := context.Background()
+	t0 := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	fill := func(views int64) {
+		t.Helper()
+		cr := customerRecords{customerID: "c", records: map[string]stampedRecord{"p": record(t, views, t0.Add(time.Duration(views)*time.Second))}}
+		if err := c.put(ctx, "shop", []customerRecords{cr}, "fill"); err != nil {
+			t.Fatalf("put after a script flush: %v", err)
+		}
+	}
+	fill(1)
+	if err := c.rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// What the write sees first: a pipeline's raw NOSCRIPT reply.
+	p := c.rdb.Pipeline()
+	raw := putScript.EvalSha(ctx, p, []string{Key("shop", "x")}, "1000", "fill")
+	_, _ = p.Exec(ctx)
+	if !isNoScript(raw.Err()) {
+		t.Fatalf("isNoScript(%v) = false for the reply to an unknown script", raw.Err())
+	}
+	fill(2)
+	if got := read(t, c, "c", "p"); got[0].GetFeatures().GetTotalViews() != 2 {
+		t.Errorf("after the reload: %v, want the second write", got[0])
+	}
+	for _, err := range []error{nil, errors.New("NOSCRIPT but not from redis"), redis.Nil} {
+		if isNoScript(err) {
+			t.Errorf("isNoScript(%v) = true", err)
+		}
+	}
+	if !isNoScript(redis.ErrNoScript) {
+		t.Error("isNoScript(redis.ErrNoScript) = false")
 	}
 }

@@ -1,5 +1,10 @@
 // Package cache serves online reads: features of a customer's products from
-// Redis, with Postgres behind it as the source of truth.
+// Redis, in front of the store, the source of truth. A Cache wraps the
+// store's reader and implements the same ReadPairs, as OpenFGA's caching
+// datastore wraps its storage: Redis is asked first, and a customer that is
+// not cached is filled from the store with all of its rows. Reads that miss
+// the same customers at the same time share one fill (singleflight), so a
+// burst of reads of a cold customer costs one Postgres read, not one each.
 //
 // Layout: one hash per (shop, customer), key fs:v<features_version>:{<shop>|<customer>}
 // (the braces are a Redis Cluster hash tag: one customer's vectors share a

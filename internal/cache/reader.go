@@ -2,143 +2,228 @@ package cache
 
 import (
 	"context"
-	"log/slog"
+	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/featurestore/featurestore/internal/protoconv"
 	"github.com/featurestore/featurestore/internal/store"
 )
 
-// Reader answers online reads. With a Cache it reads Redis first and fills
-// it from Postgres on a miss; without one, or while Redis fails, it reads
-// Postgres.
-type Reader struct {
-	pool   *pgxpool.Pool
-	cache  *Cache
-	logger *slog.Logger
+// Source is the reader a Cache wraps: the source of truth it falls back on
+// and fills itself from. *store.Store implements it.
+type Source interface {
+	// ReadPairs must answer each lookup with a record of each of its
+	// products in the order asked (repeats included), not found where the
+	// pair has no stored row, in one round trip.
+	ReadPairs(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, error)
+	// CustomersRows must return every stored row of the given customers of
+	// a shop, by customer, in one round trip: a customer's complete set of
+	// rows is what lets the cache answer any of its products, found or not.
+	CustomersRows(ctx context.Context, shopID string, customerIDs []string) (map[string][]store.StoredRow, error)
 }
 
-// NewReader returns a Reader over pool, caching in c when c is not nil.
-func NewReader(pool *pgxpool.Pool, c *Cache, logger *slog.Logger) *Reader {
-	return &Reader{pool: pool, cache: c, logger: logger}
-}
+var _ Source = (*store.Store)(nil)
 
-// ReadFeatures answers each lookup with the encoded record of each of its
-// products in the order asked, "" where the pair has no stored row.
-// Lookups must name distinct customers.
-func (r *Reader) ReadFeatures(ctx context.Context, shopID string, lookups []store.Lookup) ([][]protoconv.EncodedRecord, error) {
-	if r.cache == nil {
-		return r.fromPostgres(ctx, shopID, lookups)
+// ReadPairs answers online reads with Redis in front of the Source, with
+// the Source's contract: each lookup is answered with a record of each of
+// its products in the order asked, not found where the pair has no stored
+// row. Lookups must name distinct customers. A customer whose hash is
+// complete costs no read of the Source; one that is not is filled from
+// the Source with all of its rows, once for every caller missing it at
+// the same time. While Redis fails, or for a hash this process cannot
+// trust, reads go to the Source.
+func (c *Cache) ReadPairs(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, error) {
+	if c.anyDirty(shopID, customersOf(lookups, nil)) {
+		c.lookups.WithLabelValues("fallback").Add(float64(countProducts(lookups)))
+		return c.source.ReadPairs(ctx, shopID, lookups)
 	}
-	if r.cache.anyDirty(shopID, lookups) {
-		r.cache.lookups.WithLabelValues("fallback").Add(float64(countProducts(lookups)))
-		return r.fromPostgres(ctx, shopID, lookups)
-	}
-	out, missed, err := r.cache.lookup(ctx, shopID, lookups)
+	out, missed, err := c.lookup(ctx, shopID, lookups)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		r.cache.lookups.WithLabelValues("fallback").Add(float64(countProducts(lookups)))
-		return r.fromPostgres(ctx, shopID, lookups)
+		c.lookups.WithLabelValues("fallback").Add(float64(countProducts(lookups)))
+		return c.source.ReadPairs(ctx, shopID, lookups)
 	}
 	hits := countProducts(lookups)
 	if len(missed) > 0 {
-		filled, err := r.fill(ctx, shopID, lookups, missed, out)
+		filled, err := c.fill(ctx, shopID, lookups, missed, out)
 		if err != nil {
 			return nil, err
 		}
 		hits -= filled
 	}
-	r.cache.lookups.WithLabelValues("hit").Add(float64(hits))
+	c.lookups.WithLabelValues("hit").Add(float64(hits))
 	return out, nil
 }
 
-// fill answers the missed lookups from all of their customers' stored rows,
-// then writes those rows into Redis with the completeness mark, so the
-// customer's next read costs no query. It returns the number of products
-// it answered.
-func (r *Reader) fill(ctx context.Context, shopID string, lookups []store.Lookup, missed []int, out [][]protoconv.EncodedRecord) (int, error) {
-	customers := make([]string, len(missed))
-	for i, m := range missed {
-		customers[i] = lookups[m].CustomerID
-	}
-	// The pending mark makes the customers' hashes exist before Postgres is
-	// read, so a compute run that commits meanwhile writes through to them
-	// rather than skipping them as cold; the fill then merges by timestamp.
-	// Without the mark in place a fill could hide that run's rows, so a
-	// failure to set it only skips the fill.
-	canFill := r.cache.markPending(ctx, shopID, customers) == nil
-	rows, err := store.CustomersRows(ctx, r.pool, shopID, customers)
+// fill answers the missed lookups from all of their customers' stored rows
+// (see load) and returns the number of products it did not answer from
+// Redis. A customer that another fill completed in the meantime is read
+// from Redis instead, and counts as a hit.
+func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup, missed []int, out [][]store.Record) (int, error) {
+	customers := customersOf(lookups, missed)
+	loaded, err := c.loadShared(ctx, shopID, customers)
 	if err != nil {
 		return 0, err
 	}
 	answered := 0
-	fills := make([]customerRecords, 0, len(missed))
+	var again []store.Lookup
+	var againAt []int
 	for _, m := range missed {
 		l := lookups[m]
-		cr := customerRecords{customerID: l.CustomerID, records: make(map[string]stampedRecord, len(rows[l.CustomerID]))}
-		for i := range rows[l.CustomerID] {
-			row := &rows[l.CustomerID][i]
-			enc, err := protoconv.EncodeRecord(row)
-			if err != nil {
-				return 0, err
-			}
-			cr.records[row.ProductID] = stampedRecord{enc: enc, computedAt: row.ComputedAt}
+		records, ok := loaded.records[l.CustomerID]
+		if !ok {
+			again, againAt = append(again, l), append(againAt, m)
+			continue
 		}
 		for j, p := range l.ProductIDs {
-			out[m][j] = cr.records[p].enc
+			out[m][j] = store.Record{Encoded: string(records[p].enc)}
 		}
-		fills = append(fills, cr)
 		answered += len(l.ProductIDs)
 	}
-	r.cache.lookups.WithLabelValues("miss").Add(float64(answered))
-	// A write-through that failed while Postgres was read leaves the hash
-	// untrusted: do not mark it complete.
-	if !canFill || r.cache.anyDirty(shopID, lookups) {
+	c.lookups.WithLabelValues("miss").Add(float64(answered))
+	if len(again) == 0 {
 		return answered, nil
 	}
-	// The answer does not depend on the fill: a failed fill only means the
-	// next read misses again.
-	if err := r.cache.put(ctx, shopID, fills, "fill"); err != nil && ctx.Err() == nil {
-		r.logger.DebugContext(ctx, "cache fill failed", "shop_id", shopID, "error", err)
+	// Completed by another fill: Redis has every row of these customers
+	// now; read them there, or from the Source if they are gone again.
+	recs, stillMissed, err := c.lookup(ctx, shopID, again)
+	if err != nil || len(stillMissed) > 0 {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		if recs, err = c.source.ReadPairs(ctx, shopID, again); err != nil {
+			return 0, err
+		}
+		c.lookups.WithLabelValues("fallback").Add(float64(countProducts(again)))
+		answered += countProducts(again)
+	}
+	for i, m := range againAt {
+		out[m] = recs[i]
 	}
 	return answered, nil
 }
 
-func (r *Reader) fromPostgres(ctx context.Context, shopID string, lookups []store.Lookup) ([][]protoconv.EncodedRecord, error) {
-	rows, err := store.ReadPairs(ctx, r.pool, shopID, lookups)
+// loaded is the outcome of one load of customers' rows, shared by every
+// caller that missed the same customers at the same time; it is not
+// changed once made.
+type loaded struct {
+	// records holds the records of each customer read from the Source, by
+	// product: all of its stored rows.
+	records map[string]map[string]stampedRecord
+}
+
+// loadShared loads customers through c.flights: callers that miss the same
+// customers of a shop at the same time share one load, so that a burst of
+// reads of a cold customer costs one read of the Source, not one each. The
+// load runs under the context of the caller that started it, so that its
+// query ends when that caller goes away; the others then start a load of
+// their own rather than fail for a caller that is not theirs.
+func (c *Cache) loadShared(ctx context.Context, shopID string, customers []string) (*loaded, error) {
+	sorted := slices.Sorted(slices.Values(customers))
+	// Ids cannot hold a NUL (invalid.CheckText), so the key names exactly
+	// one set of customers of one shop.
+	key := shopID + "\x00" + strings.Join(sorted, "\x00")
+	for {
+		ch := c.flights.DoChan(key, func() (any, error) { return c.load(ctx, shopID, sorted) })
+		select {
+		case r := <-ch:
+			if r.Err != nil && isContextErr(r.Err) && ctx.Err() == nil {
+				continue // the caller who led the load went away
+			}
+			if r.Err != nil {
+				return nil, r.Err
+			}
+			return r.Val.(*loaded), nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// load reads all of the customers' stored rows from the Source, then
+// writes them into Redis with the completeness mark, so that a customer's
+// next read costs no query. Customers whose hash another fill completed
+// since the caller looked are left out: the caller reads them from Redis.
+func (c *Cache) load(ctx context.Context, shopID string, customers []string) (*loaded, error) {
+	// The pending mark makes the customers' hashes exist before the Source
+	// is read, so a compute run that commits meanwhile writes through to
+	// them rather than skipping them as cold; the fill then merges by
+	// timestamp. Without the mark in place a fill could hide that run's
+	// rows, so a failure to set it only skips the fill.
+	complete, err := c.markPending(ctx, shopID, customers)
+	canFill := err == nil
+	toRead := slices.DeleteFunc(slices.Clone(customers), func(cust string) bool { return complete[cust] })
+	out := &loaded{records: make(map[string]map[string]stampedRecord, len(toRead))}
+	if len(toRead) == 0 {
+		return out, nil
+	}
+	rows, err := c.source.CustomersRows(ctx, shopID, toRead)
 	if err != nil {
 		return nil, err
 	}
-	out := make([][]protoconv.EncodedRecord, len(rows))
-	for i, rs := range rows {
-		out[i] = make([]protoconv.EncodedRecord, len(rs))
-		for j, row := range rs {
-			if row == nil {
-				continue
-			}
-			if out[i][j], err = protoconv.EncodeRecord(row); err != nil {
+	fills := make([]customerRecords, 0, len(toRead))
+	for _, cust := range toRead {
+		cr := customerRecords{customerID: cust, records: make(map[string]stampedRecord, len(rows[cust]))}
+		for i := range rows[cust] {
+			row := &rows[cust][i]
+			enc, err := protoconv.EncodeRecord(row)
+			if err != nil {
 				return nil, err
 			}
+			cr.records[row.ProductID] = stampedRecord{enc: enc, computedAt: row.ComputedAt}
 		}
+		out.records[cust] = cr.records
+		fills = append(fills, cr)
+	}
+	// A write-through that failed while the Source was read leaves the hash
+	// untrusted: do not mark it complete.
+	if !canFill || c.anyDirty(shopID, toRead) {
+		return out, nil
+	}
+	// The answer does not depend on the fill: a failed fill only means the
+	// next read misses again.
+	if err := c.put(ctx, shopID, fills, "fill"); err != nil && ctx.Err() == nil {
+		c.logger.DebugContext(ctx, "cache fill failed", "shop_id", shopID, "error", err)
 	}
 	return out, nil
 }
 
-// anyDirty reports whether a lookup's hash may hold vectors older than the
-// table because a write-through to it failed.
-func (c *Cache) anyDirty(shopID string, lookups []store.Lookup) bool {
+// customersOf returns the customers of the lookups at indexes, or of all
+// lookups when indexes is nil.
+func customersOf(lookups []store.Lookup, indexes []int) []string {
+	if indexes == nil {
+		out := make([]string, len(lookups))
+		for i, l := range lookups {
+			out[i] = l.CustomerID
+		}
+		return out
+	}
+	out := make([]string, len(indexes))
+	for i, m := range indexes {
+		out[i] = lookups[m].CustomerID
+	}
+	return out
+}
+
+// anyDirty reports whether a customer's hash may hold vectors older than
+// the table because a write-through to it failed.
+func (c *Cache) anyDirty(shopID string, customers []string) bool {
 	if c.dirty.empty() {
 		return false
 	}
-	for _, l := range lookups {
-		if c.dirty.has(shopID, l.CustomerID) {
+	for _, cust := range customers {
+		if c.dirty.has(shopID, cust) {
 			return true
 		}
 	}
@@ -156,7 +241,7 @@ func countProducts(lookups []store.Lookup) int {
 // lookup reads every lookup's hash in one pipelined round trip. It returns
 // the records of the lookups whose hash is complete and the indexes of the
 // others, which the caller fills from Postgres.
-func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Lookup) ([][]protoconv.EncodedRecord, []int, error) {
+func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, []int, error) {
 	cmds := make([]*redis.SliceCmd, len(lookups))
 	err := c.call(ctx, func(ctx context.Context) error {
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
@@ -173,11 +258,11 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([][]protoconv.EncodedRecord, len(lookups))
+	out := make([][]store.Record, len(lookups))
 	var missed []int
 	for i, cmd := range cmds {
 		vals := cmd.Val()
-		out[i] = make([]protoconv.EncodedRecord, len(lookups[i].ProductIDs))
+		out[i] = make([]store.Record, len(lookups[i].ProductIDs))
 		if vals[0] == nil {
 			missed = append(missed, i)
 			continue
@@ -195,7 +280,7 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 				missed = append(missed, i)
 				break
 			}
-			out[i][j] = enc
+			out[i][j] = store.Record{Encoded: string(enc)}
 		}
 	}
 	return out, missed, nil
@@ -205,19 +290,30 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 const pendingTTL = 30 * time.Second
 
 // markPending creates the customers' hashes, when missing, with only a
-// pending mark and a short expiry.
-func (c *Cache) markPending(ctx context.Context, shopID string, customers []string) error {
-	return c.call(ctx, func(ctx context.Context) error {
+// pending mark and a short expiry, in one round trip that also reports
+// which of them are complete already.
+func (c *Cache) markPending(ctx context.Context, shopID string, customers []string) (map[string]bool, error) {
+	complete := make(map[string]bool, len(customers))
+	err := c.call(ctx, func(ctx context.Context) error {
+		cmds := make([]*redis.BoolCmd, len(customers))
 		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for _, cust := range customers {
+			for i, cust := range customers {
 				key := Key(shopID, cust)
+				cmds[i] = p.HExists(ctx, key, completeField)
 				p.HSetNX(ctx, key, pendingField, "1")
 				p.ExpireNX(ctx, key, pendingTTL)
 			}
 			return nil
 		})
-		return err
+		if err != nil {
+			return err
+		}
+		for i, cust := range customers {
+			complete[cust] = cmds[i].Val()
+		}
+		return nil
 	})
+	return complete, err
 }
 
 // stampedRecord is a record with the time it was computed, which orders
@@ -303,7 +399,7 @@ func (c *Cache) runScripts(ctx context.Context, calls []scriptCall, mode string)
 		err := run()
 		// A Redis that restarted has forgotten the script: load it and
 		// try once more.
-		if err != nil && strings.HasPrefix(err.Error(), "NOSCRIPT") {
+		if isNoScript(err) {
 			if err = putScript.Load(ctx, c.rdb).Err(); err == nil {
 				err = run()
 			}
@@ -316,4 +412,13 @@ func (c *Cache) runScripts(ctx context.Context, calls []scriptCall, mode string)
 	}
 	c.writes.WithLabelValues(mode, result).Inc()
 	return err
+}
+
+// isNoScript reports whether err is Redis answering that it does not know
+// a script's digest. go-redis hands the server's error over as a
+// redis.Error, normalised to redis.ErrNoScript where the reply was read
+// already, and raw (a pipeline's) otherwise; both are recognised, as
+// go-redis' own Script.Run does.
+func isNoScript(err error) bool {
+	return errors.Is(err, redis.ErrNoScript) || redis.HasErrorPrefix(err, "NOSCRIPT")
 }

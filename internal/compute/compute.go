@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
-
+	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/features"
 	"github.com/featurestore/featurestore/internal/invalid"
 	"github.com/featurestore/featurestore/internal/store"
@@ -42,8 +40,20 @@ func (m Mode) String() string {
 // connections it needs to make progress.
 var ErrPoolTooSmall = errors.New("the database pool is too small for a compute run")
 
-// ErrUnsupported means the request asks for something this server cannot do.
-var ErrUnsupported = errors.New("not supported")
+// ErrNoInputs means a run names a shop without any interaction or order, so
+// there is nothing to compute: most likely the shop id is mistyped. Errors
+// that wrap it are *NoInputsError.
+var ErrNoInputs = errors.New("no interactions or orders for the shop")
+
+// NoInputsError names the shop of ErrNoInputs.
+type NoInputsError struct{ ShopID string }
+
+func (e *NoInputsError) Error() string {
+	return fmt.Sprintf("no interactions or orders for shop %q: there is nothing to compute (is the shop id right?)", e.ShopID)
+}
+
+// Is makes errors.Is(err, ErrNoInputs) hold.
+func (e *NoInputsError) Is(target error) bool { return target == ErrNoInputs }
 
 // maxFutureAsOf is how far past the server's clock an as_of may lie: enough
 // for clock skew between a client and the server, not enough to compute
@@ -57,6 +67,12 @@ type Request struct {
 	AsOf        time.Time
 	CustomerIDs []string
 	Mode        Mode
+	// AllowPastAsOf lets a run's AsOf be older than the as_of of the shop's
+	// last successful run. Without it such a run is refused
+	// (store.ErrPastAsOf): it would move the shop's stored features back in
+	// time, which point-in-time training data does not need (ComputeRows
+	// computes a past instant without storing it).
+	AllowPastAsOf bool
 }
 
 // Validate checks the request against the server's clock now.
@@ -121,11 +137,50 @@ type Sink interface {
 	Deleted(ctx context.Context, shopID string, keys []store.PairKey, at time.Time) error
 }
 
-// Engine runs computations against one database.
-type Engine struct {
-	pool   *pgxpool.Pool
-	logger *slog.Logger
-	// Sink, if not nil, receives the run's writes after each commit.
+var _ Sink = (*cache.Cache)(nil)
+
+// Store is what runs need of the database; *store.Store implements it.
+type Store interface {
+	// MaxConns must return the most connections the pool opens at once:
+	// the engine sizes its runs to it.
+	MaxConns() int
+	// LastFullRun must return when the shop's latest successful FULL run of
+	// every customer with the current features version started, and false
+	// when there is none.
+	LastFullRun(ctx context.Context, shopID string) (time.Time, bool, error)
+	// BeginRun must take the shop's lock, across every process sharing the
+	// database, and record the run, or return store.ErrShopLocked when
+	// another run holds the lock, and a *store.PastAsOfError, recording
+	// nothing, when info.RefuseAfter is set and the shop's last successful
+	// run has a later as_of (checked under the lock).
+	BeginRun(ctx context.Context, info store.RunInfo) (*store.Run, error)
+	// ShopHasInputs must report whether the shop has any interaction or
+	// order: a run of a shop without them is refused before it is
+	// recorded.
+	ShopHasInputs(ctx context.Context, shopID string) (bool, error)
+	// CheckShopKnown must return an error wrapping store.ErrUnknownShop
+	// when the shop has no stored features, no interactions and no orders,
+	// and nil when it has any: ComputeRows asks when it found no pair.
+	CheckShopKnown(ctx context.Context, shopID string) error
+	// RefreshStatistics must bring the planner's statistics of
+	// interaction_features up to date when a run that wrote written rows
+	// of the shop left them far off, and report whether it did.
+	RefreshStatistics(ctx context.Context, shopID string, written int64) (bool, error)
+	// CustomerRanges must split the shop's customers into at most n
+	// ranges, in byte order, that together hold every customer id.
+	CustomerRanges(ctx context.Context, shopID string, n int) ([]store.CustomerRange, error)
+	// ScanPairs must call fn once for every pair that req selects, in
+	// (customer_id, product_id) byte order, with the pair's inputs at
+	// req.AsOf, holding at most two connections at once, and stop with
+	// fn's error as soon as fn fails.
+	ScanPairs(ctx context.Context, req store.ScanRequest, fn func(*store.Pair) error) error
+}
+
+var _ Store = (*store.Store)(nil)
+
+// Config is an Engine's settings.
+type Config struct {
+	// Sink, if not nil, receives each run's writes after each commit.
 	Sink Sink
 	// BatchSize is the number of rows per upsert transaction.
 	BatchSize int
@@ -138,11 +193,52 @@ type Engine struct {
 	Workers int
 	// ProgressInterval is how often a run reports progress.
 	ProgressInterval time.Duration
-	// now is the clock; tests replace it.
-	now func() time.Time
+}
 
-	slotsOnce sync.Once
-	slots     chan struct{}
+// DefaultConfig returns the default settings: batches of 5,000 rows, two
+// writers, one worker per CPU and progress every half second, without a
+// Sink.
+func DefaultConfig() Config {
+	return Config{BatchSize: 5000, Writers: 2, Workers: runtime.NumCPU(), ProgressInterval: 500 * time.Millisecond}
+}
+
+// Validate names the first bad setting.
+func (c Config) Validate() error {
+	switch {
+	case c.BatchSize < 1:
+		return fmt.Errorf("compute: BatchSize is %d; a batch holds at least 1 row", c.BatchSize)
+	case c.Writers < 1:
+		return fmt.Errorf("compute: Writers is %d; a run needs at least 1 writer", c.Writers)
+	case c.Workers < 1:
+		return fmt.Errorf("compute: Workers is %d; a run needs at least 1 worker", c.Workers)
+	case c.ProgressInterval <= 0:
+		return fmt.Errorf("compute: ProgressInterval is %s; it must be positive", c.ProgressInterval)
+	}
+	return nil
+}
+
+// Engine runs computations against one database.
+type Engine struct {
+	store  Store
+	logger *slog.Logger
+	cfg    Config
+	// now is the clock.
+	now func() time.Time
+	// slots holds one token per run in progress; its capacity is the most
+	// runs the pool can serve at once (see acquireRunSlot).
+	slots chan struct{}
+}
+
+// NewEngine returns an Engine running against st with the settings of cfg.
+func NewEngine(st Store, cfg Config, logger *slog.Logger) (*Engine, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	e := &Engine{store: st, logger: logger, cfg: cfg, now: time.Now}
+	const readReserve = 2
+	perRun := 1 + e.writers() + 2*e.workers()
+	e.slots = make(chan struct{}, max(1, (st.MaxConns()-readReserve)/perRun))
+	return e, nil
 }
 
 // acquireRunSlot waits, holding no connection, until the engine runs few
@@ -150,29 +246,16 @@ type Engine struct {
 // progress; concurrent runs on a small pool would otherwise each hold some
 // and wait for ever for the rest. A few connections stay free for reads.
 func (e *Engine) acquireRunSlot(ctx context.Context) (func(), error) {
-	maxConns := int(e.pool.Config().MaxConns)
-	if maxConns < minRunConns {
+	if maxConns := e.store.MaxConns(); maxConns < minRunConns {
 		return nil, fmt.Errorf("%w: a run needs %d connections, the pool has %d (pool_max_conns in the database url)",
 			ErrPoolTooSmall, minRunConns, maxConns)
 	}
-	e.slotsOnce.Do(func() {
-		const readReserve = 2
-		perRun := 1 + e.writers() + 2*e.workers()
-		e.slots = make(chan struct{}, max(1, (maxConns-readReserve)/perRun))
-	})
 	select {
 	case e.slots <- struct{}{}:
 		return func() { <-e.slots }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-}
-
-// NewEngine returns an Engine with default batch size, writers, workers
-// (one per CPU) and progress interval.
-func NewEngine(pool *pgxpool.Pool, logger *slog.Logger) *Engine {
-	return &Engine{pool: pool, logger: logger, BatchSize: 5000, Writers: 2, Workers: runtime.NumCPU(),
-		ProgressInterval: 500 * time.Millisecond, now: time.Now}
 }
 
 // counters are a run's live counts, written by the scan and the writer and
@@ -190,7 +273,11 @@ func (c *counters) progress(elapsed time.Duration) Progress {
 
 // Run computes and stores the request's features. progress, if not nil, is
 // called from Run's own goroutine every ProgressInterval while the run goes
-// on. Run returns store.ErrShopLocked when another run holds the shop, an
+// on; a caller that cannot deliver progress any more stops the run by
+// cancelling ctx. Run returns store.ErrShopLocked when another run holds the
+// shop, a *store.PastAsOfError when req.AsOf is older than the as_of of the
+// shop's last successful run and req.AllowPastAsOf is not set, a
+// *NoInputsError when the shop has no interaction and no order, an
 // *invalid.Error for a bad request, and the context's error when cancelled;
 // a cancelled run leaves only whole batches behind.
 //
@@ -207,14 +294,29 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 	if err := req.Validate(now); err != nil {
 		return Summary{}, err
 	}
+	// A run at the server's clock is refused only when the last run's as_of
+	// is further ahead than clocks may disagree (an as_of set a few minutes
+	// ahead, another replica's clock): that is no accident of the caller.
+	slack := time.Duration(0)
 	if req.AsOf.IsZero() {
-		req.AsOf = now
+		req.AsOf, slack = now, maxFutureAsOf
 	}
 	// Postgres keeps microseconds: the as_of that rows carry must be the one
 	// the scan used.
 	req.AsOf = req.AsOf.UTC().Truncate(time.Microsecond)
+	var refuseAfter time.Time
+	if !req.AllowPastAsOf {
+		refuseAfter = req.AsOf.Add(slack)
+	}
+	// Checked before the run is recorded: a shop in feature_runs is one the
+	// scheduled refresh keeps running.
+	if ok, err := e.store.ShopHasInputs(ctx, req.ShopID); err != nil {
+		return Summary{}, err
+	} else if !ok {
+		return Summary{}, &NoInputsError{ShopID: req.ShopID}
+	}
 	if req.Mode == Incremental {
-		_, ok, err := store.LastFullRun(ctx, e.pool, req.ShopID)
+		_, ok, err := e.store.LastFullRun(ctx, req.ShopID)
 		if err != nil {
 			return Summary{}, err
 		}
@@ -230,7 +332,8 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 		return Summary{}, err
 	}
 	defer release()
-	run, err := store.BeginRun(ctx, e.pool, store.RunInfo{ShopID: req.ShopID, Mode: req.Mode.String(), AsOf: req.AsOf, CustomerIDs: req.CustomerIDs})
+	run, err := e.store.BeginRun(ctx, store.RunInfo{ShopID: req.ShopID, Mode: req.Mode.String(), AsOf: req.AsOf, CustomerIDs: req.CustomerIDs,
+		RefuseAfter: refuseAfter})
 	if err != nil {
 		return Summary{}, err
 	}
@@ -248,6 +351,14 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 	}
 	if finishErr != nil {
 		return Summary{}, finishErr
+	}
+	// Reads of a shop the statistics do not know yet are planned as if it
+	// were tiny; correcting that is worth a little of the run's time.
+	if analyzed, err := e.store.RefreshStatistics(ctx, req.ShopID, sum.PairsWritten); err != nil {
+		e.logger.WarnContext(ctx, "refresh statistics after the run", "shop_id", req.ShopID, "error", err)
+	} else if analyzed {
+		e.logger.InfoContext(ctx, "analyzed interaction_features: its statistics did not know the shop's rows",
+			"shop_id", req.ShopID, "pairs_written", sum.PairsWritten)
 	}
 	e.logger.InfoContext(ctx, "compute run finished", "shop_id", req.ShopID, "mode", req.Mode, "as_of", req.AsOf,
 		"events", sum.EventsRead, "pairs_written", sum.PairsWritten, "pairs_deleted", sum.PairsDeleted, "duration", sum.Duration)
@@ -292,8 +403,8 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 	sum.PairsDeleted = int64(len(deleted))
 	// Every removed row was written before the run started, so the run's
 	// start marks the removal as newer than any copy of it.
-	if e.Sink != nil && len(deleted) > 0 {
-		if err := e.Sink.Deleted(ctx, req.ShopID, deleted, run.StartedAt()); err != nil {
+	if e.cfg.Sink != nil && len(deleted) > 0 {
+		if err := e.cfg.Sink.Deleted(ctx, req.ShopID, deleted, run.StartedAt()); err != nil {
 			e.logger.WarnContext(ctx, "cache removal failed", "shop_id", req.ShopID, "pairs", len(deleted), "error", err)
 		}
 	}

@@ -31,11 +31,17 @@ func goldenDB(t *testing.T) *pgxpool.Pool {
 	return pool
 }
 
-// newEngine returns an engine on pool, adjusted by configure when not nil.
-func newEngine(pool *pgxpool.Pool, configure func(*compute.Engine)) *compute.Engine {
-	e := compute.NewEngine(pool, testenv.Logger())
-	if configure != nil {
-		configure(e)
+// newEngine returns an engine on pool with the default settings, adjusted
+// by tune when not nil.
+func newEngine(t *testing.T, pool *pgxpool.Pool, tune func(*compute.Config)) *compute.Engine {
+	t.Helper()
+	cfg := compute.DefaultConfig()
+	if tune != nil {
+		tune(&cfg)
+	}
+	e, err := compute.NewEngine(store.New(pool), cfg, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
 	}
 	return e
 }
@@ -60,7 +66,7 @@ func TestGoldenAtAPastInstant(t *testing.T) {
 	pool := goldenDB(t)
 	for _, workers := range []int{1, 3} {
 		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) {
-			e := newEngine(pool, func(e *compute.Engine) { e.Workers = workers })
+			e := newEngine(t, pool, func(c *compute.Config) { c.Workers = workers })
 			for _, shop := range goldenShops {
 				var rows []store.StoredRow
 				err := e.ComputeRows(context.Background(), compute.RowsRequest{ShopID: shop, AsOf: march}, func(r *store.StoredRow) error {
@@ -84,7 +90,7 @@ func TestGoldenAtAPastInstant(t *testing.T) {
 func TestComputeRowsResumes(t *testing.T) {
 	t.Parallel()
 	pool := goldenDB(t)
-	e := newEngine(pool, nil)
+	e := newEngine(t, pool, nil)
 	ctx := context.Background()
 	collect := func(req compute.RowsRequest, limit int) []store.StoredRow {
 		var rows []store.StoredRow

@@ -83,7 +83,7 @@ func TestIncrementalEqualsFullOnChangedPairs(t *testing.T) {
 		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) {
 			t.Parallel()
 			pool, reference := goldenDB(t), goldenDB(t)
-			e := newEngine(pool, func(e *compute.Engine) { e.Workers = workers })
+			e := newEngine(t, pool, func(c *compute.Config) { c.Workers = workers })
 			for _, shop := range goldenShops {
 				mustRun(t, e, compute.Request{ShopID: shop, AsOf: march, Mode: compute.Full})
 			}
@@ -92,7 +92,7 @@ func TestIncrementalEqualsFullOnChangedPairs(t *testing.T) {
 			changeGoldenShop(t, reference)
 
 			sum := mustRun(t, e, compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Incremental})
-			mustRun(t, newEngine(reference, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Full})
+			mustRun(t, newEngine(t, reference, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Full})
 			after, full := storedRows(t, pool, "shop-0"), storedRows(t, reference, "shop-0")
 
 			var written, deleted int64
@@ -148,7 +148,7 @@ func TestIncrementalEqualsFullOnChangedPairs(t *testing.T) {
 func TestBulkChangesRecomputeTheirCustomers(t *testing.T) {
 	t.Parallel()
 	pool, reference := goldenDB(t), goldenDB(t)
-	e := newEngine(pool, nil)
+	e := newEngine(t, pool, nil)
 	mustRun(t, e, compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Full})
 	before := storedRows(t, pool, "shop-0")
 	for _, p := range []*pgxpool.Pool{pool, reference} {
@@ -171,7 +171,7 @@ func TestBulkChangesRecomputeTheirCustomers(t *testing.T) {
 		}
 	}
 	sum := mustRun(t, e, compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Incremental})
-	mustRun(t, newEngine(reference, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Full})
+	mustRun(t, newEngine(t, reference, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Full})
 	after, full := storedRows(t, pool, "shop-0"), storedRows(t, reference, "shop-0")
 	if !equalVectors(after, full) {
 		t.Error("after the incremental run, the table differs from a FULL run's")
@@ -195,7 +195,7 @@ func TestBulkChangesRecomputeTheirCustomers(t *testing.T) {
 func TestIncrementalWithoutABaseRunsFull(t *testing.T) {
 	t.Parallel()
 	pool := goldenDB(t)
-	e := newEngine(pool, nil)
+	e := newEngine(t, pool, nil)
 	exec(t, pool, `DELETE FROM feature_changes`) // as if the data predated the log
 	sum := mustRun(t, e, compute.Request{ShopID: "shop-0", AsOf: march, Mode: compute.Incremental})
 	if sum.Mode != compute.Full {
@@ -225,14 +225,14 @@ func TestInterruptedRunThenNewRun(t *testing.T) {
 			t.Parallel()
 			prepare := func() (*pgxpool.Pool, string) {
 				pool, url := testenv.GoldenPostgres(t)
-				mustRun(t, newEngine(pool, nil), compute.Request{ShopID: "shop-0", AsOf: march, Mode: compute.Full})
+				mustRun(t, newEngine(t, pool, nil), compute.Request{ShopID: "shop-0", AsOf: march, Mode: compute.Full})
 				changeGoldenShop(t, pool)
 				exec(t, pool, `UPDATE user_interactions SET view_duration = view_duration + 1
 					WHERE shop_id = 'shop-0' AND right(id, 1) IN ('1', '2', '3')`)
 				return pool, url
 			}
 			reference, _ := prepare()
-			mustRun(t, newEngine(reference, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: tc.mode})
+			mustRun(t, newEngine(t, reference, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: tc.mode})
 
 			pool, url := prepare()
 			doomed, err := store.Open(context.Background(), withParam(url, "application_name=doomed"))
@@ -242,8 +242,8 @@ func TestInterruptedRunThenNewRun(t *testing.T) {
 			defer doomed.Close()
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			e := newEngine(doomed, func(e *compute.Engine) {
-				e.BatchSize, e.Workers, e.ProgressInterval = 1, 3, time.Millisecond
+			e := newEngine(t, doomed, func(c *compute.Config) {
+				c.BatchSize, c.Workers, c.ProgressInterval = 1, 3, time.Millisecond
 			})
 			killed := false
 			_, err = e.Run(ctx, compute.Request{ShopID: "shop-0", AsOf: june, Mode: tc.mode}, func(p compute.Progress) {
@@ -259,7 +259,7 @@ func TestInterruptedRunThenNewRun(t *testing.T) {
 				t.Fatal("the stopped run consumed the change log")
 			}
 
-			mustRun(t, newEngine(pool, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: tc.mode})
+			mustRun(t, newEngine(t, pool, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: tc.mode})
 			got, want := testenv.StoredRows(t, pool, "shop-0"), testenv.StoredRows(t, reference, "shop-0")
 			if len(got) != len(want) {
 				t.Fatalf("%d rows after the stopped run and a new one, want %d", len(got), len(want))

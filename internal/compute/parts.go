@@ -32,7 +32,7 @@ func (e *Engine) fullParts(ctx context.Context, req Request) ([]store.ScanReques
 		}
 		return parts, nil
 	}
-	ranges, err := store.CustomerRanges(ctx, e.pool, req.ShopID, n)
+	ranges, err := e.store.CustomerRanges(ctx, req.ShopID, n)
 	if err != nil {
 		return nil, err
 	}

@@ -14,9 +14,10 @@ import (
 	"github.com/featurestore/featurestore/internal/store"
 )
 
-// computeParts scans the parts on up to Workers workers at once, runs the
-// kernel on every pair and writes the vectors through Writers writer
-// connections, each batch in its own transaction, while the scans go on.
+// computeParts scans the parts on up to Config.Workers workers at once,
+// runs the kernel on every pair and writes the vectors through
+// Config.Writers writer connections, each batch in its own transaction,
+// while the scans go on.
 // Batches circulate between the workers and the writers, one per writer
 // and worker, so memory stays at a few batches whatever the shop's size.
 // For a part that lists its pairs (an incremental run), it returns the
@@ -26,7 +27,7 @@ func (e *Engine) computeParts(ctx context.Context, run *store.Run, req Request, 
 	if len(parts) == 0 {
 		return nil, nil
 	}
-	batchSize, writers := max(e.BatchSize, 1), e.writers()
+	batchSize, writers := e.cfg.BatchSize, e.writers()
 	workers := min(e.workers(), len(parts))
 	// The writers take their connections before any scan starts: a scan
 	// holding connections while its writers wait for one could wait for
@@ -85,7 +86,7 @@ func (e *Engine) computeParts(ctx context.Context, run *store.Run, req Request, 
 		err := <-done // before vanished is read: the scanners write it until then
 		return vanished, err
 	}
-	ticker := time.NewTicker(e.ProgressInterval)
+	ticker := time.NewTicker(e.cfg.ProgressInterval)
 	defer ticker.Stop()
 	for {
 		select {
@@ -97,18 +98,18 @@ func (e *Engine) computeParts(ctx context.Context, run *store.Run, req Request, 
 	}
 }
 
-// workers is the number of parts a run computes at once: Workers, but no
-// more than the pool can serve while the run's lock and writers hold their
-// connections, since each worker's scan holds two.
+// workers is the number of parts a run computes at once: Config.Workers,
+// but no more than the pool can serve while the run's lock and writers hold
+// their connections, since each worker's scan holds two.
 func (e *Engine) workers() int {
-	spare := int(e.pool.Config().MaxConns) - 1 - e.writers()
-	return max(1, min(e.Workers, spare/2))
+	spare := e.store.MaxConns() - 1 - e.writers()
+	return max(1, min(e.cfg.Workers, spare/2))
 }
 
-// writers is the number of writer connections of a run: Writers, but no
-// more than leave a scan its two connections beside the run's lock.
+// writers is the number of writer connections of a run: Config.Writers,
+// but no more than leave a scan its two connections beside the run's lock.
 func (e *Engine) writers() int {
-	return max(1, min(e.Writers, int(e.pool.Config().MaxConns)-minRunConns+1))
+	return max(1, min(e.cfg.Writers, e.store.MaxConns()-minRunConns+1))
 }
 
 // minRunConns is the fewest connections a run can progress with: its lock,
@@ -124,8 +125,8 @@ func (e *Engine) write(ctx context.Context, w *store.Writer, req Request, full <
 			return err
 		}
 		c.written.Add(int64(len(batch)))
-		if e.Sink != nil {
-			if err := e.Sink.Written(ctx, req.ShopID, batch, computedAt, req.AsOf); err != nil {
+		if e.cfg.Sink != nil {
+			if err := e.cfg.Sink.Written(ctx, req.ShopID, batch, computedAt, req.AsOf); err != nil {
 				e.logger.WarnContext(ctx, "write-through failed", "shop_id", req.ShopID, "rows", len(batch), "error", err)
 			}
 		}
@@ -150,7 +151,7 @@ type worker struct {
 func (w *worker) scan(ctx context.Context, part store.ScanRequest) ([]store.PairKey, error) {
 	var gone []store.PairKey
 	expected := part.Pairs
-	err := store.ScanPairs(ctx, w.e.pool, part, func(p *store.Pair) error {
+	err := w.e.store.ScanPairs(ctx, part, func(p *store.Pair) error {
 		// The scan returns listed pairs in the list's order; those it skips
 		// have no inputs left.
 		for len(expected) > 0 && comparePair(expected[0], p.CustomerID, p.ProductID) < 0 {

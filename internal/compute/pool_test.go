@@ -26,8 +26,12 @@ func TestRunsShareASmallPool(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		engine := compute.NewEngine(small, testenv.Logger())
-		engine.Workers, engine.BatchSize = 8, 50
+		cfg := compute.DefaultConfig()
+		cfg.Workers, cfg.BatchSize = 8, 50
+		engine, err := compute.NewEngine(store.New(small), cfg, testenv.Logger())
+		if err != nil {
+			t.Fatal(err)
+		}
 		g, gctx := errgroup.WithContext(ctx)
 		for range 2 {
 			for _, shop := range goldenShops {
@@ -52,7 +56,11 @@ func TestRunsShareASmallPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tooSmall.Close()
-	_, err = compute.NewEngine(tooSmall, testenv.Logger()).Run(context.Background(), compute.Request{ShopID: "shop-0", Mode: compute.Full}, nil)
+	engine, err := compute.NewEngine(store.New(tooSmall), compute.DefaultConfig(), testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = engine.Run(context.Background(), compute.Request{ShopID: "shop-0", Mode: compute.Full}, nil)
 	if !errors.Is(err, compute.ErrPoolTooSmall) {
 		t.Errorf("run on a pool of 3: %v, want a clear refusal", err)
 	}

@@ -2,11 +2,10 @@ package demo
 
 import (
 	"math"
-	"math/big"
 	"strconv"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
 // productRow is one product_data row before boxing.
@@ -53,10 +52,8 @@ func retailPrice(s *stream, median float64) int64 {
 	return min(max(cents, 500), 30000)
 }
 
-// money returns cents as numeric(14, 2).
-func money(cents int64) pgtype.Numeric {
-	return pgtype.Numeric{Int: big.NewInt(cents), Exp: -2, Valid: true}
-}
+// money returns cents as the store writes them into numeric(14, 2).
+func money(cents int64) store.Cents { return store.Cents(cents) }
 
 // micros returns a unix-microsecond instant as a UTC time.
 func micros(t int64) time.Time { return time.UnixMicro(t).UTC() }

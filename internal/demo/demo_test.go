@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -48,7 +49,7 @@ func tableDigests(t testing.TB, pool *pgxpool.Pool, shopID string) map[string]st
 
 func seed(t testing.TB, pool *pgxpool.Pool, cfg Config) Stats {
 	t.Helper()
-	stats, err := Seed(context.Background(), pool, cfg, nil)
+	stats, err := Seed(context.Background(), store.New(pool), cfg, nil)
 	if err != nil {
 		t.Fatalf("Seed(%s): %v", cfg.ShopID, err)
 	}
@@ -61,17 +62,17 @@ func TestSeed(t *testing.T) {
 	ctx := context.Background()
 	cfg := DefaultConfig()
 
-	if has, err := HasData(ctx, pool, cfg.ShopID); err != nil || has {
-		t.Fatalf("HasData before seeding = %v, %v; want false", has, err)
+	if has, err := store.New(pool).HasInteractions(ctx, cfg.ShopID); err != nil || has {
+		t.Fatalf("HasInteractions before seeding = %v, %v; want false", has, err)
 	}
 	var reports []Stats
-	stats, err := Seed(ctx, pool, cfg, func(s Stats) { reports = append(reports, s) })
+	stats, err := Seed(ctx, store.New(pool), cfg, func(s Stats) { reports = append(reports, s) })
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("seeded %+v: %.0f events/s", stats, float64(stats.Events)/stats.Duration.Seconds())
-	if has, err := HasData(ctx, pool, cfg.ShopID); err != nil || !has {
-		t.Fatalf("HasData after seeding = %v, %v; want true", has, err)
+	if has, err := store.New(pool).HasInteractions(ctx, cfg.ShopID); err != nil || !has {
+		t.Fatalf("HasInteractions after seeding = %v, %v; want true", has, err)
 	}
 
 	want := map[string]int64{
@@ -133,7 +134,7 @@ func TestSeed(t *testing.T) {
 	}
 
 	// A second seed of the same shop is refused and changes nothing.
-	if _, err := Seed(ctx, pool, cfg, nil); !errors.Is(err, ErrShopNotEmpty) {
+	if _, err := Seed(ctx, store.New(pool), cfg, nil); !errors.Is(err, ErrShopNotEmpty) {
 		t.Fatalf("second Seed = %v, want ErrShopNotEmpty", err)
 	}
 	if again := tableCounts(t, pool, cfg.ShopID); fmt.Sprint(again) != fmt.Sprint(got) {
@@ -173,13 +174,13 @@ func TestSeedShops(t *testing.T) {
 	b.Events = 3_000
 
 	seed(t, pool, a)
-	if has, err := HasData(ctx, pool, "shop-b"); err != nil || has {
-		t.Fatalf("HasData(shop-b) after seeding shop-a = %v, %v; want false", has, err)
+	if has, err := store.New(pool).HasInteractions(ctx, "shop-b"); err != nil || has {
+		t.Fatalf("HasInteractions(shop-b) after seeding shop-a = %v, %v; want false", has, err)
 	}
 	seed(t, pool, b)
 	for _, c := range []Config{a, b} {
-		if has, err := HasData(ctx, pool, c.ShopID); err != nil || !has {
-			t.Fatalf("HasData(%s) = %v, %v; want true", c.ShopID, has, err)
+		if has, err := store.New(pool).HasInteractions(ctx, c.ShopID); err != nil || !has {
+			t.Fatalf("HasInteractions(%s) = %v, %v; want true", c.ShopID, has, err)
 		}
 		got := tableCounts(t, pool, c.ShopID)
 		if got["product_data"] != int64(c.Products) || got["customer_data"] != int64(c.Customers) ||
@@ -203,7 +204,7 @@ func TestSeedLeavesNothingWhenItFails(t *testing.T) {
 	cfg := DefaultConfig().WithEvents(200_000)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	_, err := Seed(ctx, pool, cfg, func(s Stats) {
+	_, err := Seed(ctx, store.New(pool), cfg, func(s Stats) {
 		if s.Events > 0 {
 			cancel()
 		}
@@ -216,12 +217,12 @@ func TestSeedLeavesNothingWhenItFails(t *testing.T) {
 			t.Errorf("%s kept %d rows of a failed seed", name, n)
 		}
 	}
-	if _, err := Seed(context.Background(), pool, DefaultConfig(), nil); err != nil {
+	if _, err := Seed(context.Background(), store.New(pool), DefaultConfig(), nil); err != nil {
 		t.Errorf("Seed after a failed one: %v", err)
 	}
 	bad := DefaultConfig()
 	bad.Products = 0
-	if _, err := Seed(context.Background(), pool, bad, nil); err == nil || err.Error() != bad.Validate().Error() {
+	if _, err := Seed(context.Background(), store.New(pool), bad, nil); err == nil || err.Error() != bad.Validate().Error() {
 		t.Errorf("Seed of an invalid config = %v, want Validate's error", err)
 	}
 }

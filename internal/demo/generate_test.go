@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
 // generated is one table's rows as Seed would send them, for tests that
@@ -51,14 +51,13 @@ func generate(t testing.TB, cfg Config) map[string]generated {
 	return out
 }
 
-// render prints a value the way it would be stored; pgtype.Numeric holds a
-// pointer that fmt would print as an address.
+// render prints a value the way it would be stored.
 func render(v any) string {
 	switch v := v.(type) {
 	case nil:
 		return "NULL"
-	case pgtype.Numeric:
-		return v.Int.String() + "e" + fmt.Sprint(v.Exp)
+	case store.Cents:
+		return fmt.Sprint(int64(v)) + "e-2"
 	case time.Time:
 		return v.Format(time.RFC3339Nano)
 	default:
@@ -317,8 +316,8 @@ func TestGeneratedShopLooksReal(t *testing.T) {
 	within("quantity 1-3 share", float64(quantities[1]+quantities[2]+quantities[3])/float64(len(lines.rows)), 0.9, 1)
 
 	for _, row := range products.rows {
-		price := row[products.col("price")].(pgtype.Numeric)
-		if c := price.Int.Int64(); c < 500 || c > 30000 || price.Exp != -2 {
+		price := row[products.col("price")].(store.Cents)
+		if c := int64(price); c < 500 || c > 30000 {
 			t.Errorf("product %v price %v out of 5.00..300.00", row[0], render(price))
 		}
 	}

@@ -2,18 +2,16 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
 // ErrShopNotEmpty means the shop already has rows in an input table. Seed
 // refuses it: the demo's ids would collide with a previous seed's, and demo
 // rows mixed into a real shop's would falsify its features.
-var ErrShopNotEmpty = errors.New("demo: the shop already has data")
+var ErrShopNotEmpty = store.ErrShopNotEmpty
 
 // Stats counts the rows a seed has written so far.
 type Stats struct {
@@ -73,32 +71,16 @@ var tables = []table{
 	},
 }
 
-// copySource adapts a rowFiller to pgx.CopyFromSource, counting rows and
-// reporting progress. pgx calls it from its own goroutine, one call at a
-// time, and finishes with it before CopyFrom returns.
-type copySource struct {
-	fill   rowFiller
-	row    []any
-	count  *int64
-	report func()
+// Loader is what Seed needs of the database; *store.Store implements it.
+type Loader interface {
+	// LoadShop must write the tables' rows, each table by COPY in order,
+	// in one transaction, refuse with store.ErrShopNotEmpty a shop that has
+	// rows in any of them, and return the context's error (in the chain)
+	// when cancelled.
+	LoadShop(ctx context.Context, shopID string, tables []store.BulkTable) error
 }
 
-func (c *copySource) Next() bool {
-	if !c.fill.next(c.row) {
-		return false
-	}
-	*c.count++
-	if c.report != nil && *c.count%progressEvery == 0 {
-		c.report()
-	}
-	return true
-}
-
-// Values returns the same slice every row: pgx encodes a row before it asks
-// for the next, so reusing it saves an allocation per row.
-func (c *copySource) Values() ([]any, error) { return c.row, nil }
-
-func (c *copySource) Err() error { return nil }
+var _ Loader = (*store.Store)(nil)
 
 // Seed writes the shop that cfg describes into product_data, customer_data,
 // order_data, line_item_data and user_interactions, in one transaction, so
@@ -109,9 +91,9 @@ func (c *copySource) Err() error { return nil }
 //
 // progress, when not nil, receives the counts after each table and every
 // 65,536 events; it is called from a goroutine of pgx's, never concurrently
-// with itself, and should return quickly. Seed ends with ANALYZE of the five
-// tables, so queries on the new rows get sensible plans straight away.
-func Seed(ctx context.Context, pool *pgxpool.Pool, cfg Config, progress func(Stats)) (Stats, error) {
+// with itself, and should return quickly. The tables are analysed at the
+// end, so queries on the new rows get sensible plans straight away.
+func Seed(ctx context.Context, db Loader, cfg Config, progress func(Stats)) (Stats, error) {
 	began := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return Stats{}, err
@@ -124,68 +106,25 @@ func Seed(ctx context.Context, pool *pgxpool.Pool, cfg Config, progress func(Sta
 			progress(stats)
 		}
 	}
-
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		return Stats{}, fmt.Errorf("demo: begin: %w", err)
-	}
-	// Rollback is a no-op after Commit; it must run even when ctx is done.
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-
-	if err := ensureEmpty(ctx, tx, cfg.ShopID); err != nil {
-		return Stats{}, err
-	}
-	for _, t := range tables {
-		src := &copySource{fill: t.source(p), row: make([]any, len(t.columns)), count: t.count(&stats)}
-		if t.name == "user_interactions" {
-			src.report = report
-		}
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{t.name}, t.columns, src); err != nil {
-			// A cancel can surface as the connection's error; report the
-			// cause, so callers can tell a cancelled seed from a broken one.
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				err = ctxErr
+	bulk := make([]store.BulkTable, len(tables))
+	for i, t := range tables {
+		fill, count := t.source(p), t.count(&stats)
+		events := t.name == "user_interactions"
+		bulk[i] = store.BulkTable{Name: t.name, Columns: t.columns, Next: func(row []any) bool {
+			if !fill.next(row) {
+				report()
+				return false
 			}
-			return Stats{}, fmt.Errorf("demo: copy %s: %w", t.name, err)
-		}
-		report()
+			*count++
+			if events && *count%progressEvery == 0 {
+				report()
+			}
+			return true
+		}}
 	}
-	for _, t := range tables {
-		if _, err := tx.Exec(ctx, "ANALYZE "+t.name); err != nil {
-			return Stats{}, fmt.Errorf("demo: analyze %s: %w", t.name, err)
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return Stats{}, fmt.Errorf("demo: commit: %w", err)
+	if err := db.LoadShop(ctx, cfg.ShopID, bulk); err != nil {
+		return Stats{}, fmt.Errorf("demo: %w", err)
 	}
 	stats.Duration = time.Since(began)
 	return stats, nil
-}
-
-// ensureEmpty returns ErrShopNotEmpty when any input table has a row of the
-// shop. Each probe is an index lookup.
-func ensureEmpty(ctx context.Context, tx pgx.Tx, shopID string) error {
-	for _, t := range tables {
-		var found bool
-		err := tx.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM "+t.name+" WHERE shop_id = $1)", shopID).Scan(&found)
-		if err != nil {
-			return fmt.Errorf("demo: look for existing rows in %s: %w", t.name, err)
-		}
-		if found {
-			return fmt.Errorf("%w: %s has rows for shop %q", ErrShopNotEmpty, t.name, shopID)
-		}
-	}
-	return nil
-}
-
-// HasData reports whether the shop has any user_interactions row, which is
-// what `featurestore seed-demo` checks before seeding and what a benchmark
-// checks before reusing a database.
-func HasData(ctx context.Context, pool *pgxpool.Pool, shopID string) (bool, error) {
-	var found bool
-	err := pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM user_interactions WHERE shop_id = $1)", shopID).Scan(&found)
-	if err != nil {
-		return false, fmt.Errorf("demo: look for interactions of shop %q: %w", shopID, err)
-	}
-	return found, nil
 }

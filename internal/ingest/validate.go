@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/featurestore/featurestore/internal/invalid"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
 // The column limits of user_interactions (migrations/00001_schema.sql).
@@ -36,42 +37,19 @@ const (
 var minCreatedAt = time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // Interaction is one row of user_interactions. Optional columns are nil
-// when NULL; CreatedAt is zero when missing. The pointers may point into the
-// caller's own messages: the write path reads them and copies nothing.
-type Interaction struct {
-	ID           string
-	ShopID       string
-	CustomerID   *string
-	ProductID    *string
-	EventType    string
-	PageType     *string
-	DeviceType   *string
-	ReferrerType *string
-	// ViewDuration is in seconds.
-	ViewDuration *float64
-	CreatedAt    time.Time
-}
+// when NULL; CreatedAt is zero when missing.
+type Interaction = store.Interaction
 
 // Source is a batch of interactions read by index, so that each caller can
 // hand over its own representation (a request's messages, a slice) without
-// building a copy of the batch first.
-type Source interface {
-	Len() int
-	// At returns the i-th interaction. A non-nil error says the row cannot
-	// be represented at all (a timestamp out of range); Validate reports it
-	// as the row's violation, of the field an *invalid.Error names, and
-	// checks the row no further.
-	At(i int) (Interaction, error)
-}
+// building a copy of the batch first. A non-nil error from At says the row
+// cannot be represented at all (a timestamp out of range); Validate reports
+// it as the row's violation, of the field an *invalid.Error names, and
+// checks the row no further.
+type Source = store.InteractionSource
 
 // Rows is a Source over a slice.
-type Rows []Interaction
-
-// Len returns the number of rows.
-func (r Rows) Len() int { return len(r) }
-
-// At returns the i-th row.
-func (r Rows) At(i int) (Interaction, error) { return r[i], nil }
+type Rows = store.InteractionRows
 
 // Violation is one field of one row that breaks a rule.
 type Violation struct {

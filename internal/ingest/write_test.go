@@ -28,7 +28,7 @@ func recent(id string) ingest.Interaction {
 func TestIngest(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.Postgres(t)
-	w := ingest.NewWriter(pool)
+	w := ingest.NewWriter(store.New(pool))
 	ctx := context.Background()
 
 	anonymous := recent("ev-anonymous")
@@ -36,7 +36,7 @@ func TestIngest(t *testing.T) {
 	changed := recent("ev-1")
 	changed.EventType, changed.ViewDuration = "checkout_completed", nil
 	repeated := recent("ev-3")
-	repeated.ShopID = "another shop"
+	repeated.EventType = "product_added_to_cart" // the same shop and id, sent otherwise
 
 	for _, step := range []struct {
 		name                 string
@@ -89,7 +89,7 @@ func TestIngest(t *testing.T) {
 func TestIngestRejectsWholeBatch(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.Postgres(t)
-	w := ingest.NewWriter(pool)
+	w := ingest.NewWriter(store.New(pool))
 	ctx := context.Background()
 	future := recent("ev-future")
 	future.CreatedAt = time.Now().Add(time.Hour)
@@ -109,45 +109,12 @@ func TestIngestRejectsWholeBatch(t *testing.T) {
 	}
 }
 
-// TestIngestTxStoresOnlyOnCommit checks that a batch written in the
-// caller's transaction is all gone when the caller rolls back.
-func TestIngestTxStoresOnlyOnCommit(t *testing.T) {
-	t.Parallel()
-	pool, _ := testenv.Postgres(t)
-	w := ingest.NewWriter(pool)
-	ctx := context.Background()
-	for _, commit := range []bool{false, true} {
-		tx, err := pool.Begin(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		res, err := w.IngestTx(ctx, tx, ingest.Rows{recent("a"), recent("b")})
-		if err != nil || res.Inserted != 2 {
-			t.Fatalf("IngestTx = %+v, %v", res, err)
-		}
-		if got := len(testenv.Interactions(t, tx, "true")); got != 2 {
-			t.Fatalf("the transaction sees %d rows, want 2", got)
-		}
-		end := tx.Rollback
-		if commit {
-			end = tx.Commit
-		}
-		if err := end(ctx); err != nil {
-			t.Fatal(err)
-		}
-		want := map[bool]int{false: 0, true: 2}[commit]
-		if got := len(testenv.Interactions(t, pool, "true")); got != want {
-			t.Errorf("commit %v: %d rows stored, want %d", commit, got, want)
-		}
-	}
-}
-
 func TestIngestCancelledStoresNothing(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := ingest.NewWriter(pool).Ingest(ctx, ingest.Rows{recent("a")})
+	_, err := ingest.NewWriter(store.New(pool)).Ingest(ctx, ingest.Rows{recent("a")})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Ingest with a cancelled context = %v, want context.Canceled", err)
 	}
@@ -192,7 +159,7 @@ func TestIngestIntoExistingTable(t *testing.T) {
 	if _, err := store.Migrate(ctx, pool, testenv.Logger()); err != nil {
 		t.Fatal(err)
 	}
-	w := ingest.NewWriter(pool)
+	w := ingest.NewWriter(store.New(pool))
 	paris := time.FixedZone("Paris", 2*3600)
 	row := func(id string) ingest.Interaction {
 		r := recent(id)

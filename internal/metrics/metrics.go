@@ -8,10 +8,11 @@ import (
 	"net/http"
 
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/featurestore/featurestore/internal/store"
 )
 
 // Metrics is the registry and the collectors the server's interceptors use.
@@ -40,8 +41,17 @@ func New() *Metrics {
 	return m
 }
 
+// PoolStater reports a Postgres pool's state; *store.Store implements it.
+type PoolStater interface {
+	// PoolStats must return the pool's state now; it is called at every
+	// scrape.
+	PoolStats() store.PoolStats
+}
+
+var _ PoolStater = (*store.Store)(nil)
+
 // RegisterPool exports the Postgres pool's state.
-func (m *Metrics) RegisterPool(pool *pgxpool.Pool) error {
+func (m *Metrics) RegisterPool(pool PoolStater) error {
 	return m.Registry.Register(newPoolCollector(pool))
 }
 
@@ -52,12 +62,12 @@ func (m *Metrics) Handler() http.Handler {
 
 // poolCollector reads pgxpool's statistics at scrape time.
 type poolCollector struct {
-	pool                                  *pgxpool.Pool
+	pool                                  PoolStater
 	acquired, idle, total, max            *prometheus.Desc
 	acquires, emptyAcquires, acquireNanos *prometheus.Desc
 }
 
-func newPoolCollector(pool *pgxpool.Pool) *poolCollector {
+func newPoolCollector(pool PoolStater) *poolCollector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("featurestore_postgres_pool_"+name, help, nil, nil)
 	}
@@ -79,12 +89,12 @@ func (p *poolCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (p *poolCollector) Collect(ch chan<- prometheus.Metric) {
-	s := p.pool.Stat()
-	ch <- prometheus.MustNewConstMetric(p.acquired, prometheus.GaugeValue, float64(s.AcquiredConns()))
-	ch <- prometheus.MustNewConstMetric(p.idle, prometheus.GaugeValue, float64(s.IdleConns()))
-	ch <- prometheus.MustNewConstMetric(p.total, prometheus.GaugeValue, float64(s.TotalConns()))
-	ch <- prometheus.MustNewConstMetric(p.max, prometheus.GaugeValue, float64(s.MaxConns()))
-	ch <- prometheus.MustNewConstMetric(p.acquires, prometheus.CounterValue, float64(s.AcquireCount()))
-	ch <- prometheus.MustNewConstMetric(p.emptyAcquires, prometheus.CounterValue, float64(s.EmptyAcquireCount()))
-	ch <- prometheus.MustNewConstMetric(p.acquireNanos, prometheus.CounterValue, s.AcquireDuration().Seconds())
+	s := p.pool.PoolStats()
+	ch <- prometheus.MustNewConstMetric(p.acquired, prometheus.GaugeValue, float64(s.Acquired))
+	ch <- prometheus.MustNewConstMetric(p.idle, prometheus.GaugeValue, float64(s.Idle))
+	ch <- prometheus.MustNewConstMetric(p.total, prometheus.GaugeValue, float64(s.Total))
+	ch <- prometheus.MustNewConstMetric(p.max, prometheus.GaugeValue, float64(s.Max))
+	ch <- prometheus.MustNewConstMetric(p.acquires, prometheus.CounterValue, float64(s.Acquires))
+	ch <- prometheus.MustNewConstMetric(p.emptyAcquires, prometheus.CounterValue, float64(s.EmptyAcquires))
+	ch <- prometheus.MustNewConstMetric(p.acquireNanos, prometheus.CounterValue, s.AcquireDuration.Seconds())
 }

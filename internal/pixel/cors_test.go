@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/featurestore/featurestore/internal/pixel"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -17,7 +18,7 @@ func TestPixelCORS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hCustom := pixel.NewHandler(pool, pixel.Config{Origins: custom}, testenv.Logger())
+	hCustom := pixel.NewHandler(store.New(pool), pixel.Config{Origins: custom}, testenv.Logger())
 	ev := pixelEvent("page_viewed", "ev-cors", t0, productPage, nil)
 	stored := 0
 
@@ -33,7 +34,7 @@ func TestPixelCORS(t *testing.T) {
 		{"post from the shop's myshopify storefront", h, http.MethodPost, shop, "https://acme.myshopify.com", true},
 		{"post from Shopify's pixel sandbox", h, http.MethodPost, shop, "null", true},
 		{"preflight from the shop's own domain", h, http.MethodOptions, "shop.example.com", "https://shop.example.com", true},
-		{"post without an Origin: not a browser page", h, http.MethodPost, shop, "", true},
+		{"post without an Origin: not a storefront page", h, http.MethodPost, shop, "", false},
 		{"preflight from another site", h, http.MethodOptions, shop, "https://evil.example", false},
 		{"post from another site", h, http.MethodPost, shop, "https://evil.example", false},
 		{"post from a look-alike domain", h, http.MethodPost, shop, "https://myshopify.com.evil.example", false},
@@ -46,10 +47,7 @@ func TestPixelCORS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var rec *httptest.ResponseRecorder
 			if tc.method == http.MethodPost {
-				headers := map[string]string{}
-				if tc.origin != "" {
-					headers["Origin"] = tc.origin
-				}
+				headers := map[string]string{"Origin": tc.origin}
 				ev["id"] = "ev-" + tc.name
 				rec = post(t, tc.handler, "/v1/pixel/"+tc.shop, ev, headers)
 			} else {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/pixel"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -42,7 +43,7 @@ func FuzzPixel(f *testing.F) {
 	}
 
 	pool, _ := testenv.Postgres(f)
-	h := pixel.NewHandler(pool, pixel.Config{}, testenv.Logger())
+	h := pixel.NewHandler(store.New(pool), pixel.Config{}, testenv.Logger())
 	var inputs atomic.Int64
 	f.Fuzz(func(t *testing.T, body []byte) {
 		// A shop of its own tells this input's rows from earlier ones'.

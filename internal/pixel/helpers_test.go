@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/featurestore/featurestore/internal/pixel"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -90,11 +91,12 @@ func with(ev map[string]any, fields map[string]any) map[string]any {
 func newHandler(t *testing.T, cfg pixel.Config) (*pixel.Handler, *pgxpool.Pool) {
 	t.Helper()
 	pool, _ := testenv.Postgres(t)
-	return pixel.NewHandler(pool, cfg, testenv.Logger()), pool
+	return pixel.NewHandler(store.New(pool), cfg, testenv.Logger()), pool
 }
 
 // post sends body (marshalled to JSON unless it is a string or []byte) as
-// the snippet does, with the given headers.
+// the snippet does from the shop's storefront, with the given headers (an
+// empty value removes the header).
 func post(t testing.TB, h http.Handler, path string, body any, headers map[string]string) *httptest.ResponseRecorder {
 	t.Helper()
 	var data []byte
@@ -111,8 +113,13 @@ func post(t testing.TB, h http.Handler, path string, body any, headers map[strin
 	}
 	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(data))
 	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	req.Header.Set("Origin", "https://"+shop)
 	for k, v := range headers {
-		req.Header.Set(k, v)
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

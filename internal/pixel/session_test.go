@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/featurestore/featurestore/internal/pixel"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -136,7 +137,7 @@ func TestPruneSessions(t *testing.T) {
 	if _, err := pool.Exec(ctx, `UPDATE pixel_sessions SET updated_at = now() - interval '61 minutes' WHERE client_id = 'idle'`); err != nil {
 		t.Fatal(err)
 	}
-	n, err := pixel.PruneSessions(ctx, pool)
+	n, err := pixel.PruneSessions(ctx, store.New(pool))
 	if err != nil || n != 1 {
 		t.Fatalf("PruneSessions = %d, %v; want 1 removed", n, err)
 	}

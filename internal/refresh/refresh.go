@@ -3,10 +3,9 @@ package refresh
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/store"
@@ -20,26 +19,57 @@ type Runner interface {
 
 var _ Runner = (*compute.Engine)(nil)
 
+// StateReader is what the schedule reads of the database; *store.Store
+// implements it.
+type StateReader interface {
+	// ShopStates must return the state of every shop that has pending
+	// changes or has ever had a run, from what Postgres holds, so that a
+	// restarted server continues the schedule.
+	ShopStates(ctx context.Context) ([]store.ShopState, error)
+}
+
+var _ StateReader = (*store.Store)(nil)
+
+// Config is a Scheduler's settings.
+type Config struct {
+	// Interval is the time between the end of one pass and the next.
+	Interval time.Duration
+	// FullInterval is the longest a shop goes without a FULL run; zero
+	// leaves FULL runs to operators.
+	FullInterval time.Duration
+}
+
+// Validate names the first bad setting.
+func (c Config) Validate() error {
+	switch {
+	case c.Interval <= 0:
+		return fmt.Errorf("refresh: Interval is %s; it must be positive", c.Interval)
+	case c.FullInterval < 0:
+		return fmt.Errorf("refresh: FullInterval is %s; it must not be negative (0 leaves FULL runs to operators)", c.FullInterval)
+	}
+	return nil
+}
+
 // Scheduler runs the refreshes that fall due. The zero value is not usable;
 // call New.
 type Scheduler struct {
-	pool   *pgxpool.Pool
+	states StateReader
 	runner Runner
 	logger *slog.Logger
-	// interval is the time between the end of one pass and the next.
-	interval time.Duration
-	// fullInterval is the longest a shop goes without a FULL run; zero
-	// leaves FULL runs to operators.
-	fullInterval time.Duration
-	// now is the clock; tests replace it.
+	cfg    Config
+	// now is the clock.
 	now func() time.Time
 }
 
-// New returns a scheduler that looks for due shops every interval and
-// runs a FULL run of a shop whose last one started fullInterval ago or more
-// (never, when fullInterval is zero).
-func New(pool *pgxpool.Pool, runner Runner, logger *slog.Logger, interval, fullInterval time.Duration) *Scheduler {
-	return &Scheduler{pool: pool, runner: runner, logger: logger, interval: interval, fullInterval: fullInterval, now: time.Now}
+// New returns a scheduler that looks for due shops every cfg.Interval,
+// reading their state from states, and has runner run a FULL run of a shop
+// whose last one started cfg.FullInterval ago or more (never, when that is
+// zero).
+func New(states StateReader, runner Runner, cfg Config, logger *slog.Logger) (*Scheduler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Scheduler{states: states, runner: runner, logger: logger, cfg: cfg, now: time.Now}, nil
 }
 
 // Outcome is what a pass did for one shop.
@@ -55,9 +85,10 @@ type Outcome struct {
 
 // Run makes passes until ctx ends, the first at once, so that a restarted
 // server catches up with whatever fell due while none was running. A pass
-// starts interval after the previous one ended, so passes never overlap.
+// starts Config.Interval after the previous one ended, so passes never
+// overlap.
 func (s *Scheduler) Run(ctx context.Context) {
-	s.logger.InfoContext(ctx, "scheduled refresh on", "interval", s.interval, "full_interval", s.fullInterval)
+	s.logger.InfoContext(ctx, "scheduled refresh on", "interval", s.cfg.Interval, "full_interval", s.cfg.FullInterval)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -67,18 +98,18 @@ func (s *Scheduler) Run(ctx context.Context) {
 		case <-timer.C:
 		}
 		s.Pass(ctx)
-		timer.Reset(s.interval)
+		timer.Reset(s.cfg.Interval)
 	}
 }
 
 // Pass refreshes every due shop, one after another (each run computes on
 // the engine's workers), and returns what it did. A shop is due for FULL
-// when its last successful FULL run of all customers started fullInterval
-// ago or more, or it has none; otherwise for INCREMENTAL when its change log
-// holds changes. Failures are logged and left to the next pass: a failed
+// when its last successful FULL run of all customers started
+// Config.FullInterval ago or more, or it has none; otherwise for
+// INCREMENTAL when its change log holds changes. Failures are logged and left to the next pass: a failed
 // run consumes no change, so the shop stays due.
 func (s *Scheduler) Pass(ctx context.Context) []Outcome {
-	states, err := store.ShopStates(ctx, s.pool)
+	states, err := s.states.ShopStates(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.logger.WarnContext(ctx, "scheduled refresh: cannot read the shops' state", "error", err)
@@ -104,7 +135,7 @@ func (s *Scheduler) Pass(ctx context.Context) []Outcome {
 
 // due says whether a shop in state st needs a run, and of which mode.
 func (s *Scheduler) due(st store.ShopState) (compute.Mode, bool) {
-	if s.fullInterval > 0 && (st.LastFull.IsZero() || s.now().Sub(st.LastFull) >= s.fullInterval) {
+	if s.cfg.FullInterval > 0 && (st.LastFull.IsZero() || s.now().Sub(st.LastFull) >= s.cfg.FullInterval) {
 		return compute.Full, true
 	}
 	return compute.Incremental, st.Pending

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,26 @@ func newEvent(t *testing.T, pool *pgxpool.Pool, shop, customer string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newEngine returns a compute engine with the default settings on pool.
+func newEngine(t *testing.T, pool *pgxpool.Pool) *compute.Engine {
+	t.Helper()
+	e, err := compute.NewEngine(store.New(pool), compute.DefaultConfig(), testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// newScheduler returns a scheduler over pool's shops that runs engine.
+func newScheduler(t *testing.T, pool *pgxpool.Pool, engine *compute.Engine, interval, fullInterval time.Duration) *refresh.Scheduler {
+	t.Helper()
+	s, err := refresh.New(store.New(pool), engine, refresh.Config{Interval: interval, FullInterval: fullInterval}, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
 
 // summarize shows outcomes as "shop mode result", in shop order.
@@ -50,8 +71,8 @@ func TestPassRunsWhatIsDue(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.GoldenPostgres(t)
 	ctx := context.Background()
-	engine := compute.NewEngine(pool, testenv.Logger())
-	scheduler := refresh.New(pool, engine, testenv.Logger(), time.Hour, 24*time.Hour)
+	engine := newEngine(t, pool)
+	scheduler := newScheduler(t, pool, engine, time.Hour, 24*time.Hour)
 	// holder takes and releases shop-0's lock as another server would.
 	holder, err := pool.Acquire(ctx)
 	if err != nil {
@@ -80,7 +101,7 @@ func TestPassRunsWhatIsDue(t *testing.T) {
 			if _, err := pool.Exec(ctx, `UPDATE feature_runs SET started_at = started_at - interval '2 days' WHERE shop_id = 'shop-1'`); err != nil {
 				t.Fatal(err)
 			}
-		}, refresh.New(pool, engine, testenv.Logger(), time.Hour, 24*time.Hour), []string{"shop-1 full ok"}},
+		}, newScheduler(t, pool, engine, time.Hour, 24*time.Hour), []string{"shop-1 full ok"}},
 		{"a shop another run holds is skipped", func() {
 			newEvent(t, pool, "shop-0", "c2")
 			hold(true)
@@ -91,7 +112,7 @@ func TestPassRunsWhatIsDue(t *testing.T) {
 				t.Fatal(err)
 			}
 			newEvent(t, pool, "shop-1", "c3")
-		}, refresh.New(pool, engine, testenv.Logger(), time.Hour, 0), []string{"shop-1 incremental ok"}},
+		}, newScheduler(t, pool, engine, time.Hour, 0), []string{"shop-1 incremental ok"}},
 	} {
 		if step.before != nil {
 			step.before()
@@ -102,13 +123,34 @@ func TestPassRunsWhatIsDue(t *testing.T) {
 	}
 }
 
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		cfg  refresh.Config
+		want string // in the error; "" for none
+	}{
+		{refresh.Config{Interval: time.Minute, FullInterval: 24 * time.Hour}, ""},
+		{refresh.Config{Interval: time.Minute}, ""},
+		{refresh.Config{}, "Interval"},
+		{refresh.Config{Interval: -time.Second}, "Interval"},
+		{refresh.Config{Interval: time.Minute, FullInterval: -time.Hour}, "FullInterval"},
+	} {
+		err := tc.cfg.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), ": "+tc.want+" ")) {
+			t.Errorf("%+v: Validate() = %v, want an error naming %q", tc.cfg, err, tc.want)
+		}
+		if _, newErr := refresh.New(nil, nil, tc.cfg, testenv.Logger()); (newErr == nil) != (err == nil) {
+			t.Errorf("%+v: New = %v, want Validate's verdict %v", tc.cfg, newErr, err)
+		}
+	}
+}
+
 // TestRunKeepsFeaturesCurrent runs the schedule with a short interval and
 // waits for a new event to reach the table, then stops it.
 func TestRunKeepsFeaturesCurrent(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.GoldenPostgres(t)
-	engine := compute.NewEngine(pool, testenv.Logger())
-	scheduler := refresh.New(pool, engine, testenv.Logger(), 20*time.Millisecond, 24*time.Hour)
+	scheduler := newScheduler(t, pool, newEngine(t, pool), 20*time.Millisecond, 24*time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() {

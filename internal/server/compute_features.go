@@ -1,6 +1,9 @@
 package server
 
 import (
+	"context"
+	"fmt"
+
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -10,15 +13,24 @@ import (
 )
 
 // ComputeFeatures runs one computation and streams its progress, then its
-// totals. The run stops when the caller cancels the call.
+// totals. The run stops when the caller cancels the call, or when its
+// progress cannot be sent: a stream that takes no messages has nobody at
+// the other end, and the run's error is then the send's.
 func (s *Service) ComputeFeatures(req *featurestorev1.ComputeFeaturesRequest, stream featurestorev1.FeatureStoreService_ComputeFeaturesServer) error {
-	ctx := stream.Context()
+	callCtx := stream.Context()
+	if s.cfg.Computer == nil {
+		return s.status(callCtx, notConfigured("ComputeFeatures"))
+	}
 	creq, err := computeRequest(req)
 	if err != nil {
-		return s.status(ctx, err)
+		return s.status(callCtx, err)
 	}
+	ctx, cancel := context.WithCancel(callCtx)
+	defer cancel()
+	// progress is called from the run's goroutine only, one call at a
+	// time, and the run has returned before sendErr is read below.
 	var sendErr error
-	sum, err := s.computer.Run(ctx, creq, func(p compute.Progress) {
+	sum, err := s.cfg.Computer.Run(ctx, creq, func(p compute.Progress) {
 		if sendErr != nil {
 			return
 		}
@@ -29,9 +41,15 @@ func (s *Service) ComputeFeatures(req *featurestorev1.ComputeFeaturesRequest, st
 				Elapsed: durationpb.New(p.Elapsed),
 			},
 		}})
+		if sendErr != nil {
+			cancel()
+		}
 	})
+	if sendErr != nil && callCtx.Err() == nil {
+		return s.status(callCtx, fmt.Errorf("send progress: %w", sendErr))
+	}
 	if err != nil {
-		return s.status(ctx, err)
+		return s.status(callCtx, err)
 	}
 	return stream.Send(&featurestorev1.ComputeFeaturesResponse{Event: &featurestorev1.ComputeFeaturesResponse_Summary{
 		Summary: &featurestorev1.ComputeSummary{
@@ -44,7 +62,7 @@ func (s *Service) ComputeFeatures(req *featurestorev1.ComputeFeaturesRequest, st
 }
 
 func computeRequest(req *featurestorev1.ComputeFeaturesRequest) (compute.Request, error) {
-	out := compute.Request{ShopID: req.GetShopId(), CustomerIDs: req.GetCustomerIds()}
+	out := compute.Request{ShopID: req.GetShopId(), CustomerIDs: req.GetCustomerIds(), AllowPastAsOf: req.GetAllowPastAsOf()}
 	if ts := req.GetAsOf(); ts != nil {
 		if err := ts.CheckValid(); err != nil {
 			return out, invalid.Field("as_of", "is not a valid timestamp: %v", err)

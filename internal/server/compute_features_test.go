@@ -31,10 +31,11 @@ func TestComputeFeaturesGolden(t *testing.T) {
 
 	for _, tc := range []struct {
 		asOf, file string
+		back       bool // the run goes back before the last one's as_of
 	}{
-		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv"},
-		{"2025-06-01T00:00:00Z", "expected_interaction_features.csv"},
-		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv"},
+		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv", false},
+		{"2025-06-01T00:00:00Z", "expected_interaction_features.csv", false},
+		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv", true},
 	} {
 		t.Run(tc.asOf, func(t *testing.T) {
 			asOf := mustTime(t, tc.asOf)
@@ -44,7 +45,7 @@ func TestComputeFeaturesGolden(t *testing.T) {
 				perShop[r.ShopID]++
 			}
 			for _, shop := range []string{"shop-0", "shop-1"} {
-				sum, err := computeAll(ctx, t, client, &featurestorev1.ComputeFeaturesRequest{ShopId: shop, AsOf: timestamppb.New(asOf)})
+				sum, err := computeAll(ctx, t, client, &featurestorev1.ComputeFeaturesRequest{ShopId: shop, AsOf: timestamppb.New(asOf), AllowPastAsOf: tc.back})
 				if err != nil {
 					t.Fatalf("ComputeFeatures(%s): %v", shop, err)
 				}
@@ -201,7 +202,7 @@ func TestComputeFeaturesConcurrentRunsOneAborts(t *testing.T) {
 	pool, _ := testenv.GoldenPostgres(t)
 	// The first run waits at its first batch, holding the shop's lock.
 	gate := newGateSink(1)
-	client := startServer(t, pool, func(e *compute.Engine) { e.Sink = gate })
+	client := startServer(t, pool, func(c *compute.Config) { c.Sink = gate })
 	ctx := context.Background()
 
 	stream, err := client.ComputeFeatures(ctx, &featurestorev1.ComputeFeaturesRequest{ShopId: "shop-0"})
@@ -231,12 +232,12 @@ func TestComputeFeaturesCancelLeavesWholeBatches(t *testing.T) {
 	const batch = 7
 	// The run waits once it has committed three batches, until cancelled.
 	gate := newGateSink(3)
-	client := startServer(t, pool, func(e *compute.Engine) {
-		e.BatchSize = batch
-		e.Sink = gate
+	client := startServer(t, pool, func(c *compute.Config) {
+		c.BatchSize = batch
+		c.Sink = gate
 		// Each worker writes its last rows as a short batch of its own; with
 		// one, whole batches make a multiple of the batch size.
-		e.Workers = 1
+		c.Workers = 1
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -1,4 +1,8 @@
 // Package server is featurestore's gRPC edge: request validation, the
 // handlers of FeatureStoreService, the one mapping from internal errors to
-// gRPC status codes, health reporting and the interceptor chain.
+// gRPC status codes (errors.go, which also gives each error a stable
+// google.rpc.ErrorInfo reason, the refusals of package auth included),
+// health reporting and the interceptor chain.
+// A Service serves what its Config configures: each backend is an
+// interface declared here, and an RPC without one answers NOT_CONFIGURED.
 package server

@@ -4,28 +4,28 @@ import (
 	"context"
 	"fmt"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/features"
 	"github.com/featurestore/featurestore/internal/invalid"
 	"github.com/featurestore/featurestore/internal/protoconv"
 	"github.com/featurestore/featurestore/internal/store"
 )
 
-// FeatureReader answers online reads; *cache.Reader implements it. For each
-// lookup it returns the encoded record of each product in the order asked,
-// "" where the pair has no stored row.
-type FeatureReader interface {
-	ReadFeatures(ctx context.Context, shopID string, lookups []store.Lookup) ([][]protoconv.EncodedRecord, error)
+// PairReader answers online reads: Postgres (*store.Store), or a cache in
+// front of it (*cache.Cache), which wraps the same interface.
+type PairReader interface {
+	// ReadPairs must answer each lookup with a record of each of its
+	// products in the order asked (repeats included), not found where the
+	// pair has no stored row, never older than the table. Lookups name
+	// distinct customers.
+	ReadPairs(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, error)
 }
 
-// WithReader makes s answer GetFeatures through r, and returns s.
-func (s *Service) WithReader(r FeatureReader) *Service {
-	s.reader = r
-	return s
-}
+var (
+	_ PairReader = (*store.Store)(nil)
+	_ PairReader = (*cache.Cache)(nil)
+)
 
 const (
 	// maxGetKeys bounds the pairs of one GetFeatures call.
@@ -35,23 +35,27 @@ const (
 // GetFeatures answers the pairs asked for, in the order asked. A pair
 // without a stored row is a NOT_FOUND result, not an error.
 func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeaturesRequest) (*featurestorev1.GetFeaturesResponse, error) {
-	if s.reader == nil {
-		return nil, status.Error(codes.Unimplemented, "GetFeatures is not enabled on this server")
+	if s.cfg.Reader == nil {
+		return nil, s.status(ctx, notConfigured("GetFeatures"))
 	}
 	lookups, positions, err := planLookups(req)
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
-	records, err := s.reader.ReadFeatures(ctx, req.GetShopId(), lookups)
+	records, err := s.cfg.Reader.ReadPairs(ctx, req.GetShopId(), lookups)
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
 	// The response is written in wire format: cached records go into it as
-	// they are, without being decoded and encoded again.
+	// they are, without being decoded and encoded again; rows read from
+	// Postgres are encoded once.
 	size := 0
 	for _, recs := range records {
 		for _, rec := range recs {
-			size += len(rec) + 64
+			size += len(rec.Encoded) + 64
+			if rec.Row != nil {
+				size += 512
+			}
 		}
 	}
 	wire := make([]byte, 0, size+len(positions)*16)
@@ -59,24 +63,34 @@ func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeatur
 		l := lookups[pos.lookup]
 		product := l.ProductIDs[pos.product]
 		rec := records[pos.lookup][pos.product]
-		if rec == "" {
+		if !rec.Found() {
 			wire = protoconv.AppendResult(wire, featurestorev1.FeatureStatus_FEATURE_STATUS_NOT_FOUND, "", l.CustomerID, product, nil)
 			continue
 		}
-		var vector []float64
-		if req.GetIncludeVector() {
-			if vector, err = denseVector(rec); err != nil {
+		enc := protoconv.EncodedRecord(rec.Encoded)
+		if rec.Row != nil {
+			if enc, err = protoconv.EncodeRecord(rec.Row); err != nil {
 				return nil, s.status(ctx, err)
 			}
 		}
-		wire = protoconv.AppendResult(wire, featurestorev1.FeatureStatus_FEATURE_STATUS_FOUND, rec, l.CustomerID, product, vector)
+		var vector []float64
+		if req.GetIncludeVector() {
+			if vector, err = denseVector(rec.Row, enc); err != nil {
+				return nil, s.status(ctx, err)
+			}
+		}
+		wire = protoconv.AppendResult(wire, featurestorev1.FeatureStatus_FEATURE_STATUS_FOUND, enc, l.CustomerID, product, vector)
 	}
 	return protoconv.ResponseFromWire(wire), nil
 }
 
-// denseVector decodes a record's features into the dense layout.
-func denseVector(rec protoconv.EncodedRecord) ([]float64, error) {
-	full, err := rec.Decode("", "")
+// denseVector returns a record's features in the dense layout: from the
+// row when it was read decoded, else from its encoding.
+func denseVector(row *store.StoredRow, enc protoconv.EncodedRecord) ([]float64, error) {
+	if row != nil {
+		return row.Vector.AppendDense(make([]float64, 0, features.Count())), nil
+	}
+	full, err := enc.Decode("", "")
 	if err != nil {
 		return nil, err
 	}

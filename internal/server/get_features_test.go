@@ -70,14 +70,14 @@ func startOnline(t testing.TB, redisURL string, tune func(*cache.Config)) *onlin
 		if tune != nil {
 			tune(&cfg)
 		}
-		if o.cache, err = cache.New(ctx, cfg, testenv.Logger(), nil); err != nil {
+		if o.cache, err = cache.New(ctx, store.New(o.pool), cfg, testenv.Logger()); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { o.cache.Close() })
 	}
-	o.client = startServer(t, o.pool, func(e *compute.Engine) {
+	o.client = startServer(t, o.pool, func(c *compute.Config) {
 		if o.cache != nil {
-			e.Sink = o.cache
+			c.Sink = o.cache
 		}
 	})
 	for _, shop := range []string{"shop-0", "shop-1"} {

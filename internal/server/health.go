@@ -9,12 +9,17 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
-// Pinger reports whether the database answers; *pgxpool.Pool implements it.
+// Pinger reports whether the database answers; *store.Store implements it.
 type Pinger interface {
+	// Ping must return an error unless the database answers before ctx
+	// ends.
 	Ping(ctx context.Context) error
 }
+
+var _ Pinger = (*store.Store)(nil)
 
 // serviceName is the service's name as health checks ask for it.
 var serviceName = featurestorev1.FeatureStoreService_ServiceDesc.ServiceName

@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/invalid"
@@ -23,19 +20,12 @@ type Ingester interface {
 
 var _ Ingester = (*ingest.Writer)(nil)
 
-// WithIngester makes s answer IngestInteractions through x, and returns s.
-// Without one the RPC answers UNIMPLEMENTED.
-func (s *Service) WithIngester(x Ingester) *Service {
-	s.ingester = x
-	return s
-}
-
 // IngestInteractions stores a batch of interactions, all or nothing.
 func (s *Service) IngestInteractions(ctx context.Context, req *featurestorev1.IngestInteractionsRequest) (*featurestorev1.IngestInteractionsResponse, error) {
-	if s.ingester == nil {
-		return nil, status.Error(codes.Unimplemented, "IngestInteractions is not enabled on this server")
+	if s.cfg.Ingester == nil {
+		return nil, s.status(ctx, notConfigured("IngestInteractions"))
 	}
-	res, err := s.ingester.Ingest(ctx, interactionSource(req.GetInteractions()))
+	res, err := s.cfg.Ingester.Ingest(ctx, interactionSource(req.GetInteractions()))
 	if err != nil {
 		return nil, s.status(ctx, requestError(err))
 	}

@@ -78,6 +78,38 @@ func TestIngestInteractions(t *testing.T) {
 	}
 }
 
+// TestIngestInteractionsIdsPerShop stores the same id for two shops, one
+// call each: both are stored, and neither shop's row changes the other's.
+func TestIngestInteractionsIdsPerShop(t *testing.T) {
+	t.Parallel()
+	pool, _ := testenv.Postgres(t)
+	client := startServer(t, pool, nil)
+	ctx := context.Background()
+	sent := map[string]*featurestorev1.Interaction{}
+	for i, shop := range []string{"tenant-a", "tenant-b"} {
+		m := interaction("shared-1", "product_viewed", sentAt.Add(time.Duration(i)*time.Second))
+		m.ShopId = shop
+		sent[shop] = m
+		resp, err := client.IngestInteractions(ctx, &featurestorev1.IngestInteractionsRequest{Interactions: []*featurestorev1.Interaction{m}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetInserted() != 1 || resp.GetDuplicates() != 0 {
+			t.Errorf("shared-1 of %s: %v, want 1 inserted and 0 duplicates", shop, resp)
+		}
+	}
+	for shop, m := range sent {
+		got := testenv.Interactions(t, pool, "shop_id = $1", shop)
+		if len(got) != 1 {
+			t.Errorf("shop %s has %d rows, want 1", shop, len(got))
+			continue
+		}
+		if d := testenv.DiffInteraction(got[0], asRow(m)); d != "" {
+			t.Errorf("shop %s: %s", shop, d)
+		}
+	}
+}
+
 // TestIngestInteractionsRejectsInvalidBatches sends batches with bad rows
 // among good ones: each is answered INVALID_ARGUMENT naming the bad fields
 // by their path in the request, and stores nothing.
@@ -158,7 +190,7 @@ func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
 
 func TestIngestInteractionsWithoutIngester(t *testing.T) {
 	t.Parallel()
-	svc := server.NewService(nil, testenv.Logger())
+	svc := newService(t, server.Config{})
 	_, err := svc.IngestInteractions(context.Background(), &featurestorev1.IngestInteractionsRequest{})
 	if status.Code(err) != codes.Unimplemented {
 		t.Fatalf("IngestInteractions without an ingester = %v, want UNIMPLEMENTED", err)

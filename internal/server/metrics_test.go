@@ -14,6 +14,7 @@ import (
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/metrics"
 	"github.com/featurestore/featurestore/internal/server"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -24,19 +25,22 @@ func TestMetrics(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.GoldenPostgres(t)
 	m := metrics.New()
-	if err := m.RegisterPool(pool); err != nil {
+	st := store.New(pool)
+	if err := m.RegisterPool(st); err != nil {
 		t.Fatal(err)
 	}
-	cfg := cache.DefaultConfig(testenv.Redis(t))
-	cfg.Timeout = 10 * time.Second // a busy machine's round trip, not a cache failure
-	c, err := cache.New(context.Background(), cfg, testenv.Logger(), m.Registry)
+	cacheCfg := cache.DefaultConfig(testenv.Redis(t))
+	cacheCfg.Timeout = 10 * time.Second // a busy machine's round trip, not a cache failure
+	cacheCfg.Registerer = m.Registry
+	c, err := cache.New(context.Background(), st, cacheCfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	engine := compute.NewEngine(pool, testenv.Logger())
-	engine.Sink = c
-	svc := server.NewService(engine, testenv.Logger()).WithReader(cache.NewReader(pool, c, testenv.Logger()))
+	engineCfg := compute.DefaultConfig()
+	engineCfg.Sink = c
+	engine := newEngine(t, st, engineCfg)
+	svc := newService(t, server.Config{Computer: engine, Reader: c})
 	addr := testenv.ServeGRPC(t, server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), m), "127.0.0.1:0")
 	client := featurestorev1.NewFeatureStoreServiceClient(testenv.DialGRPC(t, addr))
 	ctx := context.Background()

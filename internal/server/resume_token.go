@@ -96,7 +96,13 @@ func (t resumeToken) encode() string {
 // errBadToken is the answer to every token that does not decode: the caller
 // can do nothing with finer detail but drop the token.
 func errBadToken() error {
-	return invalid.Field("resume_token", "is not a token this service issued, or was altered; pass a resume_token exactly as a StreamFeatures response carried it, or omit it to start from the beginning")
+	return tokenError("is not a token this service issued, or was altered; pass a resume_token exactly as a StreamFeatures response carried it, or omit it to start from the beginning")
+}
+
+// tokenError is an invalid resume_token, answered with the reason
+// RESUME_TOKEN_INVALID.
+func tokenError(format string, args ...any) error {
+	return withReason(ReasonResumeTokenInvalid, invalid.Field("resume_token", format, args...))
 }
 
 // decodeResumeToken parses a token that encode produced. It checks the
@@ -117,7 +123,7 @@ func decodeResumeToken(s string) (resumeToken, error) {
 		return t, errBadToken()
 	}
 	if body[0] != resumeTokenVersion {
-		return t, invalid.Field("resume_token", "has version %d, which this server does not read; restart the export without a token", body[0])
+		return t, tokenError("has version %d, which this server does not read; restart the export without a token", body[0])
 	}
 	copy(t.scope[:], body[1:1+scopeLen])
 	rest := body[1+scopeLen:]

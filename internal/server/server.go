@@ -2,7 +2,9 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"reflect"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/compute"
@@ -10,30 +12,62 @@ import (
 
 // Computer runs compute jobs; *compute.Engine implements it.
 type Computer interface {
+	// Run must compute and store the request's features, call progress (if
+	// not nil) from its own goroutine while it goes on, stop when ctx ends,
+	// and return store.ErrShopLocked when another run holds the shop.
 	Run(ctx context.Context, req compute.Request, progress func(compute.Progress)) (compute.Summary, error)
 }
 
 var _ Computer = (*compute.Engine)(nil)
 
+// Config says what a Service serves. Each backend is optional: an RPC
+// whose backend is not configured is answered UNIMPLEMENTED with the
+// reason NOT_CONFIGURED.
+type Config struct {
+	// Computer runs ComputeFeatures.
+	Computer Computer
+	// Rows computes StreamFeatures' rows for compute = true.
+	Rows RowComputer
+	// Reader answers GetFeatures.
+	Reader PairReader
+	// Exporter answers StreamFeatures of stored rows.
+	Exporter Exporter
+	// Ingester answers IngestInteractions.
+	Ingester Ingester
+}
+
+// Validate names the first bad setting: a backend set to a nil pointer,
+// which would fail at its first call rather than answer NOT_CONFIGURED.
+func (c Config) Validate() error {
+	for _, b := range []struct {
+		name    string
+		backend any
+	}{{"Computer", c.Computer}, {"Rows", c.Rows}, {"Reader", c.Reader}, {"Exporter", c.Exporter}, {"Ingester", c.Ingester}} {
+		if b.backend == nil {
+			continue
+		}
+		if v := reflect.ValueOf(b.backend); v.Kind() == reflect.Pointer && v.IsNil() {
+			return fmt.Errorf("server: Config.%s is a nil %T; leave it unset to serve without it", b.name, b.backend)
+		}
+	}
+	return nil
+}
+
 // Service implements featurestorev1.FeatureStoreServiceServer.
 type Service struct {
 	featurestorev1.UnimplementedFeatureStoreServiceServer
-	computer Computer
-	ingester Ingester      // set by WithIngester; nil answers UNIMPLEMENTED
-	reader   FeatureReader // set by WithReader; nil answers UNIMPLEMENTED
-	exporter Exporter      // set by WithExporter; nil answers UNIMPLEMENTED
-	rows     RowComputer   // the computer, when it is one; nil answers compute = true with UNIMPLEMENTED
-	logger   *slog.Logger
+	cfg    Config
+	logger *slog.Logger
 }
 
 var _ featurestorev1.FeatureStoreServiceServer = (*Service)(nil)
 
-// NewService returns the service backed by computer, which also computes
-// StreamFeatures' rows for compute = true when it can (as *compute.Engine
-// can).
-func NewService(computer Computer, logger *slog.Logger) *Service {
-	rows, _ := computer.(RowComputer)
-	return &Service{computer: computer, rows: rows, logger: logger}
+// NewService returns the service that serves what cfg configures.
+func NewService(cfg Config, logger *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Service{cfg: cfg, logger: logger}, nil
 }
 
 func (s *Service) status(ctx context.Context, err error) error { return toStatus(ctx, s.logger, err) }

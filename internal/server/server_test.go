@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,22 +18,27 @@ import (
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/server"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
 // startServer serves a Service on an in-memory listener and returns a
-// client of it. configure, if not nil, adjusts the compute engine; when it
-// sets a *cache.Cache as the engine's Sink, reads go through that cache too.
-func startServer(t testing.TB, pool *pgxpool.Pool, configure func(*compute.Engine)) featurestorev1.FeatureStoreServiceClient {
+// client of it. tune, if not nil, adjusts the compute engine's settings;
+// when it sets a *cache.Cache as the engine's Sink, reads go through that
+// cache too.
+func startServer(t testing.TB, pool *pgxpool.Pool, tune func(*compute.Config)) featurestorev1.FeatureStoreServiceClient {
 	t.Helper()
-	engine := compute.NewEngine(pool, testenv.Logger())
-	if configure != nil {
-		configure(engine)
+	st := store.New(pool)
+	cfg := compute.DefaultConfig()
+	if tune != nil {
+		tune(&cfg)
 	}
-	redisCache, _ := engine.Sink.(*cache.Cache)
-	svc := server.NewService(engine, testenv.Logger()).
-		WithIngester(ingest.NewWriter(pool)).
-		WithReader(cache.NewReader(pool, redisCache, testenv.Logger()))
+	engine := newEngine(t, st, cfg)
+	var reader server.PairReader = st
+	if c, ok := cfg.Sink.(*cache.Cache); ok {
+		reader = c
+	}
+	svc := newService(t, server.Config{Computer: engine, Rows: engine, Reader: reader, Ingester: ingest.NewWriter(st)})
 	srv := server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil)
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
@@ -45,6 +51,26 @@ func startServer(t testing.TB, pool *pgxpool.Pool, configure func(*compute.Engin
 	}
 	t.Cleanup(func() { conn.Close() })
 	return featurestorev1.NewFeatureStoreServiceClient(conn)
+}
+
+// newEngine returns a compute engine on st with cfg.
+func newEngine(t testing.TB, st *store.Store, cfg compute.Config) *compute.Engine {
+	t.Helper()
+	e, err := compute.NewEngine(st, cfg, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// newService returns a service configured with cfg.
+func newService(t testing.TB, cfg server.Config) *server.Service {
+	t.Helper()
+	svc, err := server.NewService(cfg, testenv.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svc
 }
 
 // computeAll runs ComputeFeatures to its end and returns the summary and the
@@ -73,4 +99,34 @@ func mustTime(t *testing.T, s string) time.Time {
 		t.Fatal(err)
 	}
 	return ts
+}
+
+// TestConfigValidate checks that a backend set to a nil pointer, which
+// would fail at its first call, is refused by name, and that unset
+// backends are fine: their RPCs answer NOT_CONFIGURED.
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	var nilCache *cache.Cache
+	var nilStore *store.Store
+	for _, tc := range []struct {
+		name  string
+		cfg   server.Config
+		field string // "" for a valid configuration
+	}{
+		{"nothing configured", server.Config{}, ""},
+		{"a store for reads and exports", server.Config{Reader: store.New(nil), Exporter: store.New(nil)}, ""},
+		{"a nil cache as the reader", server.Config{Reader: nilCache}, "Reader"},
+		{"a nil store as the exporter", server.Config{Exporter: nilStore}, "Exporter"},
+		{"a nil engine", server.Config{Computer: (*compute.Engine)(nil)}, "Computer"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := server.NewService(tc.cfg, testenv.Logger())
+			if tc.field == "" && err != nil {
+				t.Fatalf("NewService = %v, want a service", err)
+			}
+			if tc.field != "" && (err == nil || !strings.Contains(err.Error(), "Config."+tc.field+" ")) {
+				t.Fatalf("NewService = %v, want an error naming Config.%s", err, tc.field)
+			}
+		})
+	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
 	"time"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
@@ -21,7 +20,9 @@ type RowComputer interface {
 	// features a FULL run at req.AsOf would store, in (customer_id,
 	// product_id) byte order, reading no further ahead of fn than a bounded
 	// buffer, and stop with fn's error as soon as fn fails. fn does not keep
-	// the row it is given.
+	// the row it is given. When req.After is nil and no pair is found, it
+	// must return an error wrapping store.ErrUnknownShop if the shop has no
+	// data at all.
 	ComputeRows(ctx context.Context, req compute.RowsRequest, fn func(*store.StoredRow) error) error
 }
 
@@ -32,8 +33,8 @@ var _ RowComputer = (*compute.Engine)(nil)
 // required: a training set names the instant it reproduces, and a resumed
 // stream must compute at that same instant.
 func (s *Service) computedQuery(req *featurestorev1.StreamFeaturesRequest) (time.Time, error) {
-	if s.rows == nil {
-		return time.Time{}, fmt.Errorf("this server does not compute rows for StreamFeatures with compute = true: %w", compute.ErrUnsupported)
+	if s.cfg.Rows == nil {
+		return time.Time{}, notConfigured("StreamFeatures with compute = true")
 	}
 	ts := req.GetAsOf()
 	if ts == nil || ts.AsTime().IsZero() {
@@ -66,9 +67,9 @@ func computedScope(stored streamScope, asOf time.Time) streamScope {
 // when it is set, the stored rows otherwise.
 func (s *Service) readRows(ctx context.Context, q streamQuery, fn func(*store.StoredRow) error) error {
 	if q.asOf.IsZero() {
-		return s.exporter.ExportRows(ctx, q.export, fn)
+		return s.cfg.Exporter.ExportRows(ctx, q.export, fn)
 	}
-	return s.rows.ComputeRows(ctx, compute.RowsRequest{
+	return s.cfg.Rows.ComputeRows(ctx, compute.RowsRequest{
 		ShopID: q.export.ShopID, AsOf: q.asOf, CustomerIDs: q.export.CustomerIDs, After: q.export.After,
 	}, fn)
 }

@@ -120,7 +120,9 @@ func TestStreamFeaturesComputedResumes(t *testing.T) {
 // computed, from pool, and returns a client of it.
 func startComputeStreamServer(t *testing.T, pool *pgxpool.Pool) featurestorev1.FeatureStoreServiceClient {
 	t.Helper()
-	svc := server.NewService(compute.NewEngine(pool, testenv.Logger()), testenv.Logger()).WithExporter(store.NewExporter(pool))
+	st := store.New(pool)
+	engine := newEngine(t, st, compute.DefaultConfig())
+	svc := newService(t, server.Config{Computer: engine, Rows: engine, Exporter: st})
 	addr := testenv.ServeGRPC(t, server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil), "127.0.0.1:0")
 	return featurestorev1.NewFeatureStoreServiceClient(testenv.DialGRPC(t, addr))
 }

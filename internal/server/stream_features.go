@@ -8,29 +8,23 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
-	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/invalid"
 	"github.com/featurestore/featurestore/internal/protoconv"
 	"github.com/featurestore/featurestore/internal/store"
 )
 
-// Exporter reads a shop's stored rows in bulk; *store.Exporter implements it.
+// Exporter reads a shop's stored rows in bulk; *store.Store implements it.
 type Exporter interface {
 	// ExportRows must call fn for every stored row that req selects, in
 	// (customer_id, product_id) byte order, reading no further ahead of fn
 	// than a bounded buffer, and stop with fn's error as soon as fn fails.
-	// fn does not keep the row it is given.
+	// fn does not keep the row it is given. When req.After is nil and no
+	// row is selected, it must return an error wrapping
+	// store.ErrUnknownShop if the shop has no data at all.
 	ExportRows(ctx context.Context, req store.ExportRequest, fn func(*store.StoredRow) error) error
 }
 
-var _ Exporter = (*store.Exporter)(nil)
-
-// WithExporter makes the service answer StreamFeatures from x and returns
-// the service. Without an exporter StreamFeatures answers UNIMPLEMENTED.
-func (s *Service) WithExporter(x Exporter) *Service {
-	s.exporter = x
-	return s
-}
+var _ Exporter = (*store.Store)(nil)
 
 const (
 	defaultStreamBatch = 1000
@@ -136,8 +130,8 @@ func (s *Service) streamQuery(req *featurestorev1.StreamFeaturesRequest) (stream
 		if q.asOf, err = s.computedQuery(req); err != nil {
 			return q, err
 		}
-	case s.exporter == nil:
-		return q, fmt.Errorf("this server is not configured to export stored rows: %w", compute.ErrUnsupported)
+	case s.cfg.Exporter == nil:
+		return q, notConfigured("StreamFeatures of stored rows (without compute = true)")
 	case req.GetAsOf() != nil:
 		return q, invalid.Field("as_of", "applies only with compute = true; stored rows carry the as_of they were computed for")
 	}
@@ -178,7 +172,7 @@ func (s *Service) streamQuery(req *featurestorev1.StreamFeaturesRequest) (stream
 			return q, err
 		}
 		if token.scope != q.scope {
-			return q, invalid.Field("resume_token", "was issued for a request with another shop_id, updated_since, customer_ids, compute or as_of; resume with the same ones, or omit the token to start over")
+			return q, tokenError("was issued for a request with another shop_id, updated_since, customer_ids, compute or as_of; resume with the same ones, or omit the token to start over")
 		}
 		q.export.After = &token.after
 	}

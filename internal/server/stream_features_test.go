@@ -21,7 +21,6 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
-	"github.com/featurestore/featurestore/internal/demo"
 	"github.com/featurestore/featurestore/internal/protoconv"
 	"github.com/featurestore/featurestore/internal/server"
 	"github.com/featurestore/featurestore/internal/store"
@@ -33,14 +32,14 @@ import (
 // address.
 func startStreamServer(t *testing.T, x server.Exporter, addr string) (*grpc.Server, string) {
 	t.Helper()
-	srv := server.NewGRPCServer(server.NewService(nil, testenv.Logger()).WithExporter(x), health.NewServer(), testenv.Logger(), nil)
+	srv := server.NewGRPCServer(newService(t, server.Config{Exporter: x}), health.NewServer(), testenv.Logger(), nil)
 	return srv, testenv.ServeGRPC(t, srv, addr)
 }
 
 // streamClient starts a stream server on pool and returns a client of it.
 func streamClient(t *testing.T, pool *pgxpool.Pool, opts ...grpc.DialOption) featurestorev1.FeatureStoreServiceClient {
 	t.Helper()
-	_, addr := startStreamServer(t, store.NewExporter(pool), "127.0.0.1:0")
+	_, addr := startStreamServer(t, store.New(pool), "127.0.0.1:0")
 	return featurestorev1.NewFeatureStoreServiceClient(testenv.DialGRPC(t, addr, opts...))
 }
 
@@ -105,10 +104,10 @@ func TestStreamFeatures(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
-	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 60, 7); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 60, 7); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := demo.SeedFeatureRows(ctx, pool, "other-shop", 10, 3); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "other-shop", 10, 3); err != nil {
 		t.Fatal(err)
 	}
 	client := streamClient(t, pool)
@@ -173,11 +172,11 @@ func TestStreamFeaturesResumesOnRestartedServer(t *testing.T) {
 	t.Parallel()
 	pool, url := testenv.Postgres(t)
 	ctx := context.Background()
-	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 200, 10); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 200, 10); err != nil {
 		t.Fatal(err)
 	}
 	want := expectedRecords(t, pool, "shop", nil)
-	first, addr := startStreamServer(t, store.NewExporter(pool), "127.0.0.1:0")
+	first, addr := startStreamServer(t, store.New(pool), "127.0.0.1:0")
 	conn := testenv.DialGRPC(t, addr)
 	client := featurestorev1.NewFeatureStoreServiceClient(conn)
 
@@ -217,7 +216,7 @@ func TestStreamFeaturesResumesOnRestartedServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer otherPool.Close()
-	startStreamServer(t, store.NewExporter(otherPool), addr)
+	startStreamServer(t, store.New(otherPool), addr)
 	rest, err := streamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "shop", BatchSize: 300, ResumeToken: token}, grpc.WaitForReady(true))
 	if err != nil {
 		t.Fatalf("resume on the new server: %v", err)
@@ -229,7 +228,7 @@ func TestStreamFeaturesRejects(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
-	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 3, 2); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 3, 2); err != nil {
 		t.Fatal(err)
 	}
 	client := streamClient(t, pool)
@@ -308,12 +307,12 @@ func TestStreamFeaturesRejects(t *testing.T) {
 	})
 	t.Run("unknown shop", func(t *testing.T) {
 		msgs, err := streamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "no-such-shop"})
-		if err != nil || len(msgs) != 0 {
-			t.Fatalf("got %d messages and %v, want an empty stream", len(msgs), err)
+		if status.Code(err) != codes.NotFound || len(msgs) != 0 {
+			t.Fatalf("got %d messages and %v, want NOT_FOUND (TestUnknownShop has the cases)", len(msgs), err)
 		}
 	})
 	t.Run("no exporter", func(t *testing.T) {
-		srv := server.NewGRPCServer(server.NewService(nil, testenv.Logger()), health.NewServer(), testenv.Logger(), nil)
+		srv := server.NewGRPCServer(newService(t, server.Config{}), health.NewServer(), testenv.Logger(), nil)
 		bare := featurestorev1.NewFeatureStoreServiceClient(testenv.DialGRPC(t, testenv.ServeGRPC(t, srv, "127.0.0.1:0")))
 		if _, err := streamAll(ctx, bare, &featurestorev1.StreamFeaturesRequest{ShopId: "shop"}); status.Code(err) != codes.Unimplemented {
 			t.Fatalf("StreamFeatures without an exporter: %v, want UNIMPLEMENTED", err)
@@ -371,10 +370,10 @@ func TestStreamFeaturesSlowClient(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	const total = 500 * 100
-	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 500, 100); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 500, 100); err != nil {
 		t.Fatal(err)
 	}
-	x := &countingExporter{Exporter: store.NewExporter(pool)}
+	x := &countingExporter{Exporter: store.New(pool)}
 	_, addr := startStreamServer(t, x, "127.0.0.1:0")
 	// Fixed flow-control windows: gRPC would otherwise let the client's
 	// buffers grow to megabytes, which is the client's memory, not the
@@ -432,7 +431,7 @@ func TestStreamFeaturesCancelEndsQuery(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
-	if _, err := demo.SeedFeatureRows(ctx, pool, "shop", 500, 100); err != nil {
+	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 500, 100); err != nil {
 		t.Fatal(err)
 	}
 	client := streamClient(t, pool, grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))

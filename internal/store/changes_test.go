@@ -197,7 +197,7 @@ func TestSubsetRunConsumesItsCustomersChanges(t *testing.T) {
 func beginRun(t *testing.T, pool *pgxpool.Pool, shop string, customers ...string) *store.Run {
 	t.Helper()
 	ctx := context.Background()
-	run, err := store.BeginRun(ctx, pool, store.RunInfo{ShopID: shop, Mode: "incremental", AsOf: time.Now(), CustomerIDs: customers})
+	run, err := store.New(pool).BeginRun(ctx, store.RunInfo{ShopID: shop, Mode: "incremental", AsOf: time.Now(), CustomerIDs: customers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,12 +5,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/featurestore/featurestore/internal/features"
 )
@@ -29,17 +26,8 @@ type ExportRequest struct {
 	CustomerIDs []string
 }
 
-// Exporter reads a shop's stored rows in bulk.
-type Exporter struct {
-	pool *pgxpool.Pool
-}
-
-// NewExporter returns an Exporter reading from pool.
-func NewExporter(pool *pgxpool.Pool) *Exporter { return &Exporter{pool: pool} }
-
 // exportSQL returns the query of req. arg renders a value into the query
-// text: a placeholder for a parameterised query, or a literal for COPY, so
-// that the measured floor runs exactly the statement an export runs.
+// text as a numbered placeholder.
 //
 // The key columns are COLLATE "C" in the table, so ORDER BY and the row
 // comparison both use byte order, and the pair key index
@@ -66,64 +54,24 @@ func exportSQL(req ExportRequest, arg func(any) string) string {
 // one consistent snapshot, and reads it as fn consumes it: a slow fn slows
 // Postgres down rather than growing memory. fn must not keep the row after
 // it returns: ExportRows reuses it. An error from fn stops the read, cancels
-// the query and is returned as is.
-func (x *Exporter) ExportRows(ctx context.Context, req ExportRequest, fn func(*StoredRow) error) error {
+// the query and is returned as is. A read from the start (req.After nil)
+// that selects no row returns an *UnknownShopError when the shop has no
+// data at all.
+func (s *Store) ExportRows(ctx context.Context, req ExportRequest, fn func(*StoredRow) error) error {
 	var args []any
 	query := exportSQL(req, func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	})
-	return eachStoredRow(ctx, x.pool, query, args, fn)
-}
-
-// CopyExportRows writes, with COPY in binary format, exactly the rows that
-// ExportRows reads for req, in the same order, from the same statement. It
-// measures the floor of an export: what Postgres alone takes to deliver the
-// rows.
-func (x *Exporter) CopyExportRows(ctx context.Context, req ExportRequest, w io.Writer) (int64, error) {
-	conn, err := x.pool.Acquire(ctx)
-	if err != nil {
-		return 0, translate(fmt.Errorf("acquire connection: %w", err))
-	}
-	defer conn.Release()
-	pg := conn.Conn().PgConn()
-	quote := func(s string) (string, error) {
-		e, err := pg.EscapeString(s)
-		return "'" + e + "'", err
-	}
-	var quoteErr error
-	query := exportSQL(req, func(v any) string {
-		var s string
-		switch v := v.(type) {
-		case string:
-			s, err = quote(v)
-		case time.Time:
-			s, err = quote(v.UTC().Format(time.RFC3339Nano))
-			s += "::timestamptz"
-		case []string:
-			items := make([]string, len(v))
-			for i, c := range v {
-				if items[i], err = quote(c); err != nil {
-					break
-				}
-			}
-			s = "ARRAY[" + strings.Join(items, ", ") + "]::text[]"
-		default:
-			err = fmt.Errorf("no literal form for %T", v)
-		}
-		if err != nil && quoteErr == nil {
-			quoteErr = err
-		}
-		return s
+	found := false
+	err := s.eachStoredRow(ctx, query, args, func(r *StoredRow) error {
+		found = true
+		return fn(r)
 	})
-	if quoteErr != nil {
-		return 0, fmt.Errorf("build copy statement: %w", quoteErr)
+	if err == nil && !found && req.After == nil {
+		return s.CheckShopKnown(ctx, req.ShopID)
 	}
-	tag, err := pg.CopyTo(ctx, w, "COPY ("+query+") TO STDOUT (FORMAT binary)")
-	if err != nil {
-		return 0, translate(fmt.Errorf("copy stored rows: %w", err))
-	}
-	return tag.RowsAffected(), nil
+	return err
 }
 
 // rowDecoder decodes rows selected with storedColumns from Postgres' binary

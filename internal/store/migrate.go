@@ -58,3 +58,9 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) (int6
 	}
 	return version, nil
 }
+
+// Migrate applies every pending migration to the Store's database (see the
+// function Migrate).
+func (s *Store) Migrate(ctx context.Context, logger *slog.Logger) (int64, error) {
+	return Migrate(ctx, s.pool, logger)
+}

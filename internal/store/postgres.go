@@ -54,6 +54,16 @@ func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error
 	return pool, nil
 }
 
+// CheckURL reports whether url is a database URL that Open can parse,
+// without connecting. Its error wraps ErrBadURL and never echoes the URL,
+// which may hold a password.
+func CheckURL(url string) error {
+	if _, err := pgxpool.ParseConfig(url); err != nil {
+		return fmt.Errorf("parse database url: %w", ErrBadURL)
+	}
+	return nil
+}
+
 // SwapDatabase returns dsn (a URL or a keyword/value string) naming the
 // database to instead of from.
 func SwapDatabase(dsn, from, to string) string {

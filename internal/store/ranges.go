@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // sampleRows is about how many rows of user_interactions CustomerRanges
@@ -28,7 +26,7 @@ const minSampleRows = 1_000
 // the shop's index. A shop with too few events in the sample (a small shop
 // in a large table) is split by its distinct customers instead, read from
 // the pair-scan index, which for such a shop is cheap.
-func CustomerRanges(ctx context.Context, pool *pgxpool.Pool, shopID string, n int) ([]CustomerRange, error) {
+func (s *Store) CustomerRanges(ctx context.Context, shopID string, n int) ([]CustomerRange, error) {
 	if n <= 1 {
 		return []CustomerRange{{}}, nil
 	}
@@ -37,7 +35,7 @@ func CustomerRanges(ctx context.Context, pool *pgxpool.Pool, shopID string, n in
 		quantiles[i] = float64(i+1) / float64(n)
 	}
 	var tableRows float64
-	if err := pool.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'user_interactions'::regclass`).Scan(&tableRows); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT reltuples FROM pg_class WHERE oid = 'user_interactions'::regclass`).Scan(&tableRows); err != nil {
 		return nil, translate(fmt.Errorf("estimate table size: %w", err))
 	}
 	// reltuples is -1 (or 0) for a table never analysed: sample all of it.
@@ -47,7 +45,7 @@ func CustomerRanges(ctx context.Context, pool *pgxpool.Pool, shopID string, n in
 	}
 	var bounds []string
 	var sampled int64
-	err := pool.QueryRow(ctx, `
+	err := s.pool.QueryRow(ctx, `
 SELECT percentile_disc($2::float8[]) WITHIN GROUP (ORDER BY customer_id COLLATE "C")::text[], count(*)
   FROM user_interactions TABLESAMPLE SYSTEM ($3) REPEATABLE (0)
  WHERE shop_id = $1 AND customer_id <> '' AND product_id <> ''`, shopID, quantiles, percent).Scan(&bounds, &sampled)
@@ -55,7 +53,7 @@ SELECT percentile_disc($2::float8[]) WITHIN GROUP (ORDER BY customer_id COLLATE 
 		return nil, translate(fmt.Errorf("sample customers: %w", err))
 	}
 	if sampled < minSampleRows && percent < 100 {
-		err := pool.QueryRow(ctx, `
+		err := s.pool.QueryRow(ctx, `
 SELECT percentile_disc($2::float8[]) WITHIN GROUP (ORDER BY customer_id)::text[]
   FROM (SELECT DISTINCT customer_id COLLATE "C" AS customer_id FROM user_interactions
          WHERE shop_id = $1 AND customer_id <> '' AND product_id <> '') c`, shopID, quantiles).Scan(&bounds)

@@ -23,7 +23,7 @@ SELECT 'e' || g, 's', 'c' || (g % 97), 'p' || (g % 13), 'view', now() FROM gener
 	if err != nil {
 		t.Fatal(err)
 	}
-	ranges, err := store.CustomerRanges(ctx, pool, "s", 4)
+	ranges, err := store.New(pool).CustomerRanges(ctx, "s", 4)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/featurestore/featurestore/internal/features"
 )
@@ -26,9 +25,9 @@ func lastFullRunSQL(shop, version string) string {
 // LastFullRun returns when the shop's latest successful FULL run of every
 // customer with the current features version started, and false when there
 // is none.
-func LastFullRun(ctx context.Context, pool *pgxpool.Pool, shopID string) (time.Time, bool, error) {
+func (s *Store) LastFullRun(ctx context.Context, shopID string) (time.Time, bool, error) {
 	var at time.Time
-	err := pool.QueryRow(ctx, lastFullRunSQL("$1", "$2"), shopID, features.Version).Scan(&at)
+	err := s.pool.QueryRow(ctx, lastFullRunSQL("$1", "$2"), shopID, features.Version).Scan(&at)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
@@ -53,8 +52,8 @@ type ShopState struct {
 // has ever had a run, in shop order. Both sets are read by skipping
 // through an index from one shop to the next, so the cost grows with the
 // number of shops, not with the size of the log or the run history.
-func ShopStates(ctx context.Context, pool *pgxpool.Pool) ([]ShopState, error) {
-	rows, err := pool.Query(ctx, `
+func (s *Store) ShopStates(ctx context.Context) ([]ShopState, error) {
+	rows, err := s.pool.Query(ctx, `
 WITH RECURSIVE changed(shop_id) AS (
     (SELECT shop_id FROM feature_changes ORDER BY shop_id LIMIT 1)
     UNION ALL

@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,9 +61,10 @@ type Pair struct {
 // scope conditions differing, so a pair's inputs, and the order the kernel
 // sees them in, are the same whichever run reads it.
 //
-// arg renders a value into the query text: a placeholder for a
-// parameterised query, or a literal for COPY, so that the measured floor
-// runs exactly the statement a run does.
+// arg renders a value into the query text: placeholders numbers the
+// parameters. featurestore-bench captures the statements a scan sends and
+// copies their results, so that its floor runs exactly the statement a run
+// does.
 
 // eventsSQL is the ordered read of the shop's used interactions. A list
 // of pairs is read pair by pair through the pair-scan index (LATERAL makes
@@ -203,26 +202,6 @@ func placeholders(args *[]any) func(any) string {
 	}
 }
 
-// literal renders a scan query's argument as SQL text for COPY, which takes
-// no parameters. Quotes are doubled; standard_conforming_strings (on since
-// Postgres 9.1) keeps backslashes literal.
-func literal(v any) string {
-	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
-	switch v := v.(type) {
-	case string:
-		return quote(v)
-	case time.Time:
-		return quote(v.UTC().Format(time.RFC3339Nano)) + "::timestamptz"
-	case []string:
-		items := make([]string, len(v))
-		for i, s := range v {
-			items[i] = quote(s)
-		}
-		return "ARRAY[" + strings.Join(items, ",") + "]::text[]"
-	}
-	panic(fmt.Sprintf("store: no SQL literal for %T", v))
-}
-
 // binaryResults asks Postgres for every result column in binary format, the
 // only format the wire decoder reads.
 var binaryResults = pgx.QueryResultFormats{pgx.BinaryFormatCode}
@@ -256,20 +235,16 @@ func (c *cursor) isKey(customer, product string) bool {
 	return !c.done && string(c.raw[0]) == customer && string(c.raw[1]) == product
 }
 
-// pairMu serialises taking a scan's two connections. Scans that each held
-// one connection while waiting for a second could otherwise exhaust the
-// pool and wait on one another for ever.
-var pairMu sync.Mutex
-
-// acquirePair takes two connections of pool for one scan.
-func acquirePair(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, *pgxpool.Conn, error) {
-	pairMu.Lock()
-	defer pairMu.Unlock()
-	a, err := pool.Acquire(ctx)
+// acquirePair takes two connections of the pool for one scan, one scan at
+// a time (see Store.pairMu).
+func (s *Store) acquirePair(ctx context.Context) (*pgxpool.Conn, *pgxpool.Conn, error) {
+	s.pairMu.Lock()
+	defer s.pairMu.Unlock()
+	a, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, translate(fmt.Errorf("acquire connection: %w", err))
 	}
-	b, err := pool.Acquire(ctx)
+	b, err := s.pool.Acquire(ctx)
 	if err != nil {
 		a.Release()
 		return nil, nil, translate(fmt.Errorf("acquire connection: %w", err))
@@ -283,7 +258,7 @@ func acquirePair(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, *pgxpo
 // at a time. fn must not
 // keep the Pair or its slices after it returns; an error from fn stops the
 // scan and is returned as is.
-func ScanPairs(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, fn func(*Pair) error) error {
+func (s *Store) ScanPairs(ctx context.Context, req ScanRequest, fn func(*Pair) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	// Cancelling before the rows are closed stops Postgres rather than
 	// draining the rest of a large result when fn fails.
@@ -291,7 +266,7 @@ func ScanPairs(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, fn func
 	if req.Pairs != nil && len(req.Pairs) == 0 {
 		return nil
 	}
-	evConn, lnConn, err := acquirePair(ctx, pool)
+	evConn, lnConn, err := s.acquirePair(ctx)
 	if err != nil {
 		return err
 	}
@@ -409,22 +384,4 @@ func nullFloat8(b []byte) (features.Null[float64], error) {
 	}
 	f, err := decodeFloat8(b)
 	return features.Some(f), err
-}
-
-// CopyOrderedEvents writes, with COPY in binary format, exactly the rows the
-// scan's event query reads in the order it reads them. It measures the floor
-// of a compute run: what Postgres alone takes to deliver the events in pair
-// order.
-func CopyOrderedEvents(ctx context.Context, pool *pgxpool.Pool, req ScanRequest, w io.Writer) (int64, error) {
-	query := eventsSQL(req, literal)
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return 0, translate(fmt.Errorf("acquire connection: %w", err))
-	}
-	defer conn.Release()
-	tag, err := conn.Conn().PgConn().CopyTo(ctx, w, "COPY ("+query+") TO STDOUT (FORMAT binary)")
-	if err != nil {
-		return 0, translate(fmt.Errorf("copy ordered events: %w", err))
-	}
-	return tag.RowsAffected(), nil
 }

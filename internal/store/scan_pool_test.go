@@ -24,13 +24,14 @@ func TestScansShareASmallPool(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer small.Close()
+	st := store.New(small)
 	asOf := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	for round := range 5 {
 		g, gctx := errgroup.WithContext(ctx)
 		for range 6 {
 			g.Go(func() error {
 				pairs := 0
-				err := store.ScanPairs(gctx, small, store.ScanRequest{ShopID: "shop-0", AsOf: asOf}, func(*store.Pair) error {
+				err := st.ScanPairs(gctx, store.ScanRequest{ShopID: "shop-0", AsOf: asOf}, func(*store.Pair) error {
 					pairs++
 					time.Sleep(time.Microsecond) // keep the connections a while
 					return nil

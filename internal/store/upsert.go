@@ -50,7 +50,7 @@ ON CONFLICT (shop_id, customer_id, product_id) DO UPDATE SET %s`, cols, cols, st
 // per shop can exist at a time, across every server sharing the database.
 // A Run's batches are written by its Writers.
 type Run struct {
-	pool        *pgxpool.Pool
+	store       *Store
 	conn        *pgxpool.Conn
 	id          int64
 	shopID      string
@@ -68,6 +68,10 @@ type RunInfo struct {
 	AsOf   time.Time
 	// CustomerIDs is the run's customer subset; empty means the whole shop.
 	CustomerIDs []string
+	// RefuseAfter, when not zero, refuses the run with a *PastAsOfError if
+	// the shop's last successful run has an as_of later than it. The check
+	// is made under the shop's lock, so no run can succeed in between.
+	RefuseAfter time.Time
 }
 
 // lockKeySQL derives the shop's advisory lock key; the prefix keeps it apart
@@ -75,9 +79,11 @@ type RunInfo struct {
 const lockKeySQL = `hashtextextended('featurestore/compute/' || $1, 0)`
 
 // BeginRun takes the shop's compute lock and records the run. It returns
-// ErrShopLocked when another run holds the lock. The caller must call Finish.
-func BeginRun(ctx context.Context, pool *pgxpool.Pool, info RunInfo) (*Run, error) {
-	conn, err := pool.Acquire(ctx)
+// ErrShopLocked when another run holds the lock, and a *PastAsOfError when
+// info.RefuseAfter refuses it; a refused run is not recorded. The caller
+// must call Finish.
+func (s *Store) BeginRun(ctx context.Context, info RunInfo) (*Run, error) {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, translate(fmt.Errorf("acquire connection: %w", err))
 	}
@@ -90,12 +96,24 @@ func BeginRun(ctx context.Context, pool *pgxpool.Pool, info RunInfo) (*Run, erro
 		conn.Release()
 		return nil, ErrShopLocked
 	}
-	r := &Run{pool: pool, conn: conn, shopID: info.ShopID, customerIDs: info.CustomerIDs, asOf: info.AsOf}
+	r := &Run{store: s, conn: conn, shopID: info.ShopID, customerIDs: info.CustomerIDs, asOf: info.AsOf}
 	// Holding the lock proves that no run of the shop is alive: one still
 	// marked running was stopped without recording its end (a killed process).
 	_, err = conn.Exec(ctx, `
 UPDATE feature_runs SET status = 'abandoned', finished_at = now()
  WHERE shop_id = $1 AND status = 'running'`, info.ShopID)
+	if err == nil && !info.RefuseAfter.IsZero() {
+		var last time.Time
+		err = conn.QueryRow(ctx, `
+SELECT as_of FROM feature_runs WHERE shop_id = $1 AND status = 'succeeded' ORDER BY started_at DESC LIMIT 1`, info.ShopID).Scan(&last)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			err = nil
+		case err == nil && last.After(info.RefuseAfter):
+			r.release(ctx)
+			return nil, &PastAsOfError{ShopID: info.ShopID, AsOf: info.AsOf, LastAsOf: last}
+		}
+	}
 	if err == nil {
 		err = conn.QueryRow(ctx, `
 INSERT INTO feature_runs (shop_id, mode, as_of, started_at, features_version, customer_count)
@@ -123,7 +141,7 @@ type Writer struct {
 
 // NewWriter returns a writer for the run. The caller must Close it.
 func (r *Run) NewWriter(ctx context.Context) (*Writer, error) {
-	conn, err := r.pool.Acquire(ctx)
+	conn, err := r.store.pool.Acquire(ctx)
 	if err != nil {
 		return nil, translate(fmt.Errorf("acquire connection: %w", err))
 	}
@@ -269,7 +287,7 @@ func (r *Run) recordFailure(ctx context.Context, totals RunTotals, runErr error)
 	if errors.Is(runErr, context.Canceled) {
 		status = "cancelled"
 	}
-	_, err := r.pool.Exec(ctx, recordOutcomeSQL, r.id, status, totals.EventsRead, totals.OrderLinesRead,
+	_, err := r.store.pool.Exec(ctx, recordOutcomeSQL, r.id, status, totals.EventsRead, totals.OrderLinesRead,
 		totals.PairsWritten, totals.PairsDeleted, runErr.Error())
 	if err != nil {
 		return translate(fmt.Errorf("record run outcome: %w", err))
