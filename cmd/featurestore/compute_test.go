@@ -13,8 +13,8 @@ import (
 // allows it, with the table unchanged; then allowed with
 // --allow-past-as-of.
 func TestComputeCommandPastAsOf(t *testing.T) {
-	pool, url := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, url := testenv.GoldenPostgres(t)
 	compute := func(args ...string) error {
 		return run(context.Background(), append([]string{"compute", "--database-url", url, "--shop", "shop-0", "--log-level", "error"}, args...))
 	}

@@ -14,6 +14,7 @@ import (
 // typo in --shop does: the command fails saying so, and leaves no file
 // that could pass for an empty shop's export.
 func TestExportUnknownShop(t *testing.T) {
+	t.Parallel()
 	fx := newExportFixture(t)
 	for _, format := range []export.Format{export.CSV, export.Parquet} {
 		t.Run(string(format), func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 // event with the shop's pixel key, and checks that it is stored, and that
 // the same post without the key is refused.
 func TestServeTakesPixelEvents(t *testing.T) {
+	t.Parallel()
 	pool, url := testenv.Postgres(t)
 	key := createKey(t, pool, "shop-1-pixel", []string{"shop-1"}, auth.ScopePixel)
 	httpAddr := freeAddr(t)
@@ -50,6 +51,7 @@ func TestServeTakesPixelEvents(t *testing.T) {
 }
 
 func TestServeRejectsBadPixelOrigins(t *testing.T) {
+	t.Parallel()
 	err := runServe(context.Background(), []string{"--database-url", "postgres://u@127.0.0.1/db", "--pixel-origins", "ftp://shop.example.com"})
 	if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--pixel-origins") {
 		t.Fatalf("serve with a bad --pixel-origins: %v, want a usage error naming the flag", err)

@@ -122,11 +122,11 @@ func serveInProcess(t *testing.T, args []string, ready func() error) {
 			if err != nil {
 				t.Errorf("serve: %v", err)
 			}
-		case <-time.After(30 * time.Second):
+		case <-time.After(time.Minute):
 			t.Error("serve did not stop after its context ended")
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(time.Minute)
 	for {
 		err := ready()
 		if err == nil {

@@ -66,6 +66,7 @@ func healthy(addr string, creds credentials.TransportCredentials) error {
 }
 
 func TestAuthNoneOnlyOnLoopback(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		args []string
 		flag string
@@ -97,6 +98,7 @@ func TestAuthNoneOnlyOnLoopback(t *testing.T) {
 
 // TestServeAuthNone serves without keys on loopback: calls need none.
 func TestServeAuthNone(t *testing.T) {
+	t.Parallel()
 	_, dbURL := testenv.Postgres(t)
 	addr := freeAddr(t)
 	serveInProcess(t, []string{"--database-url", dbURL, "--addr", addr, "--metrics-addr=", "--auth", "none", "--log-level", "error"},
@@ -111,6 +113,7 @@ func TestServeAuthNone(t *testing.T) {
 // with the same certificate, with keys: a call needs both a client
 // certificate and a key.
 func TestServeTLS(t *testing.T) {
+	t.Parallel()
 	pool, dbURL := testenv.Postgres(t)
 	dir := t.TempDir()
 	serverCA, clientCA := testenv.NewCA(t, "server CA"), testenv.NewCA(t, "client CA")
@@ -160,6 +163,7 @@ func TestServeTLS(t *testing.T) {
 }
 
 func TestServeRejectsBadTLSSettings(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "missing.pem")
 	for _, tc := range []struct {
@@ -179,6 +183,7 @@ func TestServeRejectsBadTLSSettings(t *testing.T) {
 // TestOperationsEndpoints checks that /metrics is served on its own
 // address, /debug/pprof only with --pprof, and the command line never.
 func TestOperationsEndpoints(t *testing.T) {
+	t.Parallel()
 	_, dbURL := testenv.Postgres(t)
 	get := func(u string) (int, string, error) {
 		resp, err := http.Get(u)
@@ -222,6 +227,7 @@ func TestOperationsEndpoints(t *testing.T) {
 // TLS: with --api-key and --tls-ca it succeeds, without the key it fails
 // naming the problem.
 func TestExportSendsKeyOverTLS(t *testing.T) {
+	t.Parallel()
 	fx := newExportFixture(t)
 	dir := t.TempDir()
 	ca := testenv.NewCA(t, "ca")
@@ -256,6 +262,7 @@ func TestExportSendsKeyOverTLS(t *testing.T) {
 // TestKeysCommand creates, lists, replaces and revokes keys through the
 // binary, and checks that bad requests are refused with the flag at fault.
 func TestKeysCommand(t *testing.T) {
+	t.Parallel()
 	pool, dbURL := testenv.Postgres(t)
 	st := store.New(pool)
 	db := []string{"--database-url", dbURL}

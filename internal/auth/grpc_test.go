@@ -15,6 +15,7 @@ import (
 // with the reason for each refusal, and a plain error for the defect of an
 // unauthenticated call reaching authorization.
 func TestInterceptorErrorsAreForTheServerToMap(t *testing.T) {
+	t.Parallel()
 	key := &Key{Name: "reader", Scopes: ScopeRead, shops: []string{"shop-a"}}
 	authed := context.WithValue(context.Background(), keyContext{}, key)
 	g := NewGRPC(nil)

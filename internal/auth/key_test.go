@@ -6,6 +6,7 @@ import (
 )
 
 func TestNewSecret(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for range 100 {
 		id, secret, err := NewSecret()
@@ -27,6 +28,7 @@ func TestNewSecret(t *testing.T) {
 }
 
 func TestKeyIDRejects(t *testing.T) {
+	t.Parallel()
 	_, good, err := NewSecret()
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +70,7 @@ func FuzzKeyID(f *testing.F) {
 }
 
 func TestParseScopes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		in      []string
 		want    Scope

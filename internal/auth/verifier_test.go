@@ -65,6 +65,7 @@ func newTestVerifier(t *testing.T, cfg Config) (*Verifier, *countingStore, *cloc
 }
 
 func TestVerify(t *testing.T) {
+	t.Parallel()
 	v, ks, _ := newTestVerifier(t, Config{})
 	ctx := context.Background()
 	past := time.Now().Add(-time.Hour)
@@ -146,6 +147,7 @@ func TestVerify(t *testing.T) {
 // CacheTTL, and that a revocation takes effect when the remembered check
 // ends, not before and not later.
 func TestVerifyCache(t *testing.T) {
+	t.Parallel()
 	v, ks, clk := newTestVerifier(t, Config{CacheTTL: 5 * time.Second})
 	ctx := context.Background()
 	secret := createKey(t, ks.Store, "k", []string{"shop-a"}, []string{"read"}, nil)
@@ -205,6 +207,7 @@ func isReason(err error, r Reason) bool {
 }
 
 func TestVerifyBoundsRefusals(t *testing.T) {
+	t.Parallel()
 	v, _, _ := newTestVerifier(t, Config{MaxRefused: 5})
 	for range 23 {
 		_, unknown, _ := NewSecret()
@@ -218,6 +221,7 @@ func TestVerifyBoundsRefusals(t *testing.T) {
 }
 
 func TestNewVerifierRejectsLongCache(t *testing.T) {
+	t.Parallel()
 	for _, ttl := range []time.Duration{-time.Second, MaxCacheTTL + time.Millisecond} {
 		if _, err := NewVerifier(nil, Config{CacheTTL: ttl}, testenv.Logger()); err == nil || !strings.Contains(err.Error(), "at most 10s") {
 			t.Errorf("CacheTTL %s: %v, want an error naming the bound", ttl, err)
@@ -228,6 +232,7 @@ func TestNewVerifierRejectsLongCache(t *testing.T) {
 // TestRecordsLastUse checks that Run writes when keys were used, without
 // moving a later time back.
 func TestRecordsLastUse(t *testing.T) {
+	t.Parallel()
 	v, ks, clk := newTestVerifier(t, Config{TouchInterval: time.Hour})
 	ctx := context.Background()
 	secret := createKey(t, ks.Store, "k", []string{"shop-a"}, []string{"read"}, nil)

@@ -45,6 +45,7 @@ func clientTLS(roots *x509.CertPool, certs ...tls.Certificate) credentials.Trans
 }
 
 func TestTLSAndMutualTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	serverCA, clientCA, strangerCA := testenv.NewCA(t, "server CA"), testenv.NewCA(t, "client CA"), testenv.NewCA(t, "stranger CA")
 	srvCert := serverCA.Server(t)
@@ -86,6 +87,7 @@ func TestTLSAndMutualTLS(t *testing.T) {
 }
 
 func TestServerConfigRejectsBadCA(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ca := testenv.NewCA(t, "ca")
 	cert := ca.Server(t)
@@ -109,6 +111,7 @@ func TestServerConfigRejectsBadCA(t *testing.T) {
 // (the certificate replaced, the key not yet) keeps the previous one in
 // service.
 func TestReload(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ca := testenv.NewCA(t, "ca")
 	first, second, third := ca.Server(t), ca.Server(t), ca.Server(t)

@@ -17,6 +17,7 @@ import (
 // earlier instants: each must be refused, naming its as_of and june, and
 // leave the table exactly as it was.
 func TestRunRefusesAPastAsOf(t *testing.T) {
+	t.Parallel()
 	pool := goldenDB(t)
 	e := newEngine(t, pool, nil)
 	mustRun(t, e, compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Full})
@@ -42,6 +43,7 @@ func TestRunRefusesAPastAsOf(t *testing.T) {
 // with AllowPastAsOf, and at the server's clock after a run whose as_of a
 // client set a few minutes ahead of it.
 func TestRunAllowsAPastAsOfOnPurpose(t *testing.T) {
+	t.Parallel()
 	pool := goldenDB(t)
 	e := newEngine(t, pool, nil)
 	mustRun(t, e, compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Full})

@@ -18,6 +18,7 @@ import (
 // query plans for the shop's real size; a second run of the same shop
 // changes no estimate and must not analyse again.
 func TestRunRefreshesStatisticsOfANewShop(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	pool, _ := testenv.Postgres(t)
 	// Autovacuum would analyse the table at a time of its own choosing.

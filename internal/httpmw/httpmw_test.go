@@ -14,6 +14,7 @@ import (
 )
 
 func TestWrap(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	m, err := httpmw.NewMetrics(reg)
 	if err != nil {

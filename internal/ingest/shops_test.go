@@ -15,6 +15,7 @@ import (
 // repeats an id. Two shops whose backends both number their events from 1
 // must both keep them, and no shop can make another's event a duplicate.
 func TestIngestIdsArePerShop(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	w := ingest.NewWriter(store.New(pool))
 	ctx := context.Background()

@@ -12,6 +12,7 @@ import (
 )
 
 func TestPixelCORS(t *testing.T) {
+	t.Parallel()
 	h, pool := newHandler(t, pixel.Config{})
 	custom, err := pixel.ParseOrigins("https://www.acme.com, http://localhost:3000")
 	if err != nil {
@@ -86,6 +87,7 @@ func TestPixelCORS(t *testing.T) {
 }
 
 func TestParseOrigins(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"shop.example.com", "ftp://shop.example.com", "https://", "https://shop.example.com/path",
 		"https://a.*.example.com", "https://*.", "https://user@shop.example.com", "https://shop.example.com?q=1"} {
 		if _, err := pixel.ParseOrigins(bad); err == nil || !strings.Contains(err.Error(), "origin") {

@@ -20,6 +20,7 @@ import (
 // TestPixelEventTypes posts each standard event the pixel subscribes to
 // and checks the rows it becomes, field by field.
 func TestPixelEventTypes(t *testing.T) {
+	t.Parallel()
 	h, pool := newHandler(t, pixel.Config{})
 	checkout, err := os.ReadFile("testdata/checkout_completed.json")
 	if err != nil {
@@ -130,6 +131,7 @@ func TestPixelEventTypes(t *testing.T) {
 // arrived is stored at its arrival: a client clock running ahead must not
 // put events in the future.
 func TestPixelCorrectsClientClock(t *testing.T) {
+	t.Parallel()
 	h, pool := newHandler(t, pixel.Config{})
 	before := time.Now()
 	decode(t, post(t, h, "/v1/pixel/"+shop, pixelEvent("page_viewed", "ev-ahead", time.Now().Add(time.Hour), productPage, nil), nil), http.StatusOK)
@@ -140,6 +142,7 @@ func TestPixelCorrectsClientClock(t *testing.T) {
 }
 
 func TestPixelRejects(t *testing.T) {
+	t.Parallel()
 	h, pool := newHandler(t, pixel.Config{})
 	good := pixelEvent("page_viewed", "ev-good", t0, productPage, nil)
 	for _, tc := range []struct {

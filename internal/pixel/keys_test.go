@@ -34,6 +34,7 @@ func storeKey(t *testing.T, st *store.Store, name, shop string, scopes auth.Scop
 // and refused origins: only a key of the shop, from an origin it allows,
 // stores anything.
 func TestPixelKeys(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	st := store.New(pool)
 	acme := storeKey(t, st, "acme-pixel", shop, auth.ScopePixel)
@@ -117,6 +118,7 @@ func TestPixelKeys(t *testing.T) {
 // are so low that no token comes back during the test, however slow the
 // machine.
 func TestPixelRateLimits(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	st := store.New(pool)
 	slow := pixel.Limit{Rate: 0.001, Burst: 3}
@@ -192,6 +194,7 @@ func TestPixelRateLimits(t *testing.T) {
 }
 
 func TestParseProxies(t *testing.T) {
+	t.Parallel()
 	for _, bad := range []string{"10.0.0.0/33", "proxy.example", "10.0.0.1:80"} {
 		if _, err := pixel.ParseProxies(bad); err == nil {
 			t.Errorf("ParseProxies(%q) accepted", bad)

@@ -11,6 +11,7 @@ import (
 // buckets held stay within twice the bound, and a client active all along
 // keeps its (empty) bucket through the generations.
 func TestLimitersBoundMemory(t *testing.T) {
+	t.Parallel()
 	l := newLimiters(Limit{Rate: 0.001, Burst: 1}, 10)
 	now := time.Now()
 	if ok, _ := l.allow("active", now); !ok {
@@ -30,6 +31,7 @@ func TestLimitersBoundMemory(t *testing.T) {
 }
 
 func TestClientKey(t *testing.T) {
+	t.Parallel()
 	proxies, err := ParseProxies("10.0.0.0/8")
 	if err != nil {
 		t.Fatal(err)

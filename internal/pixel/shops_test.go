@@ -16,6 +16,7 @@ import (
 // same shop's event: another shop that stored the same row id first, by
 // accident or on purpose, neither hides it nor is touched by it.
 func TestPixelIdsArePerShop(t *testing.T) {
+	t.Parallel()
 	h, pool := newHandler(t, pixel.Config{})
 	view := func(id string) map[string]any {
 		return pixelEvent("product_viewed", id, t0, productPage, map[string]any{"productVariant": variant("7234567890123")})

@@ -73,8 +73,8 @@ func (panickingReader) ReadPairs(context.Context, string, []store.Lookup) ([][]s
 // gets it, and checks its code, its ErrorInfo reason and domain, and, for
 // INVALID_ARGUMENT, the field it names.
 func TestErrorReasons(t *testing.T) {
-	pool, url := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, url := testenv.GoldenPostgres(t)
 	ctx := context.Background()
 	st := store.New(pool)
 	full := startServer(t, pool, nil)
@@ -295,7 +295,7 @@ func (c stuckComputer) Run(ctx context.Context, req compute.Request, progress fu
 	case <-ctx.Done():
 		c.cancelled <- true
 		return compute.Summary{}, ctx.Err()
-	case <-time.After(20 * time.Second):
+	case <-time.After(time.Minute): // a budget for a busy machine: a cancelled run ends long before
 		c.cancelled <- false
 		return compute.Summary{ShopID: req.ShopID}, nil
 	}
@@ -318,6 +318,7 @@ func (s *brokenStream) Send(*featurestorev1.ComputeFeaturesResponse) error {
 // progress cannot be sent is cancelled at once, and that ComputeFeatures
 // returns the send's error instead of running on for nobody.
 func TestComputeFeaturesEndsWhenProgressCannotBeSent(t *testing.T) {
+	t.Parallel()
 	c := stuckComputer{cancelled: make(chan bool, 1)}
 	svc := newService(t, server.Config{Computer: c})
 	s := &brokenStream{}

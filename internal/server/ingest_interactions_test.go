@@ -43,6 +43,7 @@ func asRow(m *featurestorev1.Interaction) ingest.Interaction {
 }
 
 func TestIngestInteractions(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
@@ -80,6 +81,7 @@ func TestIngestInteractions(t *testing.T) {
 // TestIngestInteractionsIdsPerShop stores the same id for two shops, one
 // call each: both are stored, and neither shop's row changes the other's.
 func TestIngestInteractionsIdsPerShop(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
@@ -112,6 +114,7 @@ func TestIngestInteractionsIdsPerShop(t *testing.T) {
 // among good ones: each is answered INVALID_ARGUMENT naming the bad fields
 // by their path in the request, and stores nothing.
 func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
@@ -158,6 +161,7 @@ func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
 			"and 20 more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := client.IngestInteractions(ctx, &featurestorev1.IngestInteractionsRequest{Interactions: tc.interactions})
 			st := status.Convert(err)
 			if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tc.message) {
@@ -185,6 +189,7 @@ func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
 }
 
 func TestIngestInteractionsWithoutIngester(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, server.Config{})
 	_, err := svc.IngestInteractions(context.Background(), &featurestorev1.IngestInteractionsRequest{})
 	if status.Code(err) != codes.Unimplemented {
@@ -196,6 +201,7 @@ func TestIngestInteractionsWithoutIngester(t *testing.T) {
 // events through the API and checks the features a compute run derives
 // from them.
 func TestIngestedInteractionsFlowIntoComputeFeatures(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()

@@ -19,8 +19,8 @@ import (
 // refused with FAILED_PRECONDITION naming both instants and changes
 // nothing, unless allow_past_as_of says that it is meant.
 func TestComputeFeaturesRefusesPastAsOf(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
 	june := mustTime(t, "2025-06-01T00:00:00Z")

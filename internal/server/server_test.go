@@ -27,7 +27,7 @@ import (
 // client of it. tune, if not nil, adjusts the compute engine's settings;
 // when it sets a *cache.Cache as the engine's Sink, reads go through that
 // cache too.
-func startServer(t *testing.T, pool *pgxpool.Pool, tune func(*compute.Config)) featurestorev1.FeatureStoreServiceClient {
+func startServer(t testing.TB, pool *pgxpool.Pool, tune func(*compute.Config)) featurestorev1.FeatureStoreServiceClient {
 	t.Helper()
 	st := store.New(pool)
 	cfg := compute.DefaultConfig()
@@ -55,7 +55,7 @@ func startServer(t *testing.T, pool *pgxpool.Pool, tune func(*compute.Config)) f
 }
 
 // newEngine returns a compute engine on st with cfg.
-func newEngine(t *testing.T, st *store.Store, cfg compute.Config) *compute.Engine {
+func newEngine(t testing.TB, st *store.Store, cfg compute.Config) *compute.Engine {
 	t.Helper()
 	e, err := compute.NewEngine(st, cfg, testenv.Logger())
 	if err != nil {
@@ -65,7 +65,7 @@ func newEngine(t *testing.T, st *store.Store, cfg compute.Config) *compute.Engin
 }
 
 // newService returns a service configured with cfg.
-func newService(t *testing.T, cfg server.Config) *server.Service {
+func newService(t testing.TB, cfg server.Config) *server.Service {
 	t.Helper()
 	svc, err := server.NewService(cfg, testenv.Logger())
 	if err != nil {
@@ -76,7 +76,7 @@ func newService(t *testing.T, cfg server.Config) *server.Service {
 
 // computeAll runs ComputeFeatures to its end and returns the summary and the
 // number of progress messages before it.
-func computeAll(ctx context.Context, t *testing.T, client featurestorev1.FeatureStoreServiceClient, req *featurestorev1.ComputeFeaturesRequest) (*featurestorev1.ComputeSummary, error) {
+func computeAll(ctx context.Context, t testing.TB, client featurestorev1.FeatureStoreServiceClient, req *featurestorev1.ComputeFeaturesRequest) (*featurestorev1.ComputeSummary, error) {
 	t.Helper()
 	stream, err := client.ComputeFeatures(ctx, req)
 	if err != nil {
@@ -132,6 +132,7 @@ func TestStreamLimitsMetrics(t *testing.T) {
 // refused by name, and that unset backends are fine (their RPCs answer
 // NOT_CONFIGURED), as are unset stream limits (they take the defaults).
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	var nilCache *cache.Cache
 	var nilStore *store.Store
 	for _, tc := range []struct {

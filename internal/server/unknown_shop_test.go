@@ -22,8 +22,8 @@ import (
 // known shop whose answer happens to be empty stays an empty answer, and
 // GetFeatures keeps answering per pair.
 func TestUnknownShop(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool) // shop-0 and shop-1: events and orders, no stored rows yet
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t) // shop-0 and shop-1: events and orders, no stored rows yet
 	st := store.New(pool)
 	if _, err := st.SeedFeatureRows(context.Background(), "stored-only", 3, 4); err != nil {
 		t.Fatal(err)

@@ -120,6 +120,7 @@ func productsOf(c, n int) []string {
 // know yet: each online read must look its customers up through the pair
 // key, never walk the shop's rows, whatever the planner estimates.
 func TestOnlineReadsPlanWithoutStatistics(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	_, url := unanalysedShop(t, 20_000, 6_000)
 	log := &queryLog{}

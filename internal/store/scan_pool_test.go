@@ -18,9 +18,9 @@ import (
 // serve side by side: each scan needs two connections, and none may hold
 // one while waiting for the other on the rest.
 func TestScansShareASmallPool(t *testing.T) {
-	pool, url := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Parallel()
+	_, url := testenv.GoldenPostgres(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	small, err := store.Open(ctx, url+"&pool_max_conns=4")
 	if err != nil {

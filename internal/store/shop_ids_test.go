@@ -31,6 +31,7 @@ const shopIDsVersion = 5
 // (shop_id, id), and that equal ids of different shops are then stored;
 // then it migrates down, which must refuse while such ids exist.
 func TestMigrateKeysInputTablesByShop(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name string
@@ -147,6 +148,7 @@ SELECT coalesce(string_agg(a.attname, ', ' ORDER BY k.ord), '')
 // keys leaves alone, and names, a table whose key is not featurestore's
 // to change.
 func TestMigrateRefusesOtherKeys(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name, schema, want string
