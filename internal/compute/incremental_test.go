@@ -235,7 +235,9 @@ func TestInterruptedRunThenNewRun(t *testing.T) {
 			mustRun(t, newEngine(t, reference, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: tc.mode})
 
 			pool, url := prepare()
-			doomed, err := store.Open(context.Background(), withParam(url, "application_name=doomed"))
+			// Named after the database: tests of other checkouts may share
+			// the server and end connections by name.
+			doomed, err := store.Open(context.Background(), withParam(url, "application_name=doomed-"+pool.Config().ConnConfig.Database))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -274,12 +276,13 @@ func TestInterruptedRunThenNewRun(t *testing.T) {
 	}
 }
 
-// killDoomed ends every connection named doomed to pool's database, as a
-// crash of the server that held them would, and waits until they are gone.
-// Other databases' connections are not its to end: tests run at once.
+// killDoomed ends every connection to pool's database named doomed after
+// it, as a crash of the server that held them would, and waits until they
+// are gone. Other databases' connections are not its to end: tests run at
+// once.
 func killDoomed(t *testing.T, pool *pgxpool.Pool, _ context.CancelFunc) {
 	exec(t, pool, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
-		WHERE application_name = 'doomed' AND datname = current_database()`)
+		WHERE application_name = 'doomed-' || current_database() AND datname = current_database()`)
 }
 
 // describe shows whether a row is stored and, if so, when it was computed.
