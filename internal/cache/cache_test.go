@@ -18,7 +18,15 @@ import (
 
 func newTestCache(t *testing.T, url string) *Cache {
 	t.Helper()
-	c, err := New(context.Background(), nil, DefaultConfig(url), testenv.Logger())
+	return newTestCacheWith(t, DefaultConfig(url))
+}
+
+// newTestCacheWith returns a cache with cfg in front of a new database,
+// which keeps its record of hashes to repair.
+func newTestCacheWith(t *testing.T, cfg Config) *Cache {
+	t.Helper()
+	pool, _ := testenv.Postgres(t)
+	c, err := New(context.Background(), store.New(pool), cfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,39 +197,42 @@ func TestWriteThroughSkipsColdCustomers(t *testing.T) {
 }
 
 // TestFailedWriteThroughIsNotTrusted: while Redis is down a run cannot
-// update a cached customer, so this process stops trusting that hash and
-// removes it once Redis is back.
+// update a cached customer, so the hash is marked for repair at once, here
+// and in Postgres, and removed with its mark once Redis is back.
 func TestFailedWriteThroughIsNotTrusted(t *testing.T) {
 	redis := testenv.StartRedis(t)
 	cfg := DefaultConfig(redis.URL())
-	cfg.BreakerCooldown = 50 * time.Millisecond
-	c, err := New(context.Background(), nil, cfg, testenv.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	cfg.BreakerCooldown, cfg.PollInterval = 50*time.Millisecond, 50*time.Millisecond
+	c := newTestCacheWith(t, cfg)
 	ctx := context.Background()
 	t0 := time.Now().UTC()
 	if err := c.put(ctx, "shop", []customerRecords{{customerID: "c", records: map[string]stampedRecord{"p": record(t, 1, t0)}}}, "fill"); err != nil {
 		t.Fatal(err)
 	}
 	redis.Pause()
-	if err := c.Written(ctx, "shop", []store.FeatureRow{row("c", "p", 2)}, t0.Add(time.Second), t0); err == nil {
-		t.Fatal("write-through to a hung redis succeeded")
+	if err := c.Written(ctx, "shop", []store.FeatureRow{row("c", "p", 2)}, t0.Add(time.Second), t0); err != nil {
+		t.Fatalf("a write-through whose failure was recorded answered %v", err)
 	}
 	if !c.anyDirty("shop", []string{"c"}) {
 		t.Fatal("the customer whose write-through failed is still trusted")
 	}
+	marks, err := c.source.CacheMarksSince(ctx, -1)
+	if err != nil || len(marks.Marks) != 1 || marks.Marks[0] != (store.CacheMark{ShopID: "shop", CustomerID: "c", ID: marks.Marks[0].ID}) {
+		t.Fatalf("marks in postgres: %+v (%v), want customer c of shop", marks.Marks, err)
+	}
 	redis.Resume()
-	deadline := time.Now().Add(10 * time.Second)
-	for !c.dirty.empty() {
+	deadline := time.Now().Add(30 * time.Second)
+	for !c.marks.empty() {
 		if time.Now().After(deadline) {
-			t.Fatal("dirty hash not removed after redis came back")
+			t.Fatal("marked hash not repaired after redis came back")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	if n, err := c.rdb.Exists(ctx, Key("shop", "c")).Result(); err != nil || n != 0 {
-		t.Errorf("dirty hash still in redis (%d, %v)", n, err)
+		t.Errorf("marked hash still in redis (%d, %v)", n, err)
+	}
+	if marks, err := c.source.CacheMarksSince(ctx, -1); err != nil || len(marks.Marks) != 0 {
+		t.Errorf("marks left in postgres after the repair: %+v (%v)", marks.Marks, err)
 	}
 }
 
@@ -229,11 +240,7 @@ func TestTTL(t *testing.T) {
 	url := testenv.Redis(t)
 	cfg := DefaultConfig(url)
 	cfg.TTL = 90 * time.Second
-	c, err := New(context.Background(), nil, cfg, testenv.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newTestCacheWith(t, cfg)
 	ctx := context.Background()
 	if err := c.put(ctx, "shop", []customerRecords{{customerID: "c", records: map[string]stampedRecord{"p": record(t, 1, time.Now())}}}, "fill"); err != nil {
 		t.Fatal(err)
