@@ -3,6 +3,8 @@ package cache_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -11,9 +13,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
-	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/protoconv"
@@ -57,21 +59,24 @@ func readAsOf(t *testing.T, c *cache.Cache, products []string) []string {
 	}
 	got := make([]string, len(products))
 	for i, rec := range out[0] {
-		if !rec.Found() {
+		switch {
+		case !rec.Found():
 			got[i] = "not found"
-			continue
+		case rec.Row != nil: // read from Postgres
+			got[i] = describeRow(rec.Row)
+		default:
+			r, err := protoconv.EncodedRecord(rec.Encoded).Decode(goldenCustomer, products[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[i] = describeRow(&store.StoredRow{AsOf: r.GetAsOf().AsTime(), ComputedAt: r.GetComputedAt().AsTime()})
 		}
-		r, err := protoconv.EncodedRecord(rec.Encoded).Decode(goldenCustomer, products[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		got[i] = describeRecord(r)
 	}
 	return got
 }
 
-func describeRecord(r *featurestorev1.FeatureRecord) string {
-	return fmt.Sprintf("as of %s computed at %s", r.GetAsOf().AsTime().Format(time.RFC3339), r.GetComputedAt().AsTime().Format(time.RFC3339Nano))
+func describeRow(r *store.StoredRow) string {
+	return fmt.Sprintf("as of %s computed at %s", r.AsOf.UTC().Format(time.RFC3339), r.ComputedAt.UTC().Format(time.RFC3339Nano))
 }
 
 // tableAsOf is what readAsOf must answer: the table's rows.
@@ -90,12 +95,84 @@ func tableAsOf(t *testing.T, pool *pgxpool.Pool, products []string) []string {
 			out[i] = "not found"
 			continue
 		}
-		out[i] = fmt.Sprintf("as of %s computed at %s", r.AsOf.Format(time.RFC3339), r.ComputedAt.UTC().Format(time.RFC3339Nano))
+		out[i] = describeRow(&r)
 	}
 	return out
 }
 
-func sameStrings(a, b []string) bool { return fmt.Sprint(a) == fmt.Sprint(b) }
+// diff describes the first product whose record differs, or is "".
+func diff(got, want []string) string {
+	for i := range want {
+		if i >= len(got) || got[i] != want[i] {
+			return fmt.Sprintf("product %d of %d: got %s, want %s", i+1, len(want), got[i], want[i])
+		}
+	}
+	return ""
+}
+
+// proxy forwards TCP connections to Redis until it is cut: then it drops
+// every connection and refuses new ones, as a network partition between
+// one server and Redis would, while Redis keeps its data.
+type proxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	cut    bool
+	conns  []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{l: l, target: target}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			if p.cut {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				p.mu.Unlock()
+				c.Close()
+				continue
+			}
+			p.conns = append(p.conns, c, up)
+			p.mu.Unlock()
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+	t.Cleanup(func() {
+		l.Close()
+		p.setCut(true)
+	})
+	return p
+}
+
+func (p *proxy) url() string { return "redis://" + p.l.Addr().String() + "/0" }
+
+// setCut cuts the proxy (dropping its connections) or heals it.
+func (p *proxy) setCut(cut bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cut = cut
+	if cut {
+		for _, c := range p.conns {
+			c.Close()
+		}
+		p.conns = nil
+	}
+}
 
 // marksVersion is the version of the record of hashes to repair.
 func marksVersion(t *testing.T, pool *pgxpool.Pool) int64 {
@@ -160,12 +237,32 @@ func (s *stuckSink) Written(ctx context.Context, shopID string, rows []store.Fea
 func TestFailedWriteThroughSurvivesRestart(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		// fail runs the compute at june with a, which must not write the
-		// run's vectors of the golden customer through to Redis, and
-		// leaves a dead and Redis answering.
-		fail func(t *testing.T, url string, redisSrv *testenv.RedisProcess, a *cache.Cache)
+		// fail runs the compute at june with a, which reaches Redis
+		// through p, and must not write the run's vectors of the golden
+		// customer through to Redis; it leaves a dead and Redis answering.
+		fail func(t *testing.T, url string, redisSrv *testenv.RedisProcess, p *proxy, a *cache.Cache)
 	}{
-		{"redis hung during the run", func(t *testing.T, url string, redisSrv *testenv.RedisProcess, a *cache.Cache) {
+		{"redis unreachable during the run", func(t *testing.T, url string, _ *testenv.RedisProcess, p *proxy, a *cache.Cache) {
+			pool, err := store.Open(context.Background(), url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pool.Close()
+			e, err := compute.NewEngine(store.New(pool), withSink(a), testenv.Logger())
+			if err != nil {
+				t.Fatal(err)
+			}
+			p.setCut(true)
+			if _, err := e.Run(context.Background(), compute.Request{ShopID: goldenShop, AsOf: june, Mode: compute.Full}, nil); err != nil {
+				t.Fatal(err)
+			}
+			cache.Kill(a)
+			p.setCut(false)
+		}},
+		// A hung Redis runs what it had queued when it wakes, from the
+		// dead server too: this case passes on a cache that kept its record
+		// in memory only if a removal was queued before the kill.
+		{"redis hung during the run", func(t *testing.T, url string, redisSrv *testenv.RedisProcess, _ *proxy, a *cache.Cache) {
 			pool, err := store.Open(context.Background(), url)
 			if err != nil {
 				t.Fatal(err)
@@ -182,7 +279,7 @@ func TestFailedWriteThroughSurvivesRestart(t *testing.T) {
 			cache.Kill(a)
 			redisSrv.Resume()
 		}},
-		{"process died between commit and write-through", func(t *testing.T, url string, _ *testenv.RedisProcess, a *cache.Cache) {
+		{"process died between commit and write-through", func(t *testing.T, url string, _ *testenv.RedisProcess, _ *proxy, a *cache.Cache) {
 			doomed, err := store.Open(context.Background(), withParam(url, "application_name=doomed"))
 			if err != nil {
 				t.Fatal(err)
@@ -224,7 +321,10 @@ func TestFailedWriteThroughSurvivesRestart(t *testing.T) {
 			cfg := cache.DefaultConfig(redisSrv.URL())
 			cfg.PollInterval, cfg.BreakerCooldown = 50*time.Millisecond, 50*time.Millisecond
 
-			a, _ := server(t, url, cfg) // killed by tc.fail
+			p := startProxy(t, strings.TrimSuffix(strings.TrimPrefix(redisSrv.URL(), "redis://"), "/0"))
+			aCfg := cfg
+			aCfg.URL = p.url()
+			a, _ := server(t, url, aCfg) // killed by tc.fail
 			second, _ := server(t, url, cfg)
 			t.Cleanup(func() { second.Close() })
 			e, err := compute.NewEngine(store.New(pool), withSink(a), testenv.Logger())
@@ -243,15 +343,15 @@ func TestFailedWriteThroughSurvivesRestart(t *testing.T) {
 			products = append(products, "gid://shopify/Product/none")
 			old := tableAsOf(t, pool, products)
 			for name, c := range map[string]*cache.Cache{"the first server": a, "the second server": second} {
-				if got := readAsOf(t, c, products); !sameStrings(got, old) {
-					t.Fatalf("%s read %v before the run, want %v", name, got, old)
+				if d := diff(readAsOf(t, c, products), old); d != "" {
+					t.Fatalf("%s before the run: %s", name, d)
 				}
 			}
 			before := marksVersion(t, pool)
 
-			tc.fail(t, url, redisSrv, a)
+			tc.fail(t, url, redisSrv, p, a)
 			fresh := tableAsOf(t, pool, products)
-			if sameStrings(fresh, old) {
+			if diff(fresh, old) == "" {
 				t.Fatal("the run changed none of the customer's rows")
 			}
 
@@ -262,21 +362,21 @@ func TestFailedWriteThroughSurvivesRestart(t *testing.T) {
 				v := marksVersion(t, pool)
 				return v > before && cache.MarksVersion(second) >= v
 			})
-			if got := readAsOf(t, second, products); !sameStrings(got, fresh) {
-				t.Errorf("the second server read\n%v\nafter the failed write-through, want the table's\n%v", got, fresh)
+			if d := diff(readAsOf(t, second, products), fresh); d != "" {
+				t.Errorf("the second server after the failed write-through: %s (the table's)", d)
 			}
 			restarted, _ := server(t, url, cfg)
 			t.Cleanup(func() { restarted.Close() })
-			if got := readAsOf(t, restarted, products); !sameStrings(got, fresh) {
-				t.Errorf("the restarted server read\n%v\nafter the failed write-through, want the table's\n%v", got, fresh)
+			if d := diff(readAsOf(t, restarted, products), fresh); d != "" {
+				t.Errorf("the restarted server after the failed write-through: %s (the table's)", d)
 			}
 
 			waitFor(t, "the marks to be repaired and removed", func() bool { return countMarks(t, pool) == 0 })
 			for name, c := range map[string]*cache.Cache{"the restarted server": restarted, "the second server": second} {
 				waitFor(t, name+" to read the empty record", func() bool { return cache.MarksVersion(c) >= marksVersion(t, pool) })
 				for range 2 { // a fill from Postgres, then a read of what it cached
-					if got := readAsOf(t, c, products); !sameStrings(got, fresh) {
-						t.Errorf("%s read\n%v\nafter the repair, want the table's\n%v", name, got, fresh)
+					if d := diff(readAsOf(t, c, products), fresh); d != "" {
+						t.Errorf("%s after the repair: %s (the table's)", name, d)
 					}
 				}
 			}
@@ -309,12 +409,37 @@ func (f *fallbackCounter) ReadPairs(ctx context.Context, shopID string, lookups 
 	return f.Source.ReadPairs(ctx, shopID, lookups)
 }
 
+// repairErrors is the number of repair steps that failed.
+func repairErrors(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "featurestore_cache_writes_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["op"] == "repair" && labels["result"] == "error" {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}
+
 // TestLargeRepairKeepsOnlineReads marks many customers of one shop and a
 // whole other shop for repair while Redis takes no writes (CLIENT PAUSE
-// WRITE) but answers reads: the repair fails step after step, and online
-// reads of a cached customer go on being answered by Redis, its breaker
-// closed. Once Redis takes writes again, exactly the marked hashes are
-// removed, then their marks.
+// WRITE) but answers reads: the repair fails step after step, with no
+// online read in between, and yet online reads of a cached customer are
+// answered by Redis, its breaker closed, through the rest of the repair.
+// Once Redis takes writes again, exactly the marked hashes are removed,
+// then their marks.
 func TestLargeRepairKeepsOnlineReads(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
@@ -349,6 +474,8 @@ func TestLargeRepairKeepsOnlineReads(t *testing.T) {
 	// A budget that holds on a busy machine: what this test shows is that
 	// repairs do not count against it, however long they fail.
 	cfg.Timeout, cfg.PollInterval, cfg.RepairTimeout = time.Second, 50*time.Millisecond, 200*time.Millisecond
+	reg := prometheus.NewRegistry()
+	cfg.Registerer = reg
 	src := &fallbackCounter{Source: st}
 	c, err := cache.New(ctx, src, cfg, testenv.Logger())
 	if err != nil {
@@ -360,7 +487,7 @@ func TestLargeRepairKeepsOnlineReads(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	const pause = 5 * time.Second
+	const pause = 6 * time.Second
 	if err := rdb.Do(ctx, "CLIENT", "PAUSE", pause.Milliseconds(), "WRITE").Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -375,6 +502,7 @@ func TestLargeRepairKeepsOnlineReads(t *testing.T) {
 	if _, err := st.MarkCache(ctx, "all", nil, 1000); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "three repair steps to fail", func() bool { return repairErrors(t, reg) >= 3 })
 	fallbacksBefore := src.reads.Load()
 	reads := 0
 	for time.Since(paused) < pause || countMarks(t, pool) > 0 {
