@@ -56,8 +56,12 @@ const markTimeout = 10 * time.Second
 type markKey struct{ shop, customer string }
 
 // unrecorded is the version of a local mark that Postgres has not taken
-// yet: no load holds it, so none drops it.
-const unrecorded = math.MaxInt64
+// yet, and recording that of one being recorded by markDirty: no load
+// holds them, so none drops them. The poll records again only the first.
+const (
+	unrecorded = math.MaxInt64
+	recording  = math.MaxInt64 - 1
+)
 
 // localMark is a failure of this process, kept until a load of the record
 // holds it.
@@ -101,14 +105,22 @@ func (m *markSet) has(shopID, customerID string) bool {
 	return false
 }
 
-// add records failures of this process, not recorded in Postgres yet, and
+// changes returns a value that moves whenever this process marks a hash or
+// reads the record at another version.
+func (m *markSet) changes() [2]int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return [2]int64{m.version, int64(m.seq)}
+}
+
+// add records failures of this process, being recorded in Postgres, and
 // returns their sequence number.
 func (m *markSet) add(shopID string, customers []string) uint64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.seq++
 	for _, c := range customers {
-		m.local[markKey{shopID, c}] = localMark{version: unrecorded, seq: m.seq}
+		m.local[markKey{shopID, c}] = localMark{version: recording, seq: m.seq}
 	}
 	m.recount()
 	return m.seq
@@ -116,7 +128,8 @@ func (m *markSet) add(shopID string, customers []string) uint64 {
 
 // recorded notes that Postgres holds the failures of the customers, each
 // of the sequence number given, at version: the first load at that version
-// or later drops them. A customer failed again since stays unrecorded.
+// or later drops them. A customer failed again since stays as it is.
+// Version unrecorded hands them to the poll to record.
 func (m *markSet) recorded(shopID string, seqs map[string]uint64, version int64) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -172,15 +185,38 @@ func (m *markSet) load(marks store.CacheMarks) {
 	m.dropLoaded()
 }
 
-// snapshot returns the loaded marks, the ones a repair may remove.
+// snapshot returns the marks a repair may remove: those loaded, and this
+// process's recorded ones, whose id is the version that recorded them.
 func (m *markSet) snapshot() []store.CacheMark {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]store.CacheMark, 0, len(m.loaded))
+	out := make([]store.CacheMark, 0, len(m.loaded)+len(m.local))
 	for k, id := range m.loaded {
 		out = append(out, store.CacheMark{ShopID: k.shop, CustomerID: k.customer, ID: id})
 	}
+	for k, l := range m.local {
+		if _, ok := m.loaded[k]; !ok && l.version < recording {
+			out = append(out, store.CacheMark{ShopID: k.shop, CustomerID: k.customer, ID: l.version})
+		}
+	}
 	return out
+}
+
+// repaired forgets marks whose hashes a repair removed, unless they were
+// marked again since.
+func (m *markSet) repaired(marks []store.CacheMark) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mk := range marks {
+		k := markKey{mk.ShopID, mk.CustomerID}
+		if id, ok := m.loaded[k]; ok && id == mk.ID {
+			delete(m.loaded, k)
+		}
+		if l, ok := m.local[k]; ok && l.version == mk.ID {
+			delete(m.local, k)
+		}
+	}
+	m.recount()
 }
 
 // markDirty records that the customers' hashes may be older than the
@@ -199,10 +235,20 @@ func (c *Cache) markDirty(ctx context.Context, shopID string, customers []string
 	defer cancel()
 	version, err := c.source.MarkCache(mctx, shopID, customers, maxMarkedCustomers)
 	if err != nil {
+		c.marks.recorded(shopID, seqs, unrecorded) // for the poll to record
 		return fmt.Errorf("record the hashes to repair: %w", err)
 	}
 	c.marks.recorded(shopID, seqs, version)
+	c.wakeRepair()
 	return nil
+}
+
+// wakeRepair starts a repair now rather than at the next tick.
+func (c *Cache) wakeRepair() {
+	select {
+	case c.repairWake <- struct{}{}:
+	default:
+	}
 }
 
 // poll brings this process's copy of the marks up to date: it records the
@@ -239,10 +285,7 @@ func (c *Cache) poll(ctx context.Context) error {
 	if marks.Version != known {
 		c.marks.load(marks)
 		if len(marks.Marks) > 0 {
-			select {
-			case c.repairWake <- struct{}{}:
-			default:
-			}
+			c.wakeRepair()
 		}
 	}
 	return errors.Join(errs...)
@@ -265,10 +308,14 @@ func (c *Cache) pollLoop(ctx context.Context) {
 	}
 }
 
+// repairTick is how often the repair loop looks for marks to repair when
+// nothing woke it.
+const repairTick = 250 * time.Millisecond
+
 // repairLoop repairs the marked hashes whenever there are marks, backing
 // off while repairs fail.
 func (c *Cache) repairLoop(ctx context.Context) {
-	ticker := time.NewTicker(c.cfg.PollInterval)
+	ticker := time.NewTicker(repairTick)
 	defer ticker.Stop()
 	var backoff time.Duration
 	var notBefore time.Time
@@ -279,7 +326,7 @@ func (c *Cache) repairLoop(ctx context.Context) {
 		case <-ticker.C:
 		case <-c.repairWake:
 		}
-		if time.Now().Before(notBefore) {
+		if c.marks.empty() || time.Now().Before(notBefore) {
 			continue
 		}
 		err := c.repair(ctx)
@@ -391,9 +438,14 @@ func (c *Cache) repairStep(ctx context.Context, fn func(ctx context.Context) err
 	return nil
 }
 
-// unmark removes repaired marks from Postgres.
+// unmark removes repaired marks from Postgres, then from this process's
+// copy, so that it trusts the customers again before its next poll.
 func (c *Cache) unmark(ctx context.Context, marks []store.CacheMark) error {
 	mctx, cancel := context.WithTimeout(ctx, markTimeout)
 	defer cancel()
-	return c.source.UnmarkCache(mctx, marks)
+	if err := c.source.UnmarkCache(mctx, marks); err != nil {
+		return err
+	}
+	c.marks.repaired(marks)
+	return nil
 }

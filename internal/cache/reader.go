@@ -170,6 +170,7 @@ func (c *Cache) load(ctx context.Context, shopID string, customers []string) (*l
 	if len(toRead) == 0 {
 		return out, nil
 	}
+	marksBefore := c.marks.changes()
 	rows, err := c.source.CustomersRows(ctx, shopID, toRead)
 	if err != nil {
 		return nil, err
@@ -189,8 +190,10 @@ func (c *Cache) load(ctx context.Context, shopID string, customers []string) (*l
 		fills = append(fills, cr)
 	}
 	// A write-through that failed while the Source was read leaves the hash
-	// untrusted: do not mark it complete.
-	if !canFill || c.anyDirty(shopID, toRead) {
+	// untrusted: do not mark it complete. Nor when the record of marks
+	// moved meanwhile: a mark may have come and been repaired since the
+	// read began, and these rows may be older than what the repair removed.
+	if !canFill || c.marks.changes() != marksBefore || c.anyDirty(shopID, toRead) {
 		return out, nil
 	}
 	// The answer does not depend on the fill: a failed fill only means the
