@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/store"
 )
@@ -27,6 +28,7 @@ func runCompute(ctx context.Context, args []string) error {
 	fs := newFlagSet("compute", "--shop ID [--as-of T] [flags]")
 	cfg.databaseFlags(fs)
 	cfg.computeFlags(fs)
+	cfg.cacheFlags(fs)
 	fs.StringVar(&shop, "shop", "", "shop to compute (required)")
 	fs.StringVar(&asOf, "as-of", "", "computation instant, RFC 3339 (default: now)")
 	fs.StringVar(&customers, "customers", "", "comma-separated customer ids to compute (default: all)")
@@ -78,6 +80,18 @@ func runCompute(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeDB()
+	// A run writes through to the servers' cache, so that no server goes
+	// on answering what the run replaced.
+	if cc, ok := cfg.cacheConfig(); ok {
+		redisCache, err := cache.New(ctx, st, cc, logger)
+		if err != nil {
+			return err
+		}
+		defer redisCache.Close()
+		engineCfg.Sink = redisCache
+	} else {
+		logger.Info("no --redis-url: the run writes no cache; servers with one distrust the shop's cached vectors once it ends, until they have removed them")
+	}
 	engine, err := compute.NewEngine(st, engineCfg, logger)
 	if err != nil {
 		return err

@@ -25,7 +25,15 @@ func newTestCache(t *testing.T, url string) *Cache {
 	t.Helper()
 	cfg := DefaultConfig(url)
 	cfg.Timeout = testTimeout
-	c, err := New(context.Background(), nil, cfg, testenv.Logger())
+	return newTestCacheWith(t, cfg)
+}
+
+// newTestCacheWith returns a cache with cfg in front of a new database,
+// which keeps its record of hashes to repair.
+func newTestCacheWith(t *testing.T, cfg Config) *Cache {
+	t.Helper()
+	pool, _ := testenv.Postgres(t)
+	c, err := New(context.Background(), store.New(pool), cfg, testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,38 +208,52 @@ func TestWriteThroughSkipsColdCustomers(t *testing.T) {
 }
 
 // TestFailedWriteThroughIsNotTrusted: while Redis is down a run cannot
-// update a cached customer, so this process stops trusting that hash and
-// removes it once Redis is back.
+// update a cached customer, so the hash is marked for repair at once, here
+// and in Postgres, and removed with its mark once Redis is back.
 func TestFailedWriteThroughIsNotTrusted(t *testing.T) {
 	t.Parallel()
 	redis := testenv.StartRedis(t)
 	cfg := DefaultConfig(redis.URL())
 	// Long enough for a busy machine's round trips, short enough that the
 	// write to the paused server fails soon.
-	cfg.Timeout = 2 * time.Second
-	cfg.BreakerCooldown = 50 * time.Millisecond
-	c, err := New(context.Background(), nil, cfg, testenv.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	cfg.Timeout, cfg.BreakerCooldown, cfg.PollInterval = 2*time.Second, 50*time.Millisecond, 50*time.Millisecond
+	c := newTestCacheWith(t, cfg)
 	ctx := context.Background()
 	t0 := time.Now().UTC()
 	if err := c.put(ctx, "shop", []customerRecords{{customerID: "c", records: map[string]stampedRecord{"p": record(t, 1, t0)}}}, "fill"); err != nil {
 		t.Fatal(err)
 	}
 	redis.Pause()
-	if err := c.Written(ctx, "shop", []store.FeatureRow{row("c", "p", 2)}, t0.Add(time.Second), t0); err == nil {
-		t.Fatal("write-through to a hung redis succeeded")
+	if err := c.Written(ctx, "shop", []store.FeatureRow{row("c", "p", 2)}, t0.Add(time.Second), t0); err != nil {
+		t.Fatalf("a write-through whose failure was recorded answered %v", err)
 	}
 	if !c.anyDirty("shop", []string{"c"}) {
 		t.Fatal("the customer whose write-through failed is still trusted")
 	}
-	redis.Resume()
-	testenv.WaitFor(t, time.Minute, "the dirty hash is removed after redis came back", c.dirty.empty)
-	if n, err := c.rdb.Exists(ctx, Key("shop", "c")).Result(); err != nil || n != 0 {
-		t.Errorf("dirty hash still in redis (%d, %v)", n, err)
+	marks, err := c.source.CacheMarksSince(ctx, -1)
+	if err != nil || len(marks.Marks) != 1 || marks.Marks[0] != (store.CacheMark{ShopID: "shop", CustomerID: "c", ID: marks.Marks[0].ID}) {
+		t.Fatalf("marks in postgres: %+v (%v), want customer c of shop", marks.Marks, err)
 	}
+	redis.Resume()
+	testenv.WaitFor(t, time.Minute, "the marked hash is repaired after redis came back", func() bool {
+		return c.marks.empty() && countMarks(t, c) == 0
+	})
+	if n, err := c.rdb.Exists(ctx, Key("shop", "c")).Result(); err != nil || n != 0 {
+		t.Errorf("marked hash still in redis (%d, %v)", n, err)
+	}
+	if marks, err := c.source.CacheMarksSince(ctx, -1); err != nil || len(marks.Marks) != 0 {
+		t.Errorf("marks left in postgres after the repair: %+v (%v)", marks.Marks, err)
+	}
+}
+
+// countMarks counts the marks in Postgres.
+func countMarks(t *testing.T, c *Cache) int {
+	t.Helper()
+	m, err := c.source.CacheMarksSince(context.Background(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(m.Marks)
 }
 
 func TestTTL(t *testing.T) {
@@ -240,11 +262,7 @@ func TestTTL(t *testing.T) {
 	cfg := DefaultConfig(url)
 	cfg.Timeout = testTimeout
 	cfg.TTL = 90 * time.Second
-	c, err := New(context.Background(), nil, cfg, testenv.Logger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := newTestCacheWith(t, cfg)
 	ctx := context.Background()
 	if err := c.put(ctx, "shop", []customerRecords{{customerID: "c", records: map[string]stampedRecord{"p": record(t, 1, time.Now())}}}, "fill"); err != nil {
 		t.Fatal(err)

@@ -130,8 +130,12 @@ type Summary struct {
 // Sink learns of every batch a run commits and every pair it removes. The
 // online cache implements it to write through, so that once a run ends no
 // reader sees a vector older than the table. A Sink's error does not fail
-// the run: the table is the source of truth, and the Sink must make its
-// own copy safe (the cache stops trusting what it failed to update).
+// the run: the table is the source of truth. Written and Deleted must
+// return nil only once no reader can be served the pairs' older vectors:
+// written through, or the failure recorded where every reader sees it (the
+// cache's durable marks). An error says the Sink could not: the run then
+// leaves its intent unsettled, and once it ends the whole shop's cache is
+// distrusted and repaired.
 type Sink interface {
 	Written(ctx context.Context, shopID string, rows []store.FeatureRow, computedAt, asOf time.Time) error
 	Deleted(ctx context.Context, shopID string, keys []store.PairKey, at time.Time) error
@@ -262,6 +266,9 @@ func (e *Engine) acquireRunSlot(ctx context.Context) (func(), error) {
 // read by the progress reporter.
 type counters struct {
 	events, lines, computed, written atomic.Int64
+	// unsettled is set when a write of the table may have committed
+	// without the Sink having made the cache safe for it.
+	unsettled atomic.Bool
 }
 
 func (c *counters) progress(elapsed time.Duration) Progress {
@@ -343,6 +350,10 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 	finishErr := run.Finish(store.RunTotals{
 		EventsRead: sum.EventsRead, OrderLinesRead: sum.OrderLinesRead,
 		PairsWritten: sum.PairsWritten, PairsDeleted: sum.PairsDeleted,
+		// Without a Sink nothing told the cache: the shop's cached hashes,
+		// if any process has them, are repaired once a run that changed
+		// rows ends.
+		CacheSettled: !c.unsettled.Load() && (e.cfg.Sink != nil || c.written.Load() == 0 && sum.PairsDeleted == 0),
 	}, runErr)
 	if runErr != nil {
 		e.logger.WarnContext(ctx, "compute run failed", "shop_id", req.ShopID, "mode", req.Mode, "error", runErr,
@@ -398,6 +409,8 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 		deleted, err = run.DeletePairs(ctx, vanished)
 	}
 	if err != nil {
+		// The removal may have committed without its answer arriving.
+		c.unsettled.Store(true)
 		return sum, err
 	}
 	sum.PairsDeleted = int64(len(deleted))
@@ -405,7 +418,8 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 	// start marks the removal as newer than any copy of it.
 	if e.cfg.Sink != nil && len(deleted) > 0 {
 		if err := e.cfg.Sink.Deleted(ctx, req.ShopID, deleted, run.StartedAt()); err != nil {
-			e.logger.WarnContext(ctx, "cache removal failed", "shop_id", req.ShopID, "pairs", len(deleted), "error", err)
+			c.unsettled.Store(true)
+			e.logger.WarnContext(ctx, "cache removal failed and was not recorded", "shop_id", req.ShopID, "pairs", len(deleted), "error", err)
 		}
 	}
 	sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten = c.events.Load(), c.lines.Load(), c.written.Load()
