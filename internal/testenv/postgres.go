@@ -71,14 +71,22 @@ func GoldenPostgres(t testing.TB) (*pgxpool.Pool, string) {
 }
 
 // openDatabase opens a pool on the test database at url, closed before the
-// database is dropped.
+// database is dropped. store.Open gives Postgres ten seconds to answer; a
+// busy machine may need more, so it tries again for two minutes.
 func openDatabase(t testing.TB, url string) (*pgxpool.Pool, string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	pool, err := store.Open(ctx, url)
-	if err != nil {
-		t.Fatalf("open test database: %v", err)
+	deadline := time.Now().Add(2 * time.Minute)
+	var pool *pgxpool.Pool
+	for {
+		var err error
+		pool, err = store.Open(context.Background(), url)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("open test database: %v", err)
+		}
+		t.Logf("open test database: %v; trying again", err)
 	}
 	// Registered after the database's cleanup, so it runs first.
 	t.Cleanup(pool.Close)
@@ -183,7 +191,7 @@ func isCode(err error, code string) bool {
 
 // templateFormat is part of the hash: changing how templates are built
 // (anything beyond the migrations) changes it.
-const templateFormat = "featurestore test template 1"
+const templateFormat = "featurestore test template 2"
 
 // templatePrefix starts every template's name.
 const templatePrefix = "fs_tpl_"
@@ -362,6 +370,12 @@ func buildTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, url, name 
 		defer pool.Close()
 		fill(ctx, t, pool)
 	}()
+	// A new session writes the relation cache's init file, which DDL
+	// removed: the copies then have it, and their first connection does
+	// not rebuild it from the catalogues.
+	if warm, err := pgx.Connect(ctx, store.SwapDatabase(url, cfg.Database, build)); err == nil {
+		_ = warm.Close(ctx)
+	}
 	// Postgres waits a few seconds for the closed connections' backends to
 	// exit before it refuses these.
 	for _, stmt := range []string{
