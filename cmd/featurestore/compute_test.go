@@ -42,7 +42,7 @@ func TestComputeCommandWritesThrough(t *testing.T) {
 	addr := freeAddr(t)
 	served := make(chan error, 1)
 	go func() {
-		served <- runServe(ctx, []string{"--database-url", url, "--addr", addr, "--metrics-addr", "", "--migrate=false", "--log-level", "error"})
+		served <- runServe(ctx, []string{"--database-url", url, "--addr", addr, "--metrics-addr", "", "--migrate=false", "--log-level", "error", "--auth", "none"})
 	}()
 	t.Cleanup(func() {
 		stop()
