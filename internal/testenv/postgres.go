@@ -55,7 +55,7 @@ func DatabaseURL(t testing.TB) string {
 // Postgres returns a pool on a new, migrated database that is dropped when
 // the test ends, and the database's URL. The database is a copy of a
 // template migrated once for every test binary (see template), which takes
-// a tenth of the time of migrating each database.
+// a fraction of the time of migrating each database.
 func Postgres(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	return openDatabase(t, newDatabase(t, migratedTemplate))
@@ -136,7 +136,8 @@ func newDatabase(t testing.TB, source func(testing.TB) templateRef) string {
 	t.Helper()
 	pool, url := adminPool(t)
 	name := fmt.Sprintf("fs_test_%d_%d", os.Getpid(), dbCounter.Add(1))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	// Generous: a busy server may keep the copy waiting for a lock.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	var tpl templateRef
 	if source != nil {
@@ -154,8 +155,10 @@ func newDatabase(t testing.TB, source func(testing.TB) templateRef) string {
 		t.Fatalf("create test database: %v", err)
 	}
 	t.Cleanup(func() {
-		// The test's context may be gone; the drop must still happen.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(context.Background()), 60*time.Second)
+		// The test's context may be gone; the drop must still happen. It
+		// waits for a checkpoint, which takes as long as the server's other
+		// writers make it.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(context.Background()), 5*time.Minute)
 		defer cancel()
 		if _, err := pool.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
 			t.Errorf("drop test database %s: %v", name, err)
@@ -177,7 +180,7 @@ func isCode(err error, code string) bool {
 // Templates.
 //
 // A template is a migrated database that test databases are copied from
-// (CREATE DATABASE ... TEMPLATE, a file copy). It is named after a hash of
+// (CREATE DATABASE ... TEMPLATE). It is named after a hash of
 // the migrations, fs_tpl_<hash>, so that binaries built from the same
 // migrations share it, whichever package or checkout they come from, and a
 // change to a migration makes a new one. Binaries run at once by go test
@@ -191,7 +194,7 @@ func isCode(err error, code string) bool {
 
 // templateFormat is part of the hash: changing how templates are built
 // (anything beyond the migrations) changes it.
-const templateFormat = "featurestore test template 2"
+const templateFormat = "featurestore test template 3"
 
 // templatePrefix starts every template's name.
 const templatePrefix = "fs_tpl_"
@@ -200,22 +203,22 @@ const templatePrefix = "fs_tpl_"
 // before it is dropped.
 const staleAfter = 24 * time.Hour
 
-// templateRef names a template and how to copy it.
+// templateRef names a template.
 type templateRef struct {
 	name string
-	// strategy is the CREATE DATABASE option that copies files rather than
-	// replaying every block through the WAL, on Postgres 15 and later,
-	// where it exists: faster for a small template.
-	strategy string
 }
 
 // clause is what CREATE DATABASE needs to copy the template, or "" for
-// Postgres' default template.
+// Postgres' default template. The copy is Postgres' default strategy,
+// which on Postgres 15 and later writes the blocks through the WAL: the
+// other strategy, FILE_COPY, is faster on an idle server but forces two
+// checkpoints per copy, and on a server that others write to at the same
+// time every checkpoint waits for all their dirty pages.
 func (r templateRef) clause() string {
 	if r.name == "" {
 		return ""
 	}
-	return " TEMPLATE " + r.name + r.strategy
+	return " TEMPLATE " + r.name
 }
 
 // templates holds this binary's templates, each built or checked once.
@@ -318,14 +321,6 @@ func ensureTemplate(t testing.TB, name string, from templateRef, fill func(conte
 	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended('featurestore/testenv/templates', 0))`)
 
 	ref := templateRef{name: name}
-	var version int
-	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
-		t.Fatalf("read the server version: %v", err)
-	}
-	if version >= 150000 {
-		ref.strategy = " STRATEGY FILE_COPY"
-	}
-
 	var isTemplate bool
 	err = conn.QueryRow(ctx, `SELECT datistemplate FROM pg_database WHERE datname = $1`, name).Scan(&isTemplate)
 	switch {
@@ -370,12 +365,6 @@ func buildTemplate(ctx context.Context, t testing.TB, conn *pgx.Conn, url, name 
 		defer pool.Close()
 		fill(ctx, t, pool)
 	}()
-	// A new session writes the relation cache's init file, which DDL
-	// removed: the copies then have it, and their first connection does
-	// not rebuild it from the catalogues.
-	if warm, err := pgx.Connect(ctx, store.SwapDatabase(url, cfg.Database, build)); err == nil {
-		_ = warm.Close(ctx)
-	}
 	// Postgres waits a few seconds for the closed connections' backends to
 	// exit before it refuses these.
 	for _, stmt := range []string{
