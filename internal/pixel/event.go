@@ -58,20 +58,23 @@ type eventData struct {
 		Quantity    looseNumber `json:"quantity"`
 	} `json:"cartLine"`
 	// Checkout is checkout_completed's.
-	Checkout *struct {
-		CurrencyCode looseString    `json:"currencyCode"`
-		LineItems    []checkoutLine `json:"lineItems"`
-		Order        *struct {
-			ID       looseString `json:"id"`
-			Customer *struct {
-				ID shopifyID `json:"id"`
-			} `json:"customer"`
-		} `json:"order"`
-	} `json:"checkout"`
+	Checkout *checkout `json:"checkout"`
 	// SearchResult is search_submitted's.
 	SearchResult *struct {
 		Query looseString `json:"query"`
 	} `json:"searchResult"`
+}
+
+// checkout is a completed checkout.
+type checkout struct {
+	CurrencyCode looseString    `json:"currencyCode"`
+	LineItems    []checkoutLine `json:"lineItems"`
+	Order        *struct {
+		ID       looseString `json:"id"`
+		Customer *struct {
+			ID shopifyID `json:"id"`
+		} `json:"customer"`
+	} `json:"order"`
 }
 
 // checkoutLine is a line item of a completed checkout.
@@ -85,13 +88,16 @@ type checkoutLine struct {
 // that no event is refused for a field no feature reads.
 type variant struct {
 	ID      looseString `json:"id"`
-	Product *struct {
-		ID shopifyID `json:"id"`
-	} `json:"product"`
-	Price *struct {
+	Product *product    `json:"product"`
+	Price   *struct {
 		Amount       looseNumber `json:"amount"`
 		CurrencyCode looseString `json:"currencyCode"`
 	} `json:"price"`
+}
+
+// product is a web pixel Product.
+type product struct {
+	ID shopifyID `json:"id"`
 }
 
 // productID returns the variant's product id, or "" when it has none.
