@@ -70,11 +70,14 @@ $$;
 -- every event of a logged-in visitor is, changes nothing). The table the
 -- trigger reads holds the statement's writes: a new row that is first is
 -- the client's link now, and an old one (deleted, or before an update) that
--- nothing precedes may have been. A concurrent writer's rows are not
--- visible, so a row may be logged that turns out not to be first, never
--- the reverse. A bulk statement (featurestore.bulk_events) names each
--- client once, with the customers of its linking rows, without checking
--- which come first.
+-- nothing precedes may have been. Only a client's earliest row of the
+-- statement needs the check: if it is not first, none of the others is.
+-- The check is one probe of the link index per client (LATERAL ... LIMIT 1,
+-- which the planner cannot turn into a join that reads the whole table). A
+-- concurrent writer's rows are not visible, so a row may be logged that
+-- turns out not to be first, never the reverse. A bulk statement
+-- (featurestore.bulk_events) names each client once, with the customers of
+-- its linking rows, without checking which come first.
 
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION featurestore_log_interactions() RETURNS trigger LANGUAGE plpgsql SET work_mem = '64MB' AS $$
@@ -107,6 +110,10 @@ BEGIN
                  WHERE shop_id <> '' AND client_id <> '' AND customer_id <> '' AND created_at IS NOT NULL
             ), bulk AS (
                 SELECT (SELECT count(*) FROM anonymous) + (SELECT count(*) FROM linking) > %2$s AS yes
+            ), earliest AS (
+                SELECT DISTINCT ON (shop_id, client_id) shop_id, client_id, customer_id, created_at, id
+                  FROM linking WHERE NOT (SELECT yes FROM bulk)
+                 ORDER BY shop_id, client_id, created_at, id COLLATE "C"
             )
             SELECT DISTINCT shop_id, client_id, NULL::text, NULL::text FROM anonymous WHERE (SELECT yes FROM bulk)
             UNION
@@ -114,12 +121,13 @@ BEGIN
             UNION ALL
             SELECT DISTINCT shop_id, client_id, product_id, NULL FROM anonymous WHERE NOT (SELECT yes FROM bulk)
             UNION ALL
-            SELECT DISTINCT l.shop_id, l.client_id, NULL, l.customer_id FROM linking l
-             WHERE NOT (SELECT yes FROM bulk) AND NOT EXISTS (
-                 SELECT FROM user_interactions u
-                  WHERE u.shop_id = l.shop_id AND u.client_id COLLATE "C" = l.client_id
-                    AND u.client_id <> '' AND u.customer_id <> ''
-                    AND (u.created_at, u.id COLLATE "C") < (l.created_at, l.id COLLATE "C"))$q$,
+            SELECT e.shop_id, e.client_id, NULL, e.customer_id
+              FROM earliest e LEFT JOIN LATERAL (
+                  SELECT u.created_at, u.id::text AS id FROM user_interactions u
+                   WHERE u.shop_id = e.shop_id AND u.client_id COLLATE "C" = e.client_id
+                     AND u.client_id <> '' AND u.customer_id <> ''
+                   ORDER BY u.created_at, u.id COLLATE "C" LIMIT 1) f ON true
+             WHERE f.id IS NULL OR (f.created_at, f.id COLLATE "C") >= (e.created_at, e.id COLLATE "C")$q$,
             v.source, bulk));
     END LOOP;
     RETURN NULL;
