@@ -43,8 +43,9 @@ type CustomerRange struct {
 	From, To string
 }
 
-// Pair is the input of one (customer, product) pair: its used interactions
-// ordered by (created_at, id) and its order lines. ScanPairs reuses a Pair's
+// Pair is the input of one (customer, product) pair: its used interactions,
+// those of the clients linked to the customer among them, ordered by
+// (created_at, id), and its order lines. ScanPairs reuses a Pair's
 // slices from one call of its callback to the next.
 type Pair struct {
 	CustomerID string
