@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 : "${DATABASE_URL:?DATABASE_URL must be set (make bench sets it)}"
 
 echo "== Go benchmarks of the hot paths"
-go test -run '^$' -bench . -benchmem -count 1 ./internal/features/
+# shellcheck disable=SC2086 # a list of packages
+go test -run '^$' -bench . -benchmem -count 1 ${BENCH_PKGS:-./internal/features/ ./internal/protoconv/ ./internal/store/ ./internal/server/}
 
 echo
 echo "== End-to-end benchmarks"

@@ -8,16 +8,27 @@
 #                    on stdout, so that  eval "$(scripts/services.sh)"  works.
 #                    A non-empty DATABASE_URL / REDIS_URL in the environment is
 #                    used as is; otherwise a private server is started under
-#                    .data/ on its own port (installing Debian's postgresql /
-#                    redis-server packages when missing). Idempotent.
+#                    the data directory on its own port (installing Debian's
+#                    postgresql / redis-server packages when missing). Idempotent.
 #   env              Print the export lines without starting anything; fails
 #                    when a private server is not running.
 #   status           Report on stderr whether the servers are up (exit 1 if not).
 #   stop             Stop the private servers (not those given by the environment).
 #   destroy          Stop them and delete their data.
 #
+# The script never adopts, uses, flushes or stops a server it did not start.
+# A private server counts as its own only when its pid file in the data
+# directory names a live process that listens on the recorded port and
+# serves that data directory. When the port it wants is taken by anything
+# else, it starts its server on the next free port and records that port in
+# the data directory, where env and stop find it. The Redis it starts
+# carries the key featurestore:test:disposable, which tells the tests that
+# they may empty its logical databases 1-15.
+#
 # Environment: DATABASE_URL, REDIS_URL (use these instead of private servers),
-# FS_PG_PORT (default 55432), FS_REDIS_PORT (default 56379).
+# FS_PG_PORT (default 55432), FS_REDIS_PORT (default 56379): the ports to
+# start on when free; FS_DATA_DIR (default .data in the repository): where
+# the private servers keep their data, pid files and ports.
 #
 # Only the export lines go to stdout; all progress messages go to stderr.
 set -euo pipefail
@@ -26,19 +37,36 @@ set -euo pipefail
 exec 3>&1 1>&2
 
 ROOT=$(cd -P -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd -P)
-DATA=$ROOT/.data
-PG_PORT=${FS_PG_PORT:-55432}
-REDIS_PORT=${FS_REDIS_PORT:-56379}
+DATA=${FS_DATA_DIR:-$ROOT/.data}
+[[ $DATA == /* ]] || DATA=$PWD/$DATA
+if [[ ${1:-start} == start ]]; then
+	mkdir -p -- "$DATA"
+fi
+# The canonical path: Redis reports its directory so, and ownership is
+# checked against it.
+if [[ -d $DATA ]]; then
+	DATA=$(cd -P -- "$DATA" && pwd -P)
+fi
+DEFAULT_PG_PORT=55432
+DEFAULT_REDIS_PORT=56379
 PG_DB=featurestore
 TIMEOUT=30
-HASH=$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)
-# Used when the postgres user cannot reach $DATA (e.g. a repository under /root).
+# ALT_BASE is used when the postgres user cannot reach $DATA (e.g. a
+# repository under /root). The default data directory keeps the name it
+# always had, so that existing clusters are found.
+if [[ -z ${FS_DATA_DIR:-} ]]; then
+	HASH=$(printf '%s' "$ROOT" | sha1sum | cut -c1-12)
+else
+	HASH=$(printf '%s' "$DATA" | sha1sum | cut -c1-12)
+fi
 ALT_BASE=/var/tmp/featurestore-$HASH
 
 REDIS_DIR=$DATA/redis
 REDIS_PIDFILE=$REDIS_DIR/redis.pid
 REDIS_LOG=$REDIS_DIR/redis.log
 REDIS_PORTFILE=$REDIS_DIR/port
+# REDIS_MARKER is the key that marks a Redis this script started.
+REDIS_MARKER=featurestore:test:disposable
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() {
@@ -46,21 +74,39 @@ die() {
 	exit 1
 }
 
-for p in "$PG_PORT" "$REDIS_PORT"; do
-	if ! [[ $p =~ ^[0-9]+$ ]] || ((p < 1 || p > 65535)); then
-		die "invalid port: $p"
-	fi
+valid_port() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= 1 && $1 <= 65535)); }
+
+for p in "${FS_PG_PORT:-$DEFAULT_PG_PORT}" "${FS_REDIS_PORT:-$DEFAULT_REDIS_PORT}"; do
+	valid_port "$p" || die "invalid port: $p"
 done
 
-PRIVATE_DATABASE_URL="postgres://postgres@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable"
-PRIVATE_REDIS_URL="redis://127.0.0.1:$REDIS_PORT/0"
+# read_port FILE: the port recorded in FILE, or nothing.
+read_port() {
+	local p
+	p=$(cat -- "$1" 2>/dev/null || true)
+	if valid_port "$p"; then printf '%s' "$p"; fi
+}
+
+# The ports of the private servers: the recorded ones once a server was
+# started, else the wanted ones. ensure_postgres/ensure_redis settle them.
+REDIS_PORT=$(read_port "$REDIS_PORTFILE")
+REDIS_PORT=${REDIS_PORT:-${FS_REDIS_PORT:-$DEFAULT_REDIS_PORT}}
+PG_PORTFILE=$DATA/postgres.port
+PG_PORT=$(read_port "$PG_PORTFILE")
+PG_PORT=${PG_PORT:-${FS_PG_PORT:-$DEFAULT_PG_PORT}}
+
+private_url() {
+	case $1 in
+	DATABASE_URL) printf 'postgres://postgres@127.0.0.1:%s/%s?sslmode=disable' "$PG_PORT" "$PG_DB" ;;
+	REDIS_URL) printf 'redis://127.0.0.1:%s/0' "$REDIS_PORT" ;;
+	esac
+}
 
 # given NAME: NAME (DATABASE_URL or REDIS_URL) is set by the environment to
 # something other than the private server's URL (which a previous
 # eval "$(scripts/services.sh)" exports: that one is still managed here).
 given() {
-	local private=PRIVATE_$1
-	[[ -n ${!1:-} && ${!1} != "${!private}" ]]
+	[[ -n ${!1:-} && ${!1} != "$(private_url "$1")" ]]
 }
 
 # shell_quote VALUE: single-quote VALUE for eval.
@@ -70,8 +116,9 @@ shell_quote() {
 }
 
 print_exports() {
-	local db=${DATABASE_URL:-$PRIVATE_DATABASE_URL}
-	local rd=${REDIS_URL:-$PRIVATE_REDIS_URL}
+	local db rd
+	if given DATABASE_URL; then db=$DATABASE_URL; else db=$(private_url DATABASE_URL); fi
+	if given REDIS_URL; then rd=$REDIS_URL; else rd=$(private_url REDIS_URL); fi
 	printf 'export DATABASE_URL=%s\nexport REDIS_URL=%s\n' "$(shell_quote "$db")" "$(shell_quote "$rd")" >&3
 }
 
@@ -92,6 +139,36 @@ tail_log() {
 
 # port_open PORT: something accepts TCP connections on 127.0.0.1:PORT.
 port_open() { (exec 8<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# free_port PORT: PORT if nothing listens on it, else the next port above
+# it that is free; fails when none of the next 200 is.
+free_port() {
+	local p
+	for ((p = $1; p <= $1 + 200 && p <= 65535; p++)); do
+		if ! port_open "$p"; then
+			printf '%s' "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# pid_listens PID PORT: process PID holds the socket listening on TCP PORT
+# (seen through /proc: the listening sockets' inodes among PID's fds).
+pid_listens() {
+	local pid=$1 hex inodes fd link inode
+	hex=$(printf '%04X' "$2")
+	inodes=$(awk -v p="$hex" '$4 == "0A" { n = split($2, a, ":"); if (a[n] == p) print $10 }' \
+		/proc/net/tcp /proc/net/tcp6 2>/dev/null || true)
+	[[ -n $inodes ]] || return 1
+	for fd in /proc/"$pid"/fd/*; do
+		link=$(readlink -- "$fd" 2>/dev/null) || continue
+		for inode in $inodes; do
+			[[ $link == "socket:[$inode]" ]] && return 0
+		done
+	done
+	return 1
+}
 
 # ---------------------------------------------------------------- packages --
 
@@ -267,10 +344,10 @@ pg_initdb() {
 		>>"$PG_DATA/postgresql.conf"
 }
 
-# Rewritten before every start so FS_PG_PORT changes take effect.
+# Rewritten before every start so that the chosen port takes effect.
 pg_write_conf() {
 	local f=$PG_DATA/featurestore.conf
-	cat >"$f.tmp" <<EOF
+	cat >"$f.tmp" <<CONF
 # Written by scripts/services.sh before each start; edits are overwritten.
 listen_addresses = '127.0.0.1'
 port = $PG_PORT
@@ -282,17 +359,17 @@ max_connections = 200
 shared_buffers = 256MB
 timezone = 'UTC'
 log_timezone = 'UTC'
-EOF
+CONF
 	((EUID != 0)) || chown postgres:postgres -- "$f.tmp"
 	mv -f -- "$f.tmp" "$f"
 }
 
+# pg_start: start the cluster on PG_PORT, or, when that port is taken by
+# the time the server binds it, on the next free one.
 pg_start() {
-	log "starting postgres on 127.0.0.1:$PG_PORT ($PG_DATA)"
-	pg_write_conf
 	# A postmaster that was killed but not yet reaped still "owns"
 	# postmaster.pid, and a new one would refuse to start: wait for it to go.
-	local pid i
+	local pid i attempt
 	pid=$(pg_pid)
 	for ((i = 0; i < TIMEOUT * 5; i++)); do
 		# exists (kill -0 works) but is a zombie
@@ -302,14 +379,23 @@ pg_start() {
 		((i > 0)) || log "waiting for the old postmaster (pid $pid) to be reaped"
 		sleep 0.2
 	done
-	if port_open "$PG_PORT"; then
-		die "127.0.0.1:$PG_PORT is already in use by another program: set FS_PG_PORT to a free port (or DATABASE_URL)"
-	fi
-	PG_LOG_OFFSET=$(log_size "$PG_LOG")
-	if ! as_pg "$PG_BIN/pg_ctl" start -w -t "$TIMEOUT" -D "$PG_DATA" -l "$PG_LOG" >&2; then
-		tail_log "$PG_LOG" "$PG_LOG_OFFSET"
-		die "postgres did not start"
-	fi
+	for attempt in 1 2 3 4 5; do
+		log "starting postgres on 127.0.0.1:$PG_PORT ($PG_DATA)"
+		pg_write_conf
+		printf '%s\n' "$PG_PORT" >"$PG_PORTFILE"
+		PG_LOG_OFFSET=$(log_size "$PG_LOG")
+		if as_pg "$PG_BIN/pg_ctl" start -w -t "$TIMEOUT" -D "$PG_DATA" -l "$PG_LOG" >&2; then
+			return 0
+		fi
+		if tail -c "+$((PG_LOG_OFFSET + 1))" -- "$PG_LOG" 2>/dev/null | grep -q 'Address already in use'; then
+			# Another program took the port since it was chosen.
+			PG_PORT=$(free_port "$((PG_PORT + 1))") || die "no free port for postgres above $PG_PORT"
+			continue
+		fi
+		break
+	done
+	tail_log "$PG_LOG" "$PG_LOG_OFFSET"
+	die "postgres did not start"
 }
 
 pg_wait() {
@@ -326,15 +412,29 @@ pg_psql() {
 	"$PG_BIN/psql" -X -q -A -t -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres "$@"
 }
 
+# pg_ours: the cluster in the data directory runs, and is the server on
+# the port its pid file records: the pid is alive, listens on that port,
+# and the server there serves this data directory. Sets PG_PORT to it.
+pg_ours() {
+	pg_running || return 1
+	local pid port dir
+	pid=$(pg_pid)
+	port=$(pg_running_port)
+	valid_port "$port" && pid_listens "$pid" "$port" || return 1
+	PG_PORT=$port
+	pg_ready || return 1
+	dir=$(pg_psql -c 'SHOW data_directory' 2>/dev/null) || return 1
+	[[ $(realpath -- "$dir" 2>/dev/null) == "$(realpath -- "$PG_DATA")" ]]
+}
+
 ensure_postgres() {
-	mkdir -p -- "$DATA"
 	local ver=
 	if [[ -f $DATA/postgres/PG_VERSION ]]; then
 		ver=$(<"$DATA/postgres/PG_VERSION")
 	fi
 	if ! find_pg_bin "$ver"; then
 		if [[ -n $ver ]] && find_pg_bin; then
-			die "the cluster in .data/postgres is PostgreSQL $ver, which is not installed (found $PG_BIN); install postgresql-$ver or run '$0 destroy'"
+			die "the cluster in $DATA/postgres is PostgreSQL $ver, which is not installed (found $PG_BIN); install postgresql-$ver or run '$0 destroy'"
 		fi
 		apt_install postgresql
 		find_pg_bin "$ver" || die "no PostgreSQL ${ver:+$ver }binaries found after installing postgresql"
@@ -344,20 +444,25 @@ ensure_postgres() {
 	pg_initialized || pg_initdb
 
 	if pg_running; then
-		local port
-		port=$(pg_running_port)
-		if [[ $port != "$PG_PORT" ]]; then
-			if port_open "$PG_PORT"; then
-				die "postgres is running on port $port, and 127.0.0.1:$PG_PORT is already in use by another program: set FS_PG_PORT to a free port (or DATABASE_URL)"
-			fi
-			log "postgres is running on port $port, restarting it on $PG_PORT"
+		pg_ours || die "the postgres of $PG_DATA (pid $(pg_pid)) runs but does not answer as expected on the port its pid file records; run '$0 stop' and try again"
+		local want=${FS_PG_PORT:-}
+		if [[ -n $want && $want != "$PG_PORT" ]] && ! port_open "$want"; then
+			log "postgres is running on port $PG_PORT, restarting it on $want"
 			as_pg "$PG_BIN/pg_ctl" stop -w -m fast -D "$PG_DATA" >&2
+			PG_PORT=$want
 			pg_start
 		fi
 	else
+		local want=${FS_PG_PORT:-$PG_PORT} port
+		port=$(free_port "$want") || die "no free port for postgres at or above $want"
+		if [[ $port != "$want" ]]; then
+			log "127.0.0.1:$want is in use by a server this script did not start; postgres goes on port $port"
+		fi
+		PG_PORT=$port
 		pg_start
 	fi
 	pg_wait
+	pg_ours || die "the postgres just started on port $PG_PORT is not the server of $PG_DATA"
 
 	if [[ -z $(pg_psql -c "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'") ]]; then
 		log "creating database $PG_DB"
@@ -367,41 +472,79 @@ ensure_postgres() {
 
 # ------------------------------------------------------------------- redis --
 
-redis_cli() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" "$@"; }
+redis_on() { local port=$1; shift; redis-cli -h 127.0.0.1 -p "$port" "$@"; }
 
 redis_ready() {
 	command -v redis-cli >/dev/null || return 1
-	[[ $(redis_cli ping 2>/dev/null) == PONG ]]
+	[[ $(redis_on "${1:-$REDIS_PORT}" ping 2>/dev/null) == PONG ]]
 }
 
-# Whether the Redis on port ${1:-$REDIS_PORT} is one this script started.
+# redis_pid: the pid that the Redis started here wrote, if that process
+# is alive and is a redis-server.
+redis_pid() {
+	local pid
+	pid=$(cat -- "$REDIS_PIDFILE" 2>/dev/null || true)
+	pid_alive "$pid" || return 1
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == redis-server* ]] || return 1
+	printf '%s' "$pid"
+}
+
+# redis_ours PORT: the Redis on PORT is the one started here: its pid file
+# names a live redis-server that listens on PORT, and the server on PORT
+# works in this data directory.
 redis_ours() {
-	[[ $(redis-cli -h 127.0.0.1 -p "${1:-$REDIS_PORT}" config get dir 2>/dev/null | sed -n 2p) == "$REDIS_DIR" ]]
+	local port=$1 pid
+	pid=$(redis_pid) || return 1
+	pid_listens "$pid" "$port" || return 1
+	[[ $(redis_on "$port" config get dir 2>/dev/null | sed -n 2p) == "$REDIS_DIR" ]]
 }
 
-# The private Redis recorded in .data/redis: sets R_PID and R_PORT and
-# returns 0 if that process is still alive.
-redis_recorded() {
-	R_PID=$(cat -- "$REDIS_PIDFILE" 2>/dev/null || true)
-	R_PORT=$(cat -- "$REDIS_PORTFILE" 2>/dev/null || true)
-	pid_alive "$R_PID" && [[ $(cat "/proc/$R_PID/comm" 2>/dev/null || echo redis-server) == redis-server* ]]
-}
-
-# redis_shutdown PID PORT: stop our Redis (SHUTDOWN NOSAVE, else SIGTERM).
+# redis_shutdown PID: stop our Redis, found by its pid (not by a port
+# that another server may hold by now).
 redis_shutdown() {
-	local pid=$1 port=$2 i
-	log "stopping redis on 127.0.0.1:${port:-?} (pid $pid)"
-	if [[ -n $port ]] && redis_ours "$port"; then
-		redis-cli -h 127.0.0.1 -p "$port" shutdown nosave >/dev/null 2>&1 || true
-	else
-		kill -TERM "$pid" 2>/dev/null || true
-	fi
+	local pid=$1 i
+	log "stopping redis (pid $pid)"
+	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < TIMEOUT * 5; i++)); do
 		pid_alive "$pid" || break
 		sleep 0.2
 	done
 	! pid_alive "$pid" || die "redis (pid $pid) did not stop"
-	rm -f -- "$REDIS_PIDFILE" "$REDIS_PORTFILE"
+	rm -f -- "$REDIS_PIDFILE"
+}
+
+# redis_start: start a Redis on REDIS_PORT, or, when that port is taken by
+# the time the server binds it, on the next free one.
+redis_start() {
+	local attempt offset i
+	mkdir -p -- "$REDIS_DIR"
+	for attempt in 1 2 3 4 5; do
+		printf '%s\n' "$REDIS_PORT" >"$REDIS_PORTFILE"
+		log "starting redis on 127.0.0.1:$REDIS_PORT ($REDIS_DIR)"
+		offset=$(log_size "$REDIS_LOG")
+		if ! redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
+			--save '' --appendonly no --dir "$REDIS_DIR" \
+			--pidfile "$REDIS_PIDFILE" --logfile "$REDIS_LOG" </dev/null >&2 3>&- 9>&-; then
+			tail_log "$REDIS_LOG" "$offset"
+			die "redis did not start"
+		fi
+		for ((i = 0; i < TIMEOUT * 5; i++)); do
+			redis_ours "$REDIS_PORT" && return 0
+			# The daemonized server exits on fatal errors (e.g. port in use).
+			if tail -c "+$((offset + 1))" -- "$REDIS_LOG" 2>/dev/null | grep -qiE 'aborting|fatal|bye bye|could not create server'; then
+				break
+			fi
+			sleep 0.2
+		done
+		if tail -c "+$((offset + 1))" -- "$REDIS_LOG" 2>/dev/null | grep -q 'Address already in use'; then
+			# Another program took the port since it was chosen.
+			REDIS_PORT=$(free_port "$((REDIS_PORT + 1))") || die "no free port for redis above $REDIS_PORT"
+			continue
+		fi
+		tail_log "$REDIS_LOG" "$offset"
+		die "redis on 127.0.0.1:$REDIS_PORT did not start within ${TIMEOUT}s"
+	done
+	die "redis found no free port"
 }
 
 ensure_redis() {
@@ -414,41 +557,32 @@ ensure_redis() {
 		die "redis-server/redis-cli not found after installing"
 	fi
 
-	redis_ready && return 0
-
-	if port_open "$REDIS_PORT"; then
-		die "127.0.0.1:$REDIS_PORT is in use by something that is not a usable Redis: set FS_REDIS_PORT to a free port (or REDIS_URL)"
-	fi
-
-	# Our Redis is up on another port (FS_REDIS_PORT changed): move it.
-	if redis_recorded && [[ $R_PORT != "$REDIS_PORT" ]]; then
-		log "redis is running on port ${R_PORT:-?}, restarting it on $REDIS_PORT"
-		redis_shutdown "$R_PID" "$R_PORT"
-	fi
-
-	mkdir -p -- "$REDIS_DIR"
-	printf '%s\n' "$REDIS_PORT" >"$REDIS_PORTFILE"
-	log "starting redis on 127.0.0.1:$REDIS_PORT ($REDIS_DIR)"
-	local offset
-	offset=$(log_size "$REDIS_LOG")
-	if ! redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --daemonize yes \
-		--save '' --appendonly no --dir "$REDIS_DIR" \
-		--pidfile "$REDIS_PIDFILE" --logfile "$REDIS_LOG" </dev/null >&2 3>&- 9>&-; then
-		tail_log "$REDIS_LOG" "$offset"
-		die "redis did not start"
-	fi
-	local i
-	for ((i = 0; i < TIMEOUT * 5; i++)); do
-		redis_ready && return 0
-		# The daemonized server exits on fatal errors (e.g. port in use).
-		if tail -c "+$((offset + 1))" -- "$REDIS_LOG" 2>/dev/null | grep -qiE 'aborting|fatal|bye bye'; then
-			tail_log "$REDIS_LOG" "$offset"
-			die "redis did not start"
+	local pid want=${FS_REDIS_PORT:-}
+	if redis_ours "$REDIS_PORT"; then
+		if [[ -n $want && $want != "$REDIS_PORT" ]] && ! port_open "$want"; then
+			log "redis is running on port $REDIS_PORT, restarting it on $want"
+			redis_shutdown "$(redis_pid)"
+			REDIS_PORT=$want
+			redis_start
 		fi
-		sleep 0.2
-	done
-	tail_log "$REDIS_LOG" "$offset"
-	die "redis on 127.0.0.1:$REDIS_PORT did not answer within ${TIMEOUT}s"
+	else
+		if pid=$(redis_pid) && [[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$REDIS_DIR" ]]; then
+			# The server started here (its pid file, working in its data
+			# directory) no longer answers on the recorded port.
+			log "redis (pid $pid) of $REDIS_DIR does not answer on port $REDIS_PORT"
+			redis_shutdown "$pid"
+		fi
+		want=${want:-$REDIS_PORT}
+		REDIS_PORT=$(free_port "$want") || die "no free port for redis at or above $want"
+		if [[ $REDIS_PORT != "$want" ]]; then
+			log "127.0.0.1:$want is in use by a server this script did not start; redis goes on port $REDIS_PORT"
+		fi
+		redis_start
+	fi
+	# The mark that lets the tests empty databases 1-15 of this server; set
+	# again on every start, since the server keeps nothing on disk.
+	redis_on "$REDIS_PORT" set "$REDIS_MARKER" "started by scripts/services.sh for $DATA" >/dev/null ||
+		die "could not mark redis on port $REDIS_PORT"
 }
 
 # ---------------------------------------------------------------- commands --
@@ -481,26 +615,22 @@ pg_existing() {
 	find_pg_bin "$(<"$PG_DATA/PG_VERSION")"
 }
 
-pg_status_ok() {
-	pg_existing && pg_running && [[ $(pg_running_port) == "$PG_PORT" ]] && pg_ready
-}
-
 cmd_status() {
 	local ok=0
 	if given DATABASE_URL; then
 		log "postgres: DATABASE_URL given by the environment"
-	elif pg_status_ok; then
+	elif pg_existing && pg_ours; then
 		log "postgres: running on 127.0.0.1:$PG_PORT ($PG_DATA)"
 	else
-		log "postgres: not running on 127.0.0.1:$PG_PORT"
+		log "postgres: not running (its data directory is $DATA)"
 		ok=1
 	fi
 	if given REDIS_URL; then
 		log "redis: REDIS_URL given by the environment"
-	elif redis_ready; then
-		log "redis: running on 127.0.0.1:$REDIS_PORT"
+	elif redis_ours "$REDIS_PORT"; then
+		log "redis: running on 127.0.0.1:$REDIS_PORT ($REDIS_DIR)"
 	else
-		log "redis: not running on 127.0.0.1:$REDIS_PORT"
+		log "redis: not running (its data directory is $REDIS_DIR)"
 		ok=1
 	fi
 	return "$ok"
@@ -513,23 +643,23 @@ cmd_env() {
 
 cmd_stop() {
 	[[ -d $DATA ]] && lock
+	local pid
 	if given DATABASE_URL; then
 		log "postgres: DATABASE_URL given by the environment, not stopping it"
-	elif pg_existing && pg_running; then
+	elif pg_existing && pg_ours; then
 		log "stopping postgres ($PG_DATA)"
 		as_pg "$PG_BIN/pg_ctl" stop -w -t "$TIMEOUT" -m fast -D "$PG_DATA" >&2
+	elif pg_initialized 2>/dev/null && pg_running 2>/dev/null; then
+		log "postgres: the pid file of $PG_DATA names a process that is not its server on its port; not stopping it"
 	else
 		log "postgres: not running"
 	fi
 	if given REDIS_URL; then
 		log "redis: REDIS_URL given by the environment, not stopping it"
-	elif redis_recorded; then
-		redis_shutdown "$R_PID" "$R_PORT"
-	elif redis_ready && redis_ours; then
-		log "stopping redis on 127.0.0.1:$REDIS_PORT"
-		redis_cli shutdown nosave >/dev/null 2>&1 || true
-	elif redis_ready; then
-		log "redis on 127.0.0.1:$REDIS_PORT was not started by this script (its dir is not $REDIS_DIR), leaving it"
+	elif redis_ours "$REDIS_PORT"; then
+		redis_shutdown "$(redis_pid)"
+	elif pid=$(redis_pid); then
+		log "redis: pid $pid of $REDIS_PIDFILE is not the server of $REDIS_DIR on the recorded port $REDIS_PORT; not stopping it"
 	else
 		log "redis: not running"
 	fi
@@ -546,8 +676,8 @@ cmd_destroy() {
 		fi
 	fi
 	if [[ -e $DATA/postgres || -L $DATA/postgres || -e $DATA/pgrun || -L $DATA/pgrun || -e $REDIS_DIR ]]; then
-		log "removing .data/postgres .data/pgrun .data/redis"
-		rm -rf -- "$DATA/postgres" "$DATA/pgrun" "$REDIS_DIR"
+		log "removing $DATA/postgres $DATA/pgrun $REDIS_DIR"
+		rm -rf -- "$DATA/postgres" "$DATA/pgrun" "$REDIS_DIR" "$PG_PORTFILE"
 	fi
 }
 

@@ -14,8 +14,8 @@ import (
 // exactly as many rows as the read it stands beside: the events of a
 // scan, and the rows of an export.
 func TestFloorsCopyWhatTheStoreReads(t *testing.T) {
-	pool, url := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, url := testenv.GoldenPostgres(t)
 	ctx := context.Background()
 	st := store.New(pool)
 	// A customer id that needs quoting in a literal.
@@ -71,6 +71,7 @@ func TestFloorsCopyWhatTheStoreReads(t *testing.T) {
 }
 
 func TestInline(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2025, 6, 1, 1, 2, 3, 4000, time.UTC)
 	for _, tc := range []struct {
 		sql  string

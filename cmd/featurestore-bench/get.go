@@ -11,11 +11,14 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/auth"
 	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/demo"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
 func init() { register("get", benchGet) }
@@ -110,15 +113,30 @@ func benchGet(ctx context.Context, e env) error {
 		return err
 	}
 	defer srv.stop()
-	client := featurestorev1.NewFeatureStoreServiceClient(srv.conn)
-	req := &featurestorev1.GetFeaturesRequest{ShopId: getShop, CustomerId: customer, ProductIds: products}
-	get := func() error {
-		resp, err := client.GetFeatures(ctx, req)
-		if err == nil && len(resp.GetResults()) != len(products) {
-			err = fmt.Errorf("%d results for %d products", len(resp.GetResults()), len(products))
-		}
+	// The same reads from a server that checks API keys: the cost of the
+	// check on the hot path.
+	keyCtx, err := benchKey(ctx, e, getShop)
+	if err != nil {
 		return err
 	}
+	authSrv, err := startServer(ctx, e.opts.binary, e.url, e.opts.redisURL, "--auth", "keys")
+	if err != nil {
+		return err
+	}
+	defer authSrv.stop()
+	authClient := featurestorev1.NewFeatureStoreServiceClient(authSrv.conn)
+	client := featurestorev1.NewFeatureStoreServiceClient(srv.conn)
+	req := &featurestorev1.GetFeaturesRequest{ShopId: getShop, CustomerId: customer, ProductIds: products}
+	getFrom := func(ctx context.Context, client featurestorev1.FeatureStoreServiceClient) func() error {
+		return func() error {
+			resp, err := client.GetFeatures(ctx, req)
+			if err == nil && len(resp.GetResults()) != len(products) {
+				err = fmt.Errorf("%d results for %d products", len(resp.GetResults()), len(products))
+			}
+			return err
+		}
+	}
+	get, getWithKey := getFrom(ctx, client), getFrom(keyCtx, authClient)
 	if err := get(); err != nil { // warms the customer's hash
 		return err
 	}
@@ -140,7 +158,8 @@ func benchGet(ctx context.Context, e env) error {
 		for _, c := range []struct {
 			name string
 			fn   func() error
-		}{{"redis HMGET (floor)", hmget}, {"gRPC health check", ping}, {"GetFeatures, 1 product", getOne}, {"GetFeatures", get}} {
+		}{{"redis HMGET (floor)", hmget}, {"gRPC health check", ping}, {"GetFeatures, 1 product", getOne}, {"GetFeatures", get},
+			{"GetFeatures, API key", getWithKey}} {
 			if _, err := load(c.name, conc, n/10, c.fn); err != nil { // warm-up
 				return err
 			}
@@ -166,13 +185,51 @@ func benchGet(ctx context.Context, e env) error {
 			floor = r.percentile(0.5)
 		}
 		ratio := "-"
-		if r.name == "GetFeatures" && floor > 0 {
+		if (r.name == "GetFeatures" || r.name == "GetFeatures, API key") && floor > 0 {
 			ratio = fmt.Sprintf("%.1fx", r.percentile(0.5).Seconds()/floor.Seconds())
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%.0f\t%s\t\n", r.name, r.concurrency, len(r.latencies),
 			r.percentile(0.5).Round(time.Microsecond), r.percentile(0.99).Round(time.Microsecond), r.rate(), ratio)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// The cost of the key check, measured with the two servers' calls
+	// interleaved one by one, so that the load of a shared machine falls
+	// on both alike.
+	without, with := loadResult{name: "without"}, loadResult{name: "with"}
+	for range 3000 {
+		for _, c := range []struct {
+			r  *loadResult
+			fn func() error
+		}{{&without, get}, {&with, getWithKey}} {
+			t := time.Now()
+			if err := c.fn(); err != nil {
+				return err
+			}
+			c.r.latencies = append(c.r.latencies, time.Since(t))
+		}
+	}
+	fmt.Printf("API key check, GetFeatures calls interleaved one by one (%d each): p50 %s with a key, %s without (%+d µs); p99 %s and %s\n",
+		len(with.latencies), with.percentile(0.5).Round(time.Microsecond), without.percentile(0.5).Round(time.Microsecond),
+		(with.percentile(0.5) - without.percentile(0.5)).Microseconds(), with.percentile(0.99).Round(time.Microsecond), without.percentile(0.99).Round(time.Microsecond))
+	return nil
+}
+
+// benchKey creates (or renews) a read key for shop in the benchmark
+// database and returns ctx carrying it.
+func benchKey(ctx context.Context, e env, shop string) (context.Context, error) {
+	id, secret, err := auth.NewSecret()
+	if err != nil {
+		return nil, err
+	}
+	hash := auth.HashSecret(secret)
+	if _, _, err := e.st.CreateKey(ctx, store.APIKey{
+		ID: id, Name: "featurestore-bench", SecretHash: hash[:], Shops: []string{shop}, Scopes: auth.ScopeRead.Names(),
+	}, true); err != nil {
+		return nil, fmt.Errorf("create the benchmark's api key: %w", err)
+	}
+	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+secret), nil
 }
 
 // benchCold times the first GetFeatures of customers whose hashes are not

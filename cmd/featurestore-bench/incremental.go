@@ -104,12 +104,12 @@ func benchIncremental(ctx context.Context, e env) error {
 		}
 		writes = append(writes, d)
 
-		sum, d, err := run(oneClient, featurestorev1.ComputeMode_COMPUTE_MODE_FULL)
-		if err != nil {
+		if _, d, err = run(oneClient, featurestorev1.ComputeMode_COMPUTE_MODE_FULL); err != nil {
 			return fmt.Errorf("full run on one worker: %w", err)
 		}
 		full1s = append(full1s, d)
-		if sum, d, err = run(allClient, featurestorev1.ComputeMode_COMPUTE_MODE_FULL); err != nil {
+		sum, d, err := run(allClient, featurestorev1.ComputeMode_COMPUTE_MODE_FULL)
+		if err != nil {
 			return fmt.Errorf("full run on all workers: %w", err)
 		}
 		fullNs = append(fullNs, d)

@@ -25,6 +25,7 @@ var commands = []command{
 	{"seed-demo", "write a deterministic synthetic demo shop into the database", runSeedDemo},
 	{"examples", "print ready-to-paste grpcurl commands for a shop", runExamples},
 	{"export", "export a shop's stored features to CSV, JSON lines or Parquet through a server (resumable)", runExport},
+	{"keys", "create, list and revoke API keys (keys create --name N --shops S --scopes read,...; keys list; keys revoke N)", runKeys},
 }
 
 // errUsage marks errors that are the user's invocation, answered with exit

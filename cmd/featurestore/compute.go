@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +10,9 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
 func runCompute(ctx context.Context, args []string) error {
@@ -20,22 +23,25 @@ func runCompute(ctx context.Context, args []string) error {
 		customers string
 		mode      string
 		batchSize int
+		allowPast bool
 	)
 	fs := newFlagSet("compute", "--shop ID [--as-of T] [flags]")
 	cfg.databaseFlags(fs)
 	cfg.computeFlags(fs)
+	cfg.cacheFlags(fs)
 	fs.StringVar(&shop, "shop", "", "shop to compute (required)")
 	fs.StringVar(&asOf, "as-of", "", "computation instant, RFC 3339 (default: now)")
 	fs.StringVar(&customers, "customers", "", "comma-separated customer ids to compute (default: all)")
 	fs.StringVar(&mode, "mode", "full", "full or incremental")
 	fs.IntVar(&batchSize, "batch-size", 5000, "rows per upsert transaction")
+	fs.BoolVar(&allowPast, "allow-past-as-of", false, "allow an --as-of older than the as_of of the shop's last successful run, which moves its stored features back in time")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	req := compute.Request{ShopID: shop}
+	req := compute.Request{ShopID: shop, AllowPastAsOf: allowPast}
 	if shop == "" {
 		return fmt.Errorf("%w: --shop is required", errUsage)
 	}
@@ -74,6 +80,18 @@ func runCompute(ctx context.Context, args []string) error {
 		return err
 	}
 	defer closeDB()
+	// A run writes through to the servers' cache, so that no server goes
+	// on answering what the run replaced.
+	if cc, ok := cfg.cacheConfig(); ok {
+		redisCache, err := cache.New(ctx, st, cc, logger)
+		if err != nil {
+			return err
+		}
+		defer redisCache.Close()
+		engineCfg.Sink = redisCache
+	} else {
+		logger.Info("no --redis-url: the run writes no cache; servers with one distrust the shop's cached vectors once it ends, until they have removed them")
+	}
 	engine, err := compute.NewEngine(st, engineCfg, logger)
 	if err != nil {
 		return err
@@ -81,6 +99,9 @@ func runCompute(ctx context.Context, args []string) error {
 	sum, err := engine.Run(ctx, req, progress)
 	if progress != nil {
 		fmt.Fprint(os.Stderr, "\r\033[K")
+	}
+	if errors.Is(err, store.ErrPastAsOf) {
+		return fmt.Errorf("compute shop %q: %w (with this command: --allow-past-as-of)", shop, err)
 	}
 	if err != nil {
 		return fmt.Errorf("compute shop %q: %w", shop, err)

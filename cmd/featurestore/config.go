@@ -34,7 +34,10 @@ type config struct {
 	MetricsAddr    string
 	CacheTTL       time.Duration
 	CacheTimeout   time.Duration
+	CachePoll      time.Duration
 	HTTP           httpConfig
+	Security       securityConfig
+	Bulk           bulkConfig
 
 	// compute runs, in serve and compute
 	ComputeWorkers int
@@ -83,6 +86,10 @@ func (c *config) envInt(name string, def int) int {
 	return envParsed(&c.envErrs, name, def, strconv.Atoi, "an integer")
 }
 
+func (c *config) envFloat(name string, def float64) float64 {
+	return envParsed(&c.envErrs, name, def, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }, "a number")
+}
+
 func (c *config) envDuration(name string, def time.Duration) time.Duration {
 	return envParsed(&c.envErrs, name, def, time.ParseDuration, "a duration such as 30s or 24h")
 }
@@ -112,15 +119,26 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 		"how often to run INCREMENTAL for every shop with changes (and FULL where due); 0 turns the scheduled refresh off (env FEATURESTORE_REFRESH_INTERVAL)")
 	fs.DurationVar(&c.FullRefreshInterval, "full-refresh-interval", c.envDuration("FEATURESTORE_FULL_REFRESH_INTERVAL", 24*time.Hour),
 		"with --refresh-interval, the longest a shop goes without a FULL run, which keeps time-dependent features such as recency current; 0: never (env FEATURESTORE_FULL_REFRESH_INTERVAL)")
-	fs.StringVar(&c.RedisURL, "redis-url", envString("REDIS_URL", ""), "Redis URL for the online cache; empty runs without a cache (env REDIS_URL)")
+	c.cacheFlags(fs)
 	fs.StringVar(&c.Addr, "addr", envString("FEATURESTORE_ADDR", "127.0.0.1:50051"), "gRPC listen address (env FEATURESTORE_ADDR)")
 	fs.BoolVar(&c.Migrate, "migrate", c.envBool("FEATURESTORE_MIGRATE", true), "apply database migrations at start (env FEATURESTORE_MIGRATE)")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", c.envDuration("FEATURESTORE_SHUTDOWN_GRACE", 15*time.Second), "how long in-flight calls may finish after SIGINT/SIGTERM (env FEATURESTORE_SHUTDOWN_GRACE)")
 	fs.DurationVar(&c.HealthInterval, "health-interval", c.envDuration("FEATURESTORE_HEALTH_INTERVAL", 2*time.Second), "how often health pings the database (env FEATURESTORE_HEALTH_INTERVAL)")
 	fs.StringVar(&c.MetricsAddr, "metrics-addr", envString("FEATURESTORE_METRICS_ADDR", "127.0.0.1:9092"), "listen address of Prometheus /metrics and /debug/pprof; empty disables both (env FEATURESTORE_METRICS_ADDR)")
+	c.HTTP.flags(fs, c)
+	c.Security.flags(fs, c)
+	c.Bulk.flags(fs, c)
+}
+
+// cacheFlags registers the online cache's settings, which serve and
+// compute share: every process that writes interaction_features writes
+// through to the cache the servers read.
+func (c *config) cacheFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.RedisURL, "redis-url", envString("REDIS_URL", ""), "Redis URL for the online cache; empty runs without a cache (env REDIS_URL)")
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", c.envDuration("FEATURESTORE_CACHE_TTL", 24*time.Hour), "how long a cached customer lives after its last write (env FEATURESTORE_CACHE_TTL)")
 	fs.DurationVar(&c.CacheTimeout, "cache-timeout", c.envDuration("FEATURESTORE_CACHE_TIMEOUT", 50*time.Millisecond), "Redis budget per round trip before a read falls back to Postgres (env FEATURESTORE_CACHE_TIMEOUT)")
-	c.HTTP.flags(fs)
+	fs.DurationVar(&c.CachePoll, "cache-poll-interval", c.envDuration("FEATURESTORE_CACHE_POLL_INTERVAL", time.Second),
+		"how often the record of cached hashes to repair is read: the longest a write-through that failed elsewhere goes unseen (env FEATURESTORE_CACHE_POLL_INTERVAL)")
 }
 
 // cacheConfig returns the cache settings, or false when no Redis is set.
@@ -129,7 +147,7 @@ func (c *config) cacheConfig() (cache.Config, bool) {
 		return cache.Config{}, false
 	}
 	cc := cache.DefaultConfig(c.RedisURL)
-	cc.TTL, cc.Timeout = c.CacheTTL, c.CacheTimeout
+	cc.TTL, cc.Timeout, cc.PollInterval = c.CacheTTL, c.CacheTimeout, c.CachePoll
 	return cc, true
 }
 
@@ -175,6 +193,11 @@ func (c *config) validate() error {
 	if c.serving && c.HealthInterval <= 0 {
 		return fmt.Errorf("%w: --health-interval must be positive", errUsage)
 	}
+	if c.serving {
+		if err := c.Bulk.validate(); err != nil {
+			return err
+		}
+	}
 	if c.computing && c.ComputeWorkers < 1 {
 		return fmt.Errorf("%w: --compute-workers (or FEATURESTORE_COMPUTE_WORKERS) must be a whole number of at least 1", errUsage)
 	}
@@ -189,6 +212,11 @@ func (c *config) validate() error {
 	if rc, ok := c.refreshConfig(); ok {
 		if err := rc.Validate(); err != nil {
 			return fmt.Errorf("%w: --refresh-interval / --full-refresh-interval: %v", errUsage, err)
+		}
+	}
+	if c.serving {
+		if err := c.Security.validate(c.Addr, c.HTTP.Addr); err != nil {
+			return err
 		}
 	}
 	return c.HTTP.validate()

@@ -25,6 +25,7 @@ func runExamples(ctx context.Context, args []string) error {
 		cfg      config
 		shop     string
 		grpcurl  string
+		key      string
 		products int
 	)
 	fs := newFlagSet("examples", "--shop ID [flags]")
@@ -33,6 +34,7 @@ func runExamples(ctx context.Context, args []string) error {
 	fs.StringVar(&cfg.Addr, "addr", envString("FEATURESTORE_ADDR", "127.0.0.1:50051"), "server address the commands call (env FEATURESTORE_ADDR)")
 	fs.StringVar(&grpcurl, "grpcurl", "grpcurl", "grpcurl command to print")
 	fs.IntVar(&products, "products", 100, "number of products in the GetFeatures example")
+	fs.StringVar(&key, "key", envString("FEATURESTORE_API_KEY", ""), "API key the commands send (env FEATURESTORE_API_KEY); empty prints a placeholder")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -53,16 +55,30 @@ func runExamples(ctx context.Context, args []string) error {
 		return err
 	}
 
+	quote := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+	// Without a key, a placeholder in double quotes that the shell fills in.
+	header := `-H "authorization: Bearer $FEATURESTORE_API_KEY" `
+	if key != "" {
+		header = "-H " + quote("authorization: Bearer "+key) + " "
+	}
 	call := func(title, method string, body any) {
 		fmt.Printf("\n# %s\n", title)
 		data := ""
 		if body != nil {
 			b, _ := json.Marshal(body)
-			data = "-d '" + strings.ReplaceAll(string(b), "'", `'\''`) + "' "
+			data = "-d " + quote(string(b)) + " "
 		}
-		fmt.Printf("%s -plaintext %s%s %s\n", grpcurl, data, cfg.Addr, method)
+		auth := ""
+		if strings.HasPrefix(method, "featurestore.") {
+			// Health and reflection are open; the data calls need the key.
+			auth = header
+		}
+		fmt.Printf("%s -plaintext %s%s%s %s\n", grpcurl, auth, data, cfg.Addr, method)
 	}
 	fmt.Printf("Ready-to-paste grpcurl commands for shop %s (server at %s):\n", shop, cfg.Addr)
+	if key == "" {
+		fmt.Println("(set FEATURESTORE_API_KEY to a key from featurestore keys create --name NAME --shops " + shop + " --scopes read,export,compute,ingest)")
+	}
 	call("What the server offers (reflection)", "list", nil)
 	call("Health: SERVING while Postgres answers", "grpc.health.v1.Health/Check", map[string]string{"service": "featurestore.v1.FeatureStoreService"})
 	call("The feature catalogue", "featurestore.v1.FeatureStoreService/DescribeFeatures", nil)
@@ -77,7 +93,7 @@ func runExamples(ctx context.Context, args []string) error {
 		call("Bulk export (here of one customer): rows in batches, each with a resume token", "featurestore.v1.FeatureStoreService/StreamFeatures",
 			map[string]any{"shopId": shop, "customerIds": []string{customer}, "batchSize": 25})
 	}
-	call("Track an interaction (idempotent by id), then recompute to see it", "featurestore.v1.FeatureStoreService/IngestInteractions",
+	call("Track an interaction (idempotent by shop and id), then recompute to see it", "featurestore.v1.FeatureStoreService/IngestInteractions",
 		map[string]any{"interactions": []map[string]any{{
 			"id": shop + "/example-1", "shopId": shop, "customerId": "gid://shopify/Customer/example",
 			"productId": "gid://shopify/Product/example", "eventType": "product_viewed", "pageType": "search",

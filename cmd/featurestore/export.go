@@ -12,14 +12,16 @@ import (
 	"time"
 
 	"golang.org/x/term"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/export"
+	"github.com/featurestore/featurestore/internal/server"
 )
 
 // exportConfig is every setting of the export command.
@@ -32,6 +34,10 @@ type exportConfig struct {
 	BatchSize    int
 	RowGroupRows int
 	Retries      int
+	// APIKey is sent with every call; TLS, when set, secures the
+	// connection.
+	APIKey string
+	TLS    clientTLS
 	// AsOf, when set, exports features computed at that instant from the
 	// events (point-in-time training data) instead of the stored rows.
 	AsOf *time.Time
@@ -51,7 +57,9 @@ func (c *exportConfig) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.asOf, "as-of", "", "export the features as computed at this RFC 3339 instant, straight from the events, instead of the stored rows (point-in-time training data); give it again with --resume")
 	fs.IntVar(&c.BatchSize, "batch-size", 5000, "rows per message from the server, 1 to 10000")
 	fs.IntVar(&c.RowGroupRows, "row-group-rows", 100_000, "rows per Parquet row group; a resumed Parquet export fetches at most this many rows again")
-	fs.IntVar(&c.Retries, "retries", 8, "how often in a row to reconnect and continue when the server becomes unavailable")
+	fs.IntVar(&c.Retries, "retries", 8, "how often in a row to reconnect and continue when the server becomes unavailable or is busy")
+	fs.StringVar(&c.APIKey, "api-key", envString("FEATURESTORE_API_KEY", ""), "API key with the export scope for the shop (env FEATURESTORE_API_KEY)")
+	c.TLS.flags(fs)
 }
 
 // validate checks the settings, naming the first bad one, and parses the
@@ -113,7 +121,14 @@ func runExport(ctx context.Context, args []string) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(cfg.Addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds, err := cfg.TLS.credentials()
+	if err != nil {
+		return err
+	}
+	if cfg.APIKey != "" {
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+cfg.APIKey)
+	}
+	conn, err := grpc.NewClient(cfg.Addr, grpc.WithTransportCredentials(creds),
 		// A batch of 10,000 rows with long ids exceeds gRPC's default 4 MiB.
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
 	if err != nil {
@@ -166,7 +181,8 @@ type exporter struct {
 
 // run streams the rest of the export into the file, reconnecting with the
 // file's resume token when the server becomes unavailable (a restart, a
-// network cut), up to cfg.Retries times in a row.
+// network cut) or is busy (see retryable), up to cfg.Retries times in a
+// row.
 func (e *exporter) run(ctx context.Context) error {
 	if e.file.Complete() {
 		return nil
@@ -178,7 +194,7 @@ func (e *exporter) run(ctx context.Context) error {
 		if err == nil {
 			return nil
 		}
-		if status.Code(err) != codes.Unavailable || ctx.Err() != nil {
+		if !retryable(err) || ctx.Err() != nil {
 			return err
 		}
 		if e.file.Rows() > before {
@@ -188,7 +204,7 @@ func (e *exporter) run(ctx context.Context) error {
 			return fmt.Errorf("gave up after %d retries: %w", failures, err)
 		}
 		e.clearProgress()
-		fmt.Fprintf(os.Stderr, "featurestore: the server is unavailable (%v); continuing after row %d in %s\n", status.Convert(err).Message(), e.file.Rows(), backoff)
+		fmt.Fprintf(os.Stderr, "featurestore: %s (%v); continuing after row %d in %s\n", retryReason(err), status.Convert(err).Message(), e.file.Rows(), backoff)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -196,6 +212,43 @@ func (e *exporter) run(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// retryable reports whether err ends a call that the same request,
+// resumed from the file's token, may continue: the server is unavailable,
+// already serves its limit of streams, or cancelled this call while the
+// export did not read (a suspended process, a stalled disk).
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable:
+		return true
+	case codes.ResourceExhausted, codes.Aborted:
+		reason := errorReason(err)
+		return reason == server.ReasonStreamsExhausted || reason == server.ReasonStreamStalled
+	}
+	return false
+}
+
+// retryReason says why a retryable error happened.
+func retryReason(err error) string {
+	switch errorReason(err) {
+	case server.ReasonStreamsExhausted:
+		return "the server is busy"
+	case server.ReasonStreamStalled:
+		return "the server cancelled the stream"
+	}
+	return "the server is unavailable"
+}
+
+// errorReason returns the reason of err's google.rpc.ErrorInfo in the
+// service's domain, if any.
+func errorReason(err error) string {
+	for _, d := range status.Convert(err).Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == server.ErrorDomain {
+			return info.GetReason()
+		}
+	}
+	return ""
 }
 
 // stream makes one StreamFeatures call from the file's token and writes
@@ -223,6 +276,11 @@ func (e *exporter) stream(ctx context.Context) error {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
 			return nil
+		}
+		if status.Code(err) == codes.NotFound {
+			// The server names the unknown shop; the gRPC wrapping adds
+			// nothing for the reader.
+			return fmt.Errorf("%s (check --shop)", status.Convert(err).Message())
 		}
 		if err != nil {
 			return err

@@ -21,8 +21,8 @@ import (
 // TestExportAsOf exports the golden shops as computed at 2025-03-01, which
 // is the expected point-in-time file, from a server whose table is empty.
 func TestExportAsOf(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	engine, err := compute.NewEngine(store.New(pool), compute.DefaultConfig(), testenv.Logger())
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,6 +90,7 @@ func checkExport(t *testing.T, path string, format export.Format, want []*featur
 }
 
 func TestExportCommand(t *testing.T) {
+	t.Parallel()
 	fx := newExportFixture(t)
 	since := "2025-06-01T00:00:25Z"
 	sinceTime, _ := time.Parse(time.RFC3339, since)
@@ -107,6 +109,7 @@ func TestExportCommand(t *testing.T) {
 		want := fx.want(t, tc.keep)
 		for _, format := range []export.Format{export.CSV, export.JSONL, export.Parquet} {
 			t.Run(tc.name+"/"+string(format), func(t *testing.T) {
+				t.Parallel()
 				path := filepath.Join(t.TempDir(), "features."+string(format))
 				args := append([]string{"--addr", fx.addr, "--shop", exportShop, "--out", path, "--batch-size", "64", "--row-group-rows", "500"}, tc.args...)
 				if err := run(context.Background(), append([]string{"export"}, args...)); err != nil {
@@ -144,15 +147,29 @@ func (g *gate) ExportRows(ctx context.Context, req store.ExportRequest, fn func(
 	})
 }
 
+// checkpointRows returns the rows the last checkpoint of the export to path
+// recorded, 0 before there is one.
+func checkpointRows(path string) int64 {
+	var st struct {
+		Rows int64 `json:"rows"`
+	}
+	if b, err := os.ReadFile(export.StatePath(path)); err != nil || json.Unmarshal(b, &st) != nil {
+		return 0
+	}
+	return st.Rows
+}
+
 // TestExportCommandResume interrupts an export, as Ctrl-C or a killed
 // client does, leaves half a line at the end of the file as a process
 // killed mid-write would, and checks that --resume completes the file with
 // every row exactly once.
 func TestExportCommandResume(t *testing.T) {
+	t.Parallel()
 	fx := newExportFixture(t)
 	want := fx.want(t, nil)
 	for _, format := range []export.Format{export.CSV, export.JSONL, export.Parquet} {
 		t.Run(string(format), func(t *testing.T) {
+			t.Parallel()
 			g := newGate(store.New(fx.pool), 700)
 			_, cutAddr := serveExporter(t, g, "127.0.0.1:0")
 			path := filepath.Join(t.TempDir(), "features."+string(format))
@@ -160,8 +177,9 @@ func TestExportCommandResume(t *testing.T) {
 
 			ctx, cancel := context.WithCancel(context.Background())
 			go func() {
+				// The interruption comes while batches are in flight: the
+				// export keeps what reached it, however many that is.
 				<-g.reached
-				time.Sleep(50 * time.Millisecond) // let the batches in flight arrive
 				cancel()
 			}()
 			if err := run(ctx, append(args, "--addr", cutAddr)); err == nil || !strings.Contains(err.Error(), "--resume") {
@@ -196,6 +214,7 @@ func TestExportCommandResume(t *testing.T) {
 // starts a new one at its address: the command reconnects by itself and
 // continues with its last token.
 func TestExportCommandSurvivesServerRestart(t *testing.T) {
+	t.Parallel()
 	fx := newExportFixture(t)
 	want := fx.want(t, nil)
 	g := newGate(store.New(fx.pool), 500)
@@ -203,10 +222,13 @@ func TestExportCommandSurvivesServerRestart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "features.parquet")
 	done := make(chan error, 1)
 	go func() {
-		done <- run(context.Background(), []string{"export", "--addr", addr, "--shop", exportShop, "--out", path, "--batch-size", "50"})
+		done <- run(context.Background(), []string{"export", "--addr", addr, "--shop", exportShop, "--out", path, "--batch-size", "50", "--row-group-rows", "200"})
 	}()
 	<-g.reached
-	time.Sleep(50 * time.Millisecond)
+	// Stop the server once the export has closed a part (of 200 rows, of
+	// the 500 the server sends before it stalls): the new server must
+	// continue after them.
+	testenv.WaitFor(t, time.Minute, "the export records a checkpoint", func() bool { return checkpointRows(path) > 0 })
 	first.Stop()
 	serveExporter(t, store.New(fx.pool), addr)
 	if err := <-done; err != nil {

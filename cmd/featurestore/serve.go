@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -21,6 +21,7 @@ import (
 	"github.com/featurestore/featurestore/internal/pixel"
 	"github.com/featurestore/featurestore/internal/refresh"
 	"github.com/featurestore/featurestore/internal/server"
+	"github.com/featurestore/featurestore/internal/store"
 )
 
 func runServe(ctx context.Context, args []string) error {
@@ -51,8 +52,25 @@ func runServe(ctx context.Context, args []string) error {
 	if n := st.MaxConns(); n < 4 {
 		return fmt.Errorf("%w: --database-url sets pool_max_conns=%d; serving needs at least 4 connections", errUsage, n)
 	}
+	// Bulk reads have a pool, and a store, of their own, so that however
+	// many clients read slowly, online reads, ingest and compute runs keep
+	// theirs.
+	bulkStore, closeBulk, err := cfg.Bulk.openStore(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer closeBulk()
+	// Health pings on a connection of its own, never queued behind a pool.
+	pinger, err := store.NewPinger(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer pinger.Close(context.WithoutCancel(ctx))
 	m := metrics.New()
 	if err := m.RegisterPool(st); err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	if err := m.RegisterBulkPool(bulkStore); err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	engineCfg := cfg.computeConfig()
@@ -74,8 +92,15 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	// Streams compute their rows for compute = true with an engine of the
+	// bulk store: it only reads, and writes no Sink.
+	bulkEngine, err := compute.NewEngine(bulkStore, cfg.computeConfig(), logger)
+	if err != nil {
+		return err
+	}
 	svc, err := server.NewService(server.Config{
-		Computer: engine, Rows: engine, Reader: reader, Exporter: st, Ingester: ingest.NewWriter(st),
+		Computer: engine, Rows: bulkEngine, Reader: reader, Exporter: bulkStore, Ingester: ingest.NewWriter(st),
+		Streams: cfg.Bulk.Limits, Registerer: m.Registry,
 	}, logger)
 	if err != nil {
 		return err
@@ -86,14 +111,18 @@ func runServe(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	sec, err := cfg.Security.build(st, logger)
+	if err != nil {
+		return err
+	}
 	var pixelHandler http.Handler
 	if cfg.HTTP.Addr != "" {
-		if pixelHandler, err = cfg.HTTP.handler(st, logger); err != nil {
+		if pixelHandler, err = cfg.HTTP.handler(st, sec, m, logger); err != nil {
 			return err
 		}
 	}
 	healthSrv := health.NewServer()
-	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m)
+	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m, sec.grpcOpts...)
 
 	// The listeners open in this order, before anything is served: metrics,
 	// the HTTP API, then gRPC. When one cannot be opened, those opened
@@ -110,6 +139,11 @@ func runServe(ctx context.Context, args []string) error {
 		if pixelLis, err = ls.listen("--http-addr", cfg.HTTP.Addr); err != nil {
 			return err
 		}
+		// The pixel endpoint is served over TLS with gRPC's certificate;
+		// gRPC's own TLS comes with its server options.
+		if sec.httpTLS != nil {
+			pixelLis = tls.NewListener(pixelLis, sec.httpTLS)
+		}
 	}
 	grpcLis, err := ls.listen("--addr", cfg.Addr)
 	if err != nil {
@@ -121,7 +155,7 @@ func runServe(ctx context.Context, args []string) error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	if metricsLis != nil {
-		serveHTTP(gctx, g, "metrics", metricsLis, metricsHandler(m), cfg.ShutdownGrace, logger)
+		serveHTTP(gctx, g, "metrics", metricsLis, metricsHandler(m, cfg.Security.PProf), cfg.ShutdownGrace, logger)
 	}
 	if pixelLis != nil {
 		serveHTTP(gctx, g, "pixel", pixelLis, pixelHandler, cfg.ShutdownGrace, logger)
@@ -130,8 +164,14 @@ func runServe(ctx context.Context, args []string) error {
 			return nil
 		})
 	}
+	if sec.verifier != nil {
+		g.Go(func() error {
+			sec.verifier.Run(gctx)
+			return nil
+		})
+	}
 	g.Go(func() error {
-		server.WatchHealth(gctx, st, healthSrv, cfg.HealthInterval, logger)
+		server.WatchHealth(gctx, pinger, healthSrv, cfg.HealthInterval, logger)
 		return nil
 	})
 	if scheduler != nil {
@@ -141,7 +181,7 @@ func runServe(ctx context.Context, args []string) error {
 		})
 	}
 	g.Go(func() error {
-		logger.Info("serving gRPC", "addr", grpcLis.Addr().String())
+		logger.Info("serving gRPC", "addr", grpcLis.Addr().String(), "tls", cfg.Security.TLSCert != "")
 		if err := grpcSrv.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			return fmt.Errorf("serve: %w", err)
 		}
@@ -185,17 +225,16 @@ func (l *listeners) closeUnserved() {
 	}
 }
 
-// metricsHandler serves Prometheus /metrics and, beside it, the profiles:
-// the metrics listener binds to loopback by default, so an operator can
-// profile a live server without a restart.
-func metricsHandler(m *metrics.Metrics) http.Handler {
+// metricsHandler serves Prometheus /metrics and, with profiles (--pprof),
+// the runtime profiles beside it (registerPprof). Profiles are served only
+// when asked for, since they show the process's memory; the metrics
+// listener binds to loopback by default.
+func metricsHandler(m *metrics.Metrics, profiles bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
-	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
-	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
-	mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	if profiles {
+		registerPprof(mux)
+	}
 	return mux
 }
 

@@ -14,6 +14,7 @@ import (
 // every address it had bound before is free again, so that a supervisor
 // restarting it finds them free.
 func TestServeClosesListenersWhenOneFails(t *testing.T) {
+	t.Parallel()
 	_, url := testenv.Postgres(t)
 	for _, taken := range []string{"--metrics-addr", "--http-addr", "--addr"} {
 		t.Run(taken, func(t *testing.T) {

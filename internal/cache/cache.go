@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,13 +28,21 @@ type Config struct {
 	// BreakerCooldown, doubling on each failed probe up to 30 s.
 	BreakerThreshold int
 	BreakerCooldown  time.Duration
+	// PollInterval is how often this process reads the shared record of
+	// hashes to repair (cache_marks): the longest a write-through that
+	// failed in another process goes unseen here.
+	PollInterval time.Duration
+	// RepairTimeout bounds each step of a repair, which runs on its own
+	// connections and outside the breaker of online reads.
+	RepairTimeout time.Duration
 	// Registerer, if not nil, receives the cache's metrics.
 	Registerer prometheus.Registerer
 }
 
 // DefaultConfig returns the defaults for url.
 func DefaultConfig(url string) Config {
-	return Config{URL: url, TTL: 24 * time.Hour, Timeout: 50 * time.Millisecond, BreakerThreshold: 3, BreakerCooldown: time.Second}
+	return Config{URL: url, TTL: 24 * time.Hour, Timeout: 50 * time.Millisecond, BreakerThreshold: 3, BreakerCooldown: time.Second,
+		PollInterval: time.Second, RepairTimeout: time.Second}
 }
 
 // Validate names the first bad setting.
@@ -48,27 +58,44 @@ func (c Config) Validate() error {
 		return fmt.Errorf("cache: BreakerThreshold must be at least 1, got %d", c.BreakerThreshold)
 	case c.BreakerCooldown <= 0:
 		return fmt.Errorf("cache: BreakerCooldown must be positive, got %s", c.BreakerCooldown)
+	case c.PollInterval <= 0:
+		return fmt.Errorf("cache: PollInterval must be positive, got %s", c.PollInterval)
+	case c.RepairTimeout <= 0:
+		return fmt.Errorf("cache: RepairTimeout must be positive, got %s", c.RepairTimeout)
 	}
 	if _, err := redis.ParseURL(c.URL); err != nil {
-		return fmt.Errorf("cache: URL: %w", err)
+		return fmt.Errorf("cache: URL: %w", redactURLError(err))
 	}
 	return nil
 }
 
+// redactURLError drops the URL from a URL parse error, which quotes it
+// whole, password included; what is wrong with it stays.
+func redactURLError(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return uerr.Err
+	}
+	return err
+}
+
 // Cache is the online read path with Redis in front of a Source: it
-// implements the Source's ReadPairs (reader.go), and writes compute runs
-// through (writethrough.go). Its Redis connection, breaker and counters
-// are shared by every operation.
+// implements the Source's ReadPairs (reader.go), writes compute runs
+// through (writethrough.go), and repairs the hashes whose write-through
+// failed (marks.go). Its Redis connection, breaker and counters are shared
+// by every online operation; repairs have connections of their own.
 type Cache struct {
-	source  Source
-	rdb     *redis.Client
-	cfg     Config
-	flights singleflight.Group
-	breaker *breaker
-	dirty   *dirtySet
-	logger  *slog.Logger
-	stop    context.CancelFunc
-	done    chan struct{}
+	source     Source
+	rdb        *redis.Client
+	repairRdb  *redis.Client
+	cfg        Config
+	flights    singleflight.Group
+	breaker    *breaker
+	marks      *markSet
+	repairWake chan struct{}
+	logger     *slog.Logger
+	stop       context.CancelFunc
+	loops      sync.WaitGroup
 
 	lookups  *prometheus.CounterVec
 	writes   *prometheus.CounterVec
@@ -77,14 +104,16 @@ type Cache struct {
 
 // New returns a cache in front of src and connects it to Redis. It does not
 // fail when Redis is down: the cache then starts with its breaker open and
-// reads go to src until Redis answers. The caller must Close it.
+// reads go to src until Redis answers. Before it returns it reads the
+// shared record of hashes to repair, so that it serves none of them, and
+// fails when it cannot. The caller must Close it.
 func New(ctx context.Context, src Source, cfg Config, logger *slog.Logger) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	opts, err := redis.ParseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("cache: redis url: %w", err)
+		return nil, fmt.Errorf("cache: redis url: %w", redactURLError(err))
 	}
 	// A cache must fail fast: no retries, short socket timeouts, and the
 	// caller's context honoured, so a slow Redis costs a read at most the
@@ -95,14 +124,21 @@ func New(ctx context.Context, src Source, cfg Config, logger *slog.Logger) (*Cac
 	opts.ContextTimeoutEnabled = true
 	opts.PoolSize = max(opts.PoolSize, 8*runtime.GOMAXPROCS(0))
 	opts.PoolTimeout = cfg.Timeout
+	// Repairs get two connections of their own and their own budget, so
+	// that a long repair neither waits behind nor starves online reads.
+	repairOpts := *opts
+	repairOpts.PoolSize, repairOpts.MinIdleConns = 2, 0
+	repairOpts.DialTimeout = max(cfg.RepairTimeout, opts.DialTimeout)
+	repairOpts.ReadTimeout, repairOpts.WriteTimeout, repairOpts.PoolTimeout = cfg.RepairTimeout, cfg.RepairTimeout, cfg.RepairTimeout
 	c := &Cache{
-		source:  src,
-		rdb:     redis.NewClient(opts),
-		cfg:     cfg,
-		breaker: newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, 30*time.Second),
-		dirty:   newDirtySet(),
-		logger:  logger,
-		done:    make(chan struct{}),
+		source:     src,
+		rdb:        redis.NewClient(opts),
+		repairRdb:  redis.NewClient(&repairOpts),
+		cfg:        cfg,
+		breaker:    newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, 30*time.Second),
+		marks:      newMarkSet(),
+		repairWake: make(chan struct{}, 1),
+		logger:     logger,
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "featurestore", Subsystem: "cache", Name: "lookups_total",
 			Help: "Pairs looked up online, by result: hit (answered by Redis), miss (customer filled from Postgres), fallback (Redis failed or its breaker was open; answered by Postgres).",
@@ -121,8 +157,12 @@ func New(ctx context.Context, src Source, cfg Config, logger *slog.Logger) (*Cac
 		}
 		return 0
 	})
+	marksG := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: "featurestore", Subsystem: "cache", Name: "marks",
+		Help: "Customers (or whole shops) whose cached hashes this process distrusts until they are repaired.",
+	}, func() float64 { return float64(c.marks.count.Load()) })
 	if cfg.Registerer != nil {
-		for _, col := range []prometheus.Collector{c.lookups, c.writes, c.breakerG, newPoolCollector(c.rdb)} {
+		for _, col := range []prometheus.Collector{c.lookups, c.writes, c.breakerG, marksG, newPoolCollector(c.rdb)} {
 			if err := cfg.Registerer.Register(col); err != nil {
 				return nil, fmt.Errorf("cache: register metrics: %w", err)
 			}
@@ -134,37 +174,24 @@ func New(ctx context.Context, src Source, cfg Config, logger *slog.Logger) (*Cac
 		logger.Warn("redis does not answer; reads go to postgres until it does", "error", err)
 		c.breaker.trip()
 	}
+	if err := c.poll(ctx); err != nil {
+		c.rdb.Close()
+		c.repairRdb.Close()
+		return nil, fmt.Errorf("cache: read the record of hashes to repair: %w", err)
+	}
 	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	c.stop = stop
-	go c.loop(loopCtx)
+	c.loops.Add(2)
+	go func() { defer c.loops.Done(); c.pollLoop(loopCtx) }()
+	go func() { defer c.loops.Done(); c.repairLoop(loopCtx) }()
 	return c, nil
 }
 
-// Close stops the background loop and closes the Redis connections.
+// Close stops the background loops and closes the Redis connections.
 func (c *Cache) Close() error {
 	c.stop()
-	<-c.done
-	return c.rdb.Close()
-}
-
-// loop removes dirty hashes once Redis answers again.
-func (c *Cache) loop(ctx context.Context) {
-	defer close(c.done)
-	ticker := time.NewTicker(250 * time.Millisecond)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
-		if c.dirty.empty() {
-			continue
-		}
-		if err := c.cleanDirty(ctx); err != nil && ctx.Err() == nil {
-			c.logger.Debug("dirty cache entries not removed yet", "error", err)
-		}
-	}
+	c.loops.Wait()
+	return errors.Join(c.rdb.Close(), c.repairRdb.Close())
 }
 
 // call runs fn against Redis within its budget, unless the breaker is open,

@@ -21,4 +21,13 @@
 // fill and a compute run's write-through whatever order they arrive in.
 // Redis is only a cache: when it fails or is slow, reads go to Postgres, and
 // a breaker stops asking Redis on every request while it is down.
+//
+// A write-through that fails is marked in Postgres (cache_marks), where every
+// process sharing the database finds it: each loads the marks before it
+// serves and polls their version, reads marked customers from Postgres,
+// and repairs marks in the background in small steps, each with its own
+// timeout on connections of its own, outside the breaker (marks.go). A
+// run whose process dies between a commit and its write-through leaves
+// its intent in feature_runs, which the next poll turns into a mark of
+// the whole shop.
 package cache

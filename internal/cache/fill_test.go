@@ -20,7 +20,6 @@ import (
 type countingSource struct {
 	cache.Source
 	release                  chan struct{}
-	firstRead                sync.Once
 	reading                  chan struct{} // closed when the first read starts
 	customersReads, pairRead atomic.Int64
 }
@@ -50,6 +49,7 @@ func (s *countingSource) ReadPairs(ctx context.Context, shopID string, lookups [
 // once, through a cache in front of the store: together they cost one read
 // of Postgres, each gets the right answer, and the next read costs none.
 func TestConcurrentMissesShareOneRead(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	st := store.New(pool)
@@ -111,6 +111,7 @@ func TestConcurrentMissesShareOneRead(t *testing.T) {
 // another read waits for the same customer: the waiting read does not fail
 // with the leader's cancellation, but reads the customer itself.
 func TestFillOutlivesItsLeader(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	st := store.New(pool)

@@ -15,8 +15,10 @@ import (
 )
 
 // Source is the reader a Cache wraps: the source of truth it falls back on
-// and fills itself from. *store.Store implements it.
+// and fills itself from, which also keeps the shared record of hashes to
+// repair. *store.Store implements it.
 type Source interface {
+	Marks
 	// ReadPairs must answer each lookup with a record of each of its
 	// products in the order asked (repeats included), not found where the
 	// pair has no stored row, in one round trip.
@@ -35,8 +37,8 @@ var _ Source = (*store.Store)(nil)
 // row. Lookups must name distinct customers. A customer whose hash is
 // complete costs no read of the Source; one that is not is filled from
 // the Source with all of its rows, once for every caller missing it at
-// the same time. While Redis fails, or for a hash this process cannot
-// trust, reads go to the Source.
+// the same time. While Redis fails, or for a hash marked for repair in
+// any process, reads go to the Source.
 func (c *Cache) ReadPairs(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, error) {
 	if c.anyDirty(shopID, customersOf(lookups, nil)) {
 		c.lookups.WithLabelValues("fallback").Add(float64(countProducts(lookups)))
@@ -168,6 +170,7 @@ func (c *Cache) load(ctx context.Context, shopID string, customers []string) (*l
 	if len(toRead) == 0 {
 		return out, nil
 	}
+	marksBefore := c.marks.changes()
 	rows, err := c.source.CustomersRows(ctx, shopID, toRead)
 	if err != nil {
 		return nil, err
@@ -187,8 +190,10 @@ func (c *Cache) load(ctx context.Context, shopID string, customers []string) (*l
 		fills = append(fills, cr)
 	}
 	// A write-through that failed while the Source was read leaves the hash
-	// untrusted: do not mark it complete.
-	if !canFill || c.anyDirty(shopID, toRead) {
+	// untrusted: do not mark it complete. Nor when the record of marks
+	// moved meanwhile: a mark may have come and been repaired since the
+	// read began, and these rows may be older than what the repair removed.
+	if !canFill || c.marks.changes() != marksBefore || c.anyDirty(shopID, toRead) {
 		return out, nil
 	}
 	// The answer does not depend on the fill: a failed fill only means the
@@ -217,13 +222,14 @@ func customersOf(lookups []store.Lookup, indexes []int) []string {
 }
 
 // anyDirty reports whether a customer's hash may hold vectors older than
-// the table because a write-through to it failed.
+// the table because a write-through to it failed, here or in any process
+// whose record this process has read (marks.go).
 func (c *Cache) anyDirty(shopID string, customers []string) bool {
-	if c.dirty.empty() {
+	if c.marks.empty() {
 		return false
 	}
 	for _, cust := range customers {
-		if c.dirty.has(shopID, cust) {
+		if c.marks.has(shopID, cust) {
 			return true
 		}
 	}

@@ -2,8 +2,8 @@ package cache
 
 import (
 	"context"
+	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/featurestore/featurestore/internal/features"
@@ -14,8 +14,11 @@ import (
 // Written writes a compute batch through to the hashes of the customers
 // that are cached; cold customers stay uncached. rows must be in pair order
 // (a customer's rows together), as compute runs produce them. When Redis
-// fails, the customers' hashes are remembered as dirty and removed as soon
-// as Redis answers again; until then this process reads them from Postgres.
+// fails, the customers' hashes are marked for repair in Postgres, where
+// every process sharing the database reads the marks (marks.go): until
+// the repair has removed the hashes, reads of those customers go to
+// Postgres. Written returns an error only when the mark could not be
+// recorded either.
 func (c *Cache) Written(ctx context.Context, shopID string, rows []store.FeatureRow, computedAt, asOf time.Time) error {
 	if len(rows) == 0 {
 		return nil
@@ -28,8 +31,7 @@ func (c *Cache) Written(ctx context.Context, shopID string, rows []store.Feature
 	}
 	cached, err := c.existing(ctx, shopID, customers)
 	if err != nil {
-		c.dirty.add(shopID, customers)
-		return err
+		return c.writeFailed(ctx, shopID, customers, err)
 	}
 	var batch []customerRecords
 	for i := 0; i < len(rows); {
@@ -57,15 +59,26 @@ func (c *Cache) Written(ctx context.Context, shopID string, rows []store.Feature
 		return nil
 	}
 	if err := c.put(ctx, shopID, batch, "update"); err != nil {
-		c.dirty.add(shopID, customers)
-		return err
+		return c.writeFailed(ctx, shopID, customers, err)
 	}
+	return nil
+}
+
+// writeFailed marks the customers whose write-through failed with err, and
+// returns nil once the mark is recorded durably.
+func (c *Cache) writeFailed(ctx context.Context, shopID string, customers []string, err error) error {
+	if markErr := c.markDirty(ctx, shopID, customers); markErr != nil {
+		return fmt.Errorf("write-through failed (%w) and %w", err, markErr)
+	}
+	c.logger.WarnContext(ctx, "write-through failed; the customers' cached hashes are marked for repair",
+		"shop_id", shopID, "customers", len(customers), "error", err)
 	return nil
 }
 
 // Deleted records in the cached hashes that a compute run removed these
 // pairs' rows at at, so no reader finds them again, and no slow fill that
-// read them before the removal can bring them back.
+// read them before the removal can bring them back. Failures are marked as
+// Written's are.
 func (c *Cache) Deleted(ctx context.Context, shopID string, keys []store.PairKey, at time.Time) error {
 	byCustomer := map[string]map[string]time.Time{}
 	var customers []string
@@ -81,8 +94,7 @@ func (c *Cache) Deleted(ctx context.Context, shopID string, keys []store.PairKey
 		batch = append(batch, customerRecords{customerID: cust, tombstones: byCustomer[cust]})
 	}
 	if err := c.put(ctx, shopID, batch, "update"); err != nil {
-		c.dirty.add(shopID, customers)
-		return err
+		return c.writeFailed(ctx, shopID, customers, err)
 	}
 	return nil
 }
@@ -107,150 +119,7 @@ func (c *Cache) existing(ctx context.Context, shopID string, customers []string)
 	return out, err
 }
 
-// dirtySet remembers hashes whose write-through failed: they may hold
-// vectors older than the table. This process reads them from Postgres
-// until they are removed from Redis.
-type dirtySet struct {
-	mu    sync.Mutex
-	keys  map[string]map[string]bool // shop -> customers
-	whole map[string]bool            // shops with too many dirty customers to list
-	size  int
-}
-
-// maxDirty bounds the memory of the dirty set; past it whole shops are
-// marked and cleared by pattern.
-const maxDirty = 100_000
-
-func newDirtySet() *dirtySet {
-	return &dirtySet{keys: map[string]map[string]bool{}, whole: map[string]bool{}}
-}
-
-func (d *dirtySet) add(shopID string, customers []string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.whole[shopID] {
-		return
-	}
-	if d.size+len(customers) > maxDirty {
-		d.size -= len(d.keys[shopID])
-		delete(d.keys, shopID)
-		d.whole[shopID] = true
-		return
-	}
-	set := d.keys[shopID]
-	if set == nil {
-		set = map[string]bool{}
-		d.keys[shopID] = set
-	}
-	for _, c := range customers {
-		if !set[c] {
-			set[c] = true
-			d.size++
-		}
-	}
-}
-
-// has reports whether the customer's hash must not be trusted.
-func (d *dirtySet) has(shopID, customerID string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.whole[shopID] || d.keys[shopID][customerID]
-}
-
-func (d *dirtySet) empty() bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.size == 0 && len(d.whole) == 0
-}
-
-// snapshot returns the dirty entries to clean.
-func (d *dirtySet) snapshot() (map[string][]string, []string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	keys := make(map[string][]string, len(d.keys))
-	for shop, set := range d.keys {
-		for c := range set {
-			keys[shop] = append(keys[shop], c)
-		}
-	}
-	var whole []string
-	for shop := range d.whole {
-		whole = append(whole, shop)
-	}
-	return keys, whole
-}
-
-// cleaned forgets entries that were removed from Redis.
-func (d *dirtySet) cleaned(keys map[string][]string, whole []string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	for shop, customers := range keys {
-		for _, c := range customers {
-			if d.keys[shop][c] {
-				delete(d.keys[shop], c)
-				d.size--
-			}
-		}
-		if len(d.keys[shop]) == 0 {
-			delete(d.keys, shop)
-		}
-	}
-	for _, shop := range whole {
-		delete(d.whole, shop)
-	}
-}
-
 // globEscape escapes the characters that Redis' MATCH patterns interpret.
 func globEscape(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`, `]`, `\]`).Replace(s)
-}
-
-// cleanDirty removes the dirty hashes from Redis. It runs in the cache's
-// background loop whenever the dirty set is not empty.
-func (c *Cache) cleanDirty(ctx context.Context) error {
-	keys, whole := c.dirty.snapshot()
-	err := c.call(ctx, func(ctx context.Context) error {
-		for shop, customers := range keys {
-			names := make([]string, len(customers))
-			for i, cust := range customers {
-				names[i] = Key(shop, cust)
-			}
-			for len(names) > 0 {
-				n := min(len(names), 500)
-				if err := c.rdb.Unlink(ctx, names[:n]...).Err(); err != nil {
-					return err
-				}
-				names = names[n:]
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	for _, shop := range whole {
-		// A whole shop's scan can take longer than one call's timeout: it
-		// runs under the loop's context, in steps that each get one.
-		pattern := globEscape(keyPrefix(shop)) + "*}"
-		var cursor uint64
-		for {
-			var found []string
-			err := c.call(ctx, func(ctx context.Context) error {
-				var err error
-				found, cursor, err = c.rdb.Scan(ctx, cursor, pattern, 1000).Result()
-				if err == nil && len(found) > 0 {
-					err = c.rdb.Unlink(ctx, found...).Err()
-				}
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if cursor == 0 {
-				break
-			}
-		}
-	}
-	c.dirty.cleaned(keys, whole)
-	return nil
 }

@@ -40,6 +40,21 @@ func (m Mode) String() string {
 // connections it needs to make progress.
 var ErrPoolTooSmall = errors.New("the database pool is too small for a compute run")
 
+// ErrNoInputs means a run names a shop without any interaction or order, so
+// there is nothing to compute: most likely the shop id is mistyped. Errors
+// that wrap it are *NoInputsError.
+var ErrNoInputs = errors.New("no interactions or orders for the shop")
+
+// NoInputsError names the shop of ErrNoInputs.
+type NoInputsError struct{ ShopID string }
+
+func (e *NoInputsError) Error() string {
+	return fmt.Sprintf("no interactions or orders for shop %q: there is nothing to compute (is the shop id right?)", e.ShopID)
+}
+
+// Is makes errors.Is(err, ErrNoInputs) hold.
+func (e *NoInputsError) Is(target error) bool { return target == ErrNoInputs }
+
 // maxFutureAsOf is how far past the server's clock an as_of may lie: enough
 // for clock skew between a client and the server, not enough to compute
 // features for a future nobody has seen.
@@ -52,6 +67,12 @@ type Request struct {
 	AsOf        time.Time
 	CustomerIDs []string
 	Mode        Mode
+	// AllowPastAsOf lets a run's AsOf be older than the as_of of the shop's
+	// last successful run. Without it such a run is refused
+	// (store.ErrPastAsOf): it would move the shop's stored features back in
+	// time, which point-in-time training data does not need (ComputeRows
+	// computes a past instant without storing it).
+	AllowPastAsOf bool
 }
 
 // Validate checks the request against the server's clock now.
@@ -109,8 +130,12 @@ type Summary struct {
 // Sink learns of every batch a run commits and every pair it removes. The
 // online cache implements it to write through, so that once a run ends no
 // reader sees a vector older than the table. A Sink's error does not fail
-// the run: the table is the source of truth, and the Sink must make its
-// own copy safe (the cache stops trusting what it failed to update).
+// the run: the table is the source of truth. Written and Deleted must
+// return nil only once no reader can be served the pairs' older vectors:
+// written through, or the failure recorded where every reader sees it (the
+// cache's durable marks). An error says the Sink could not: the run then
+// leaves its intent unsettled, and once it ends the whole shop's cache is
+// distrusted and repaired.
 type Sink interface {
 	Written(ctx context.Context, shopID string, rows []store.FeatureRow, computedAt, asOf time.Time) error
 	Deleted(ctx context.Context, shopID string, keys []store.PairKey, at time.Time) error
@@ -129,8 +154,22 @@ type Store interface {
 	LastFullRun(ctx context.Context, shopID string) (time.Time, bool, error)
 	// BeginRun must take the shop's lock, across every process sharing the
 	// database, and record the run, or return store.ErrShopLocked when
-	// another run holds the lock.
+	// another run holds the lock, and a *store.PastAsOfError, recording
+	// nothing, when info.RefuseAfter is set and the shop's last successful
+	// run has a later as_of (checked under the lock).
 	BeginRun(ctx context.Context, info store.RunInfo) (*store.Run, error)
+	// ShopHasInputs must report whether the shop has any interaction or
+	// order: a run of a shop without them is refused before it is
+	// recorded.
+	ShopHasInputs(ctx context.Context, shopID string) (bool, error)
+	// CheckShopKnown must return an error wrapping store.ErrUnknownShop
+	// when the shop has no stored features, no interactions and no orders,
+	// and nil when it has any: ComputeRows asks when it found no pair.
+	CheckShopKnown(ctx context.Context, shopID string) error
+	// RefreshStatistics must bring the planner's statistics of
+	// interaction_features up to date when a run that wrote written rows
+	// of the shop left them far off, and report whether it did.
+	RefreshStatistics(ctx context.Context, shopID string, written int64) (bool, error)
 	// CustomerRanges must split the shop's customers into at most n
 	// ranges, in byte order, that together hold every customer id.
 	CustomerRanges(ctx context.Context, shopID string, n int) ([]store.CustomerRange, error)
@@ -227,6 +266,9 @@ func (e *Engine) acquireRunSlot(ctx context.Context) (func(), error) {
 // read by the progress reporter.
 type counters struct {
 	events, lines, computed, written atomic.Int64
+	// unsettled is set when a write of the table may have committed
+	// without the Sink having made the cache safe for it.
+	unsettled atomic.Bool
 }
 
 func (c *counters) progress(elapsed time.Duration) Progress {
@@ -239,7 +281,10 @@ func (c *counters) progress(elapsed time.Duration) Progress {
 // Run computes and stores the request's features. progress, if not nil, is
 // called from Run's own goroutine every ProgressInterval while the run goes
 // on; a caller that cannot deliver progress any more stops the run by
-// cancelling ctx. Run returns store.ErrShopLocked when another run holds the shop, an
+// cancelling ctx. Run returns store.ErrShopLocked when another run holds the
+// shop, a *store.PastAsOfError when req.AsOf is older than the as_of of the
+// shop's last successful run and req.AllowPastAsOf is not set, a
+// *NoInputsError when the shop has no interaction and no order, an
 // *invalid.Error for a bad request, and the context's error when cancelled;
 // a cancelled run leaves only whole batches behind.
 //
@@ -256,12 +301,27 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 	if err := req.Validate(now); err != nil {
 		return Summary{}, err
 	}
+	// A run at the server's clock is refused only when the last run's as_of
+	// is further ahead than clocks may disagree (an as_of set a few minutes
+	// ahead, another replica's clock): that is no accident of the caller.
+	slack := time.Duration(0)
 	if req.AsOf.IsZero() {
-		req.AsOf = now
+		req.AsOf, slack = now, maxFutureAsOf
 	}
 	// Postgres keeps microseconds: the as_of that rows carry must be the one
 	// the scan used.
 	req.AsOf = req.AsOf.UTC().Truncate(time.Microsecond)
+	var refuseAfter time.Time
+	if !req.AllowPastAsOf {
+		refuseAfter = req.AsOf.Add(slack)
+	}
+	// Checked before the run is recorded: a shop in feature_runs is one the
+	// scheduled refresh keeps running.
+	if ok, err := e.store.ShopHasInputs(ctx, req.ShopID); err != nil {
+		return Summary{}, err
+	} else if !ok {
+		return Summary{}, &NoInputsError{ShopID: req.ShopID}
+	}
 	if req.Mode == Incremental {
 		_, ok, err := e.store.LastFullRun(ctx, req.ShopID)
 		if err != nil {
@@ -279,7 +339,8 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 		return Summary{}, err
 	}
 	defer release()
-	run, err := e.store.BeginRun(ctx, store.RunInfo{ShopID: req.ShopID, Mode: req.Mode.String(), AsOf: req.AsOf, CustomerIDs: req.CustomerIDs})
+	run, err := e.store.BeginRun(ctx, store.RunInfo{ShopID: req.ShopID, Mode: req.Mode.String(), AsOf: req.AsOf, CustomerIDs: req.CustomerIDs,
+		RefuseAfter: refuseAfter})
 	if err != nil {
 		return Summary{}, err
 	}
@@ -289,6 +350,10 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 	finishErr := run.Finish(store.RunTotals{
 		EventsRead: sum.EventsRead, OrderLinesRead: sum.OrderLinesRead,
 		PairsWritten: sum.PairsWritten, PairsDeleted: sum.PairsDeleted,
+		// Without a Sink nothing told the cache: the shop's cached hashes,
+		// if any process has them, are repaired once a run that changed
+		// rows ends.
+		CacheSettled: !c.unsettled.Load() && (e.cfg.Sink != nil || c.written.Load() == 0 && sum.PairsDeleted == 0),
 	}, runErr)
 	if runErr != nil {
 		e.logger.WarnContext(ctx, "compute run failed", "shop_id", req.ShopID, "mode", req.Mode, "error", runErr,
@@ -297,6 +362,14 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 	}
 	if finishErr != nil {
 		return Summary{}, finishErr
+	}
+	// Reads of a shop the statistics do not know yet are planned as if it
+	// were tiny; correcting that is worth a little of the run's time.
+	if analyzed, err := e.store.RefreshStatistics(ctx, req.ShopID, sum.PairsWritten); err != nil {
+		e.logger.WarnContext(ctx, "refresh statistics after the run", "shop_id", req.ShopID, "error", err)
+	} else if analyzed {
+		e.logger.InfoContext(ctx, "analyzed interaction_features: its statistics did not know the shop's rows",
+			"shop_id", req.ShopID, "pairs_written", sum.PairsWritten)
 	}
 	e.logger.InfoContext(ctx, "compute run finished", "shop_id", req.ShopID, "mode", req.Mode, "as_of", req.AsOf,
 		"events", sum.EventsRead, "pairs_written", sum.PairsWritten, "pairs_deleted", sum.PairsDeleted, "duration", sum.Duration)
@@ -336,6 +409,8 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 		deleted, err = run.DeletePairs(ctx, vanished)
 	}
 	if err != nil {
+		// The removal may have committed without its answer arriving.
+		c.unsettled.Store(true)
 		return sum, err
 	}
 	sum.PairsDeleted = int64(len(deleted))
@@ -343,7 +418,8 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 	// start marks the removal as newer than any copy of it.
 	if e.cfg.Sink != nil && len(deleted) > 0 {
 		if err := e.cfg.Sink.Deleted(ctx, req.ShopID, deleted, run.StartedAt()); err != nil {
-			e.logger.WarnContext(ctx, "cache removal failed", "shop_id", req.ShopID, "pairs", len(deleted), "error", err)
+			c.unsettled.Store(true)
+			e.logger.WarnContext(ctx, "cache removal failed and was not recorded", "shop_id", req.ShopID, "pairs", len(deleted), "error", err)
 		}
 	}
 	sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten = c.events.Load(), c.lines.Load(), c.written.Load()

@@ -27,8 +27,7 @@ var goldenShops = []string{"shop-0", "shop-1"}
 // goldenDB returns a fresh database holding the golden inputs.
 func goldenDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	pool, _ := testenv.GoldenPostgres(t)
 	return pool
 }
 
@@ -62,6 +61,7 @@ func mustRun(t *testing.T, e *compute.Engine, req compute.Request) compute.Summa
 // the rows streamed by ComputeRows, and the table after a FULL run, both
 // equal the expected file.
 func TestGoldenAtAPastInstant(t *testing.T) {
+	t.Parallel()
 	expected := testenv.ReadExpected(t, "expected_interaction_features_as_of_2025-03-01.csv")
 	pool := goldenDB(t)
 	for _, workers := range []int{1, 3} {
@@ -88,6 +88,7 @@ func TestGoldenAtAPastInstant(t *testing.T) {
 // the second starting after the last pair of the first, and with a customer
 // subset: the pieces are exactly the whole.
 func TestComputeRowsResumes(t *testing.T) {
+	t.Parallel()
 	pool := goldenDB(t)
 	e := newEngine(t, pool, nil)
 	ctx := context.Background()

@@ -78,8 +78,10 @@ func changeGoldenShop(t *testing.T, pool *pgxpool.Pool) map[store.PairKey]bool {
 // must be as the FULL run wrote it (or absent with it), and every other row
 // exactly as before, down to its as_of and last_computed_at.
 func TestIncrementalEqualsFullOnChangedPairs(t *testing.T) {
+	t.Parallel()
 	for _, workers := range []int{1, 3} {
 		t.Run(fmt.Sprintf("%d workers", workers), func(t *testing.T) {
+			t.Parallel()
 			pool, reference := goldenDB(t), goldenDB(t)
 			e := newEngine(t, pool, func(c *compute.Config) { c.Workers = workers })
 			for _, shop := range goldenShops {
@@ -144,6 +146,7 @@ func TestIncrementalEqualsFullOnChangedPairs(t *testing.T) {
 // those customers, removes the pair whose events are gone, and leaves the
 // other customers' rows as they were, so the table equals a FULL run's.
 func TestBulkChangesRecomputeTheirCustomers(t *testing.T) {
+	t.Parallel()
 	pool, reference := goldenDB(t), goldenDB(t)
 	e := newEngine(t, pool, nil)
 	mustRun(t, e, compute.Request{ShopID: "shop-0", AsOf: june, Mode: compute.Full})
@@ -190,6 +193,7 @@ func TestBulkChangesRecomputeTheirCustomers(t *testing.T) {
 // shop that never had a FULL run (whose rows may predate the change log)
 // computes every pair, and says so.
 func TestIncrementalWithoutABaseRunsFull(t *testing.T) {
+	t.Parallel()
 	pool := goldenDB(t)
 	e := newEngine(t, pool, nil)
 	exec(t, pool, `DELETE FROM feature_changes`) // as if the data predated the log
@@ -205,6 +209,7 @@ func TestIncrementalWithoutABaseRunsFull(t *testing.T) {
 // run can stop, then runs again: the table must be what one uninterrupted
 // run writes. Many changed pairs make the incremental run several parts.
 func TestInterruptedRunThenNewRun(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		mode compute.Mode
@@ -217,9 +222,9 @@ func TestInterruptedRunThenNewRun(t *testing.T) {
 		{"full connections killed", compute.Full, killDoomed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			prepare := func() (*pgxpool.Pool, string) {
-				pool, url := testenv.Postgres(t)
-				testenv.LoadGolden(t, pool)
+				pool, url := testenv.GoldenPostgres(t)
 				mustRun(t, newEngine(t, pool, nil), compute.Request{ShopID: "shop-0", AsOf: march, Mode: compute.Full})
 				changeGoldenShop(t, pool)
 				exec(t, pool, `UPDATE user_interactions SET view_duration = view_duration + 1
@@ -230,7 +235,9 @@ func TestInterruptedRunThenNewRun(t *testing.T) {
 			mustRun(t, newEngine(t, reference, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: tc.mode})
 
 			pool, url := prepare()
-			doomed, err := store.Open(context.Background(), withParam(url, "application_name=doomed"))
+			// Named after the database: tests of other checkouts may share
+			// the server and end connections by name.
+			doomed, err := store.Open(context.Background(), withParam(url, "application_name=doomed-"+pool.Config().ConnConfig.Database))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -269,10 +276,13 @@ func TestInterruptedRunThenNewRun(t *testing.T) {
 	}
 }
 
-// killDoomed ends every connection named doomed, as a crash of the server
-// that held them would, and waits until they are gone.
+// killDoomed ends every connection to pool's database named doomed after
+// it, as a crash of the server that held them would, and waits until they
+// are gone. Other databases' connections are not its to end: tests run at
+// once.
 func killDoomed(t *testing.T, pool *pgxpool.Pool, _ context.CancelFunc) {
-	exec(t, pool, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = 'doomed'`)
+	exec(t, pool, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
+		WHERE application_name = 'doomed-' || current_database() AND datname = current_database()`)
 }
 
 // describe shows whether a row is stored and, if so, when it was computed.

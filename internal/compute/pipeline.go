@@ -122,12 +122,16 @@ func (e *Engine) write(ctx context.Context, w *store.Writer, req Request, full <
 	for batch := range full {
 		computedAt, err := w.WriteBatch(ctx, batch)
 		if err != nil {
+			// The batch may have committed without its answer arriving:
+			// the cache cannot be told which rows changed.
+			c.unsettled.Store(true)
 			return err
 		}
 		c.written.Add(int64(len(batch)))
 		if e.cfg.Sink != nil {
 			if err := e.cfg.Sink.Written(ctx, req.ShopID, batch, computedAt, req.AsOf); err != nil {
-				e.logger.WarnContext(ctx, "write-through failed", "shop_id", req.ShopID, "rows", len(batch), "error", err)
+				c.unsettled.Store(true)
+				e.logger.WarnContext(ctx, "write-through failed and was not recorded", "shop_id", req.ShopID, "rows", len(batch), "error", err)
 			}
 		}
 		free <- batch[:0]

@@ -18,10 +18,10 @@ import (
 // pools too small to give every run all the connections it would like:
 // the runs must take turns or shrink, never wait on each other for ever.
 func TestRunsShareASmallPool(t *testing.T) {
-	pool, url := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	_, url := testenv.GoldenPostgres(t)
 	for _, size := range []int{4, 6} {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		small, err := store.Open(ctx, url+"&pool_max_conns="+strconv.Itoa(size))
 		if err != nil {
 			t.Fatal(err)

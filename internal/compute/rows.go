@@ -32,7 +32,9 @@ type RowsRequest struct {
 //
 // It takes no lock: it runs beside compute runs and other reads. fn must not
 // keep the row after it returns: ComputeRows reuses it. An error from fn
-// stops the scan and is returned as is.
+// stops the scan and is returned as is. A scan from the start (req.After
+// nil) that finds no pair returns a *store.UnknownShopError when the shop
+// has no data at all.
 func (e *Engine) ComputeRows(ctx context.Context, req RowsRequest, fn func(*store.StoredRow) error) error {
 	now := e.now()
 	if req.AsOf.IsZero() {
@@ -45,9 +47,15 @@ func (e *Engine) ComputeRows(ctx context.Context, req RowsRequest, fn func(*stor
 	asOf := req.AsOf.UTC().Truncate(time.Microsecond)
 	row := store.StoredRow{AsOf: asOf, ComputedAt: now.UTC().Truncate(time.Microsecond), Version: features.Version}
 	scan := store.ScanRequest{ShopID: req.ShopID, AsOf: asOf, CustomerIDs: req.CustomerIDs, After: req.After}
-	return e.store.ScanPairs(ctx, scan, func(p *store.Pair) error {
+	found := false
+	err := e.store.ScanPairs(ctx, scan, func(p *store.Pair) error {
+		found = true
 		row.CustomerID, row.ProductID = p.CustomerID, p.ProductID
 		row.Vector = features.Compute(asOf, p.Events, p.Lines)
 		return fn(&row)
 	})
+	if err == nil && !found && req.After == nil {
+		return e.store.CheckShopKnown(ctx, req.ShopID)
+	}
+	return err
 }

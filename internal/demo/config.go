@@ -11,8 +11,9 @@ import (
 // Config describes the shop to generate. Start from DefaultConfig and
 // override fields: a zero field means zero, not "default".
 type Config struct {
-	// ShopID is the shop_id of every row; it also prefixes every id, since
-	// ids are primary keys shared by all shops.
+	// ShopID is the shop_id of every row; it also prefixes every id, which
+	// keeps a demo shop's ids recognisable (ids need only be unique per
+	// shop, since the tables are keyed by (shop_id, id)).
 	ShopID string
 	// Seed selects the data set: the same Config always yields the same rows.
 	Seed int64

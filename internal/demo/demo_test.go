@@ -57,6 +57,7 @@ func seed(t testing.TB, pool *pgxpool.Pool, cfg Config) Stats {
 }
 
 func TestSeed(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	cfg := DefaultConfig()
@@ -142,6 +143,7 @@ func TestSeed(t *testing.T) {
 }
 
 func TestSeedIsDeterministic(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig().WithEvents(20_000)
 	other := cfg
 	other.Seed = 7
@@ -162,6 +164,7 @@ func TestSeedIsDeterministic(t *testing.T) {
 }
 
 func TestSeedShops(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	a := DefaultConfig().WithEvents(5_000)
@@ -196,6 +199,7 @@ func TestSeedShops(t *testing.T) {
 }
 
 func TestSeedLeavesNothingWhenItFails(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	cfg := DefaultConfig().WithEvents(200_000)
 	ctx, cancel := context.WithCancel(context.Background())

@@ -79,6 +79,7 @@ func digest(g generated) string {
 }
 
 func TestGenerateIsDeterministic(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig().WithEvents(20_000)
 	a, b := generate(t, cfg), generate(t, cfg)
 	other := cfg
@@ -95,6 +96,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 }
 
 func TestGenerateCounts(t *testing.T) {
+	t.Parallel()
 	for _, cfg := range []Config{
 		DefaultConfig(),
 		DefaultConfig().WithEvents(5_000),
@@ -139,6 +141,7 @@ func TestGenerateCounts(t *testing.T) {
 // people reading it: funnel ratios, shares, skew, seasonality, sessions and
 // checkouts that match orders.
 func TestGeneratedShopLooksReal(t *testing.T) {
+	t.Parallel()
 	cfg := DefaultConfig()
 	g := generate(t, cfg)
 	start, end := cfg.End.AddDate(0, 0, -cfg.Days), cfg.End
@@ -346,6 +349,7 @@ func TestGeneratedShopLooksReal(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	ok := DefaultConfig()
 	for _, tc := range []struct {
 		name   string
@@ -383,6 +387,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestWithEvents(t *testing.T) {
+	t.Parallel()
 	c := DefaultConfig().WithEvents(2_000_000)
 	if c.Events != 2_000_000 || c.Products != 14_000 || c.Customers != 15_240 || c.Orders != 15_800 {
 		t.Fatalf("WithEvents(2M) = %+v", c)

@@ -22,6 +22,7 @@ import (
 var formats = []export.Format{export.CSV, export.JSONL, export.Parquet}
 
 func TestColumnsFollowCatalog(t *testing.T) {
+	t.Parallel()
 	cols := export.Columns()
 	catalog := features.Catalog()
 	if len(cols) != 2+len(catalog)+3 {
@@ -130,6 +131,7 @@ func checkFile(t *testing.T, path string, format export.Format, want []*features
 var scope = export.Scope{ShopID: "shop"}
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{250, 0} {
 		for _, format := range formats {
 			t.Run(fmt.Sprintf("%s/%d rows", format, n), func(t *testing.T) {
@@ -160,6 +162,7 @@ func roundTrip(t *testing.T, format export.Format, recs []*featurestorev1.Featur
 // TestDiscard checks that a discarded export leaves nothing behind but the
 // finished Parquet file it was to replace, and that a new export can start.
 func TestDiscard(t *testing.T) {
+	t.Parallel()
 	for _, format := range formats {
 		t.Run(string(format), func(t *testing.T) {
 			dir := t.TempDir()
@@ -194,6 +197,7 @@ func TestDiscard(t *testing.T) {
 // TestResume stops each format's export in the ways an export stops, resumes
 // it, and checks that the finished file holds every record exactly once.
 func TestResume(t *testing.T) {
+	t.Parallel()
 	const total, batch = 400, 20
 	recs := testRecords(total)
 	for _, format := range formats {
@@ -282,6 +286,7 @@ func TestResume(t *testing.T) {
 // TestResumeAfterStreamEnded resumes an export that stopped between the end
 // of the stream and the completed file.
 func TestResumeAfterStreamEnded(t *testing.T) {
+	t.Parallel()
 	recs := testRecords(50)
 	for _, format := range formats {
 		t.Run(string(format), func(t *testing.T) {
@@ -310,6 +315,7 @@ func TestResumeAfterStreamEnded(t *testing.T) {
 }
 
 func TestResumeRefuses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	since := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	started := export.Options{Format: export.CSV, Scope: export.Scope{ShopID: "shop", UpdatedSince: &since, CustomerIDs: []string{"a", "b"}}}

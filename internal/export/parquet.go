@@ -64,8 +64,11 @@ func newOrderedGroup(g parquet.Group, order []string) orderedGroup {
 
 func (g orderedGroup) Fields() []parquet.Field { return g.fields }
 
-func newParquetWriter(f *os.File) *parquet.Writer {
-	return parquet.NewWriter(f, parquetSchema, parquet.Compression(&snappy.Codec{}),
+// newParquetWriter returns a writer of rows in parquetSchema: the schema is
+// built at run time, so the writer's type parameter is any and rows are
+// written as parquet.Row values, never as Go structs.
+func newParquetWriter(f *os.File) *parquet.GenericWriter[any] {
+	return parquet.NewGenericWriter[any](f, parquetSchema, parquet.Compression(&snappy.Codec{}),
 		parquet.CreatedBy("featurestore export", "", ""))
 }
 
@@ -112,7 +115,7 @@ type parquetSink struct {
 	rowGroupRows int
 	parts        int64 // closed parts
 	part         *os.File
-	writer       *parquet.Writer
+	writer       *parquet.GenericWriter[any]
 	partRows     int
 	row          []value
 	rows         []parquet.Row
@@ -248,7 +251,7 @@ func (s *parquetSink) finish() error {
 }
 
 // copyPart appends the row groups of the part file at path to w.
-func copyPart(w *parquet.Writer, path string) error {
+func copyPart(w *parquet.GenericWriter[any], path string) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("open part: %w", err)

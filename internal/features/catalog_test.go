@@ -44,6 +44,7 @@ func fullVector() Vector {
 // catalogue's types and nullability, and AppendValues and ScanTargets in
 // that order.
 func TestCatalogMatchesVector(t *testing.T) {
+	t.Parallel()
 	catalog := Catalog()
 	if len(catalog) != len(vectorColumns) || len(catalog) != reflect.TypeFor[Vector]().NumField() || Count() != len(catalog) {
 		t.Fatalf("catalogue has %d features, the test list %d, Vector %d fields", len(catalog), len(vectorColumns), reflect.TypeFor[Vector]().NumField())
@@ -106,6 +107,7 @@ func reflectValueFor(target, value any) reflect.Value {
 }
 
 func TestCatalogRanges(t *testing.T) {
+	t.Parallel()
 	for _, d := range Catalog() {
 		if d.Description == "" {
 			t.Errorf("%s has no description", d.Name)
@@ -120,6 +122,7 @@ func TestCatalogRanges(t *testing.T) {
 }
 
 func TestAppendDense(t *testing.T) {
+	t.Parallel()
 	v := fullVector()
 	v.PreferredDevice = Some("tablet")
 	v.ChannelPreference = Some("newsletter-2025") // not a listed channel: "other"

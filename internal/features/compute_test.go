@@ -7,11 +7,13 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/featurestore/featurestore/internal/testenv/golden"
 )
 
 // utcTime parses a test timestamp written as the golden files write them.
 func utcTime(s string) time.Time {
-	t, err := parseUTC(s)
+	t, err := golden.ParseTime(s)
 	if err != nil {
 		panic(err)
 	}
@@ -70,7 +72,7 @@ func checkColumns(t *testing.T, v Vector, want map[string]any) {
 		}
 		checked++
 		if got := c.get(&v); !sameValue(got, w) {
-			t.Errorf("%s: got %s, want %v", c.name, formatGolden(got), w)
+			t.Errorf("%s: got %s, want %v", c.name, golden.Format(got), w)
 		}
 	}
 	if checked != len(want) {
@@ -116,6 +118,7 @@ func workedExample() (time.Time, []Event) {
 // TestComputeWorkedExample checks every column of the worked example of
 // FEATURES.md section 6, from its formulas and from its printed decimals.
 func TestComputeWorkedExample(t *testing.T) {
+	t.Parallel()
 	asOf, events := workedExample()
 	v := Compute(asOf, events, nil)
 
@@ -179,6 +182,7 @@ func TestComputeWorkedExample(t *testing.T) {
 
 // TestCompute checks the boundaries and rules of FEATURES.md one at a time.
 func TestCompute(t *testing.T) {
+	t.Parallel()
 	const asOf = "2025-01-26 00:00:00"
 	nan, inf := math.NaN(), math.Inf(1)
 	tests := []struct {
@@ -658,6 +662,7 @@ func monthlyViews(year int) []Event {
 // TestComputeUnsorted checks that the order of the input does not matter:
 // Compute sorts events itself, and the sorted slice is what it reads.
 func TestComputeUnsorted(t *testing.T) {
+	t.Parallel()
 	asOf, sorted := benchmarkPair()
 	want := Compute(asOf, sorted, benchmarkLines())
 
@@ -682,6 +687,7 @@ func TestComputeUnsorted(t *testing.T) {
 // TestSortEventsByteOrder checks that events at one instant are ordered by
 // ID byte by byte (the "C" collation), upper case before lower case.
 func TestSortEventsByteOrder(t *testing.T) {
+	t.Parallel()
 	at := "2025-01-01 10:00:00"
 	events := []Event{testViewAt("b", at), testViewAt("a", at), testViewAt("B", at), testViewAt("a", "2025-01-01 09:59:59.999999"), testViewAt("é", at), testViewAt("ab", at)}
 	sortEvents(events)
@@ -706,6 +712,7 @@ func TestSortEventsByteOrder(t *testing.T) {
 // TestPairExists checks FEATURES.md section 2: any used interaction or order
 // purchase at as_of makes a pair, whatever its type.
 func TestPairExists(t *testing.T) {
+	t.Parallel()
 	asOf := utcTime("2025-01-10 00:00:00")
 	tests := []struct {
 		name   string
@@ -733,6 +740,7 @@ func TestPairExists(t *testing.T) {
 // TestComputeDistinctOrdersMap checks that the map used for many lines
 // counts the same distinct orders as the pairwise scan.
 func TestComputeDistinctOrdersMap(t *testing.T) {
+	t.Parallel()
 	asOf := utcTime("2025-01-10 00:00:00")
 	var lines []OrderLine
 	for i := range 3 * maxLinearLines {

@@ -1,61 +1,32 @@
 package features
 
 import (
-	"encoding/csv"
-	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/featurestore/featurestore/internal/testenv/golden"
 )
-
-// goldenDir is the golden data set of FEATURES.md, relative to this package.
-const goldenDir = "../../testdata/golden"
-
-// goldenTimeLayout is how the golden CSV files write timestamps, all UTC.
-const goldenTimeLayout = "2006-01-02 15:04:05.999999"
-
-// goldenTable is one CSV file of the golden set: a header and its rows, an
-// empty field standing for NULL.
-type goldenTable struct {
-	name   string
-	column map[string]int
-	header []string
-	rows   [][]string
-}
 
 // readGoldenTable reads the golden CSV file name, failing the test when it
 // is missing or malformed.
-func readGoldenTable(t *testing.T, name string) *goldenTable {
+func readGoldenTable(t *testing.T, name string) *golden.Table {
 	t.Helper()
-	f, err := os.Open(filepath.Join(goldenDir, name))
+	table, err := golden.ReadTable(name)
 	if err != nil {
-		t.Fatalf("open golden file: %v", err)
+		t.Fatal(err)
 	}
-	defer f.Close()
-	records, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("read golden file %s: %v", name, err)
-	}
-	if len(records) == 0 {
-		t.Fatalf("golden file %s has no header", name)
-	}
-	g := &goldenTable{name: name, column: make(map[string]int), header: records[0], rows: records[1:]}
-	for i, c := range g.header {
-		g.column[c] = i
-	}
-	return g
+	return table
 }
 
-// get returns the field of row under column, failing the test when the file
-// has no such column.
-func (g *goldenTable) get(t *testing.T, row []string, column string) string {
+// goldenCell returns the field of row under column, failing the test when
+// the file has no such column.
+func goldenCell(t *testing.T, table *golden.Table, row []string, column string) string {
 	t.Helper()
-	i, ok := g.column[column]
+	i, ok := table.Column(column)
 	if !ok {
-		t.Fatalf("golden file %s has no column %q", g.name, column)
+		t.Fatalf("golden file %s has no column %q", table.Name, column)
 	}
 	return row[i]
 }
@@ -80,20 +51,20 @@ func loadGoldenInput(t *testing.T) goldenInput {
 	in := goldenInput{events: make(map[goldenPair][]Event), lines: make(map[goldenPair][]OrderLine)}
 
 	ui := readGoldenTable(t, "user_interactions.csv")
-	for _, r := range ui.rows {
-		p := goldenPair{ui.get(t, r, "shop_id"), ui.get(t, r, "customer_id"), ui.get(t, r, "product_id")}
-		created := ui.get(t, r, "created_at")
+	for _, r := range ui.Rows {
+		p := goldenPair{goldenCell(t, ui, r, "shop_id"), goldenCell(t, ui, r, "customer_id"), goldenCell(t, ui, r, "product_id")}
+		created := goldenCell(t, ui, r, "created_at")
 		if p.shop == "" || p.customer == "" || p.product == "" || created == "" {
 			continue
 		}
 		in.events[p] = append(in.events[p], Event{
-			ID:           ui.get(t, r, "id"),
+			ID:           goldenCell(t, ui, r, "id"),
 			CreatedAt:    parseGoldenTime(t, created),
-			EventType:    ui.get(t, r, "event_type"),
-			PageType:     ui.get(t, r, "page_type"),
-			DeviceType:   ui.get(t, r, "device_type"),
-			ReferrerType: ui.get(t, r, "referrer_type"),
-			ViewDuration: nullAsNaN(parseGoldenNullFloat(t, ui.get(t, r, "view_duration"))),
+			EventType:    goldenCell(t, ui, r, "event_type"),
+			PageType:     goldenCell(t, ui, r, "page_type"),
+			DeviceType:   goldenCell(t, ui, r, "device_type"),
+			ReferrerType: goldenCell(t, ui, r, "referrer_type"),
+			ViewDuration: nullAsNaN(parseGoldenNullFloat(t, goldenCell(t, ui, r, "view_duration"))),
 		})
 	}
 
@@ -104,40 +75,40 @@ func loadGoldenInput(t *testing.T) goldenInput {
 	}
 	orders := make(map[orderKey][]order)
 	od := readGoldenTable(t, "order_data.csv")
-	for _, r := range od.rows {
-		customer, created := od.get(t, r, "customer_id"), od.get(t, r, "created_at")
+	for _, r := range od.Rows {
+		customer, created := goldenCell(t, od, r, "customer_id"), goldenCell(t, od, r, "created_at")
 		if customer == "" || created == "" {
 			continue // a guest checkout belongs to no pair.
 		}
-		k := orderKey{od.get(t, r, "shop_id"), od.get(t, r, "order_id")}
+		k := orderKey{goldenCell(t, od, r, "shop_id"), goldenCell(t, od, r, "order_id")}
 		orders[k] = append(orders[k], order{customer, parseGoldenTime(t, created)})
 	}
 
 	type productKey struct{ shop, product string }
 	prices := make(map[productKey]Null[float64])
 	pd := readGoldenTable(t, "product_data.csv")
-	for _, r := range pd.rows {
-		prices[productKey{pd.get(t, r, "shop_id"), pd.get(t, r, "product_id")}] = parseGoldenNullFloat(t, pd.get(t, r, "price"))
+	for _, r := range pd.Rows {
+		prices[productKey{goldenCell(t, pd, r, "shop_id"), goldenCell(t, pd, r, "product_id")}] = parseGoldenNullFloat(t, goldenCell(t, pd, r, "price"))
 	}
 
 	li := readGoldenTable(t, "line_item_data.csv")
-	for _, r := range li.rows {
-		shop, product := li.get(t, r, "shop_id"), li.get(t, r, "product_id")
+	for _, r := range li.Rows {
+		shop, product := goldenCell(t, li, r, "shop_id"), goldenCell(t, li, r, "product_id")
 		var quantity Null[int64]
-		if q := li.get(t, r, "quantity"); q != "" {
+		if q := goldenCell(t, li, r, "quantity"); q != "" {
 			n, err := strconv.ParseInt(q, 10, 64)
 			if err != nil {
 				t.Fatalf("line_item_data quantity %q: %v", q, err)
 			}
 			quantity = Some(n)
 		}
-		for _, o := range orders[orderKey{shop, li.get(t, r, "order_id")}] {
+		for _, o := range orders[orderKey{shop, goldenCell(t, li, r, "order_id")}] {
 			p := goldenPair{shop, o.customer, product}
 			in.lines[p] = append(in.lines[p], OrderLine{
-				OrderID:        li.get(t, r, "order_id"),
+				OrderID:        goldenCell(t, li, r, "order_id"),
 				OrderCreatedAt: o.created,
 				Quantity:       quantity,
-				Price:          parseGoldenNullFloat(t, li.get(t, r, "price")),
+				Price:          parseGoldenNullFloat(t, goldenCell(t, li, r, "price")),
 				ProductPrice:   prices[productKey{shop, product}],
 			})
 		}
@@ -158,16 +129,11 @@ func (in goldenInput) pairs() map[goldenPair]bool {
 	return all
 }
 
-// parseUTC parses a timestamp as the golden files write them, in UTC.
-func parseUTC(s string) (time.Time, error) {
-	return time.ParseInLocation(goldenTimeLayout, s, time.UTC)
-}
-
 // parseGoldenTime parses a golden input timestamp, failing the test when it
 // is malformed.
 func parseGoldenTime(t *testing.T, s string) time.Time {
 	t.Helper()
-	ts, err := parseUTC(s)
+	ts, err := golden.ParseTime(s)
 	if err != nil {
 		t.Fatalf("golden timestamp %q: %v", s, err)
 	}
@@ -194,54 +160,4 @@ func nullAsNaN(f Null[float64]) float64 {
 		return math.NaN()
 	}
 	return f.V
-}
-
-// matchGolden compares a computed column value with the golden text want,
-// as values: integers and timestamps exactly, floats to 1e-9 relative or
-// 1e-12 absolute. It returns a reason when they differ, "" when they match.
-func matchGolden(got any, want string) string {
-	if want == "" || got == nil {
-		if want == "" && got == nil {
-			return ""
-		}
-		return "NULL on one side only"
-	}
-	switch g := got.(type) {
-	case int64:
-		w, err := strconv.ParseFloat(want, 64) // "2.0" is the integer 2.
-		if err != nil || w != float64(g) {
-			return "integers differ"
-		}
-	case float64:
-		w, err := strconv.ParseFloat(want, 64)
-		if err != nil || !closeFloats(g, w, 1e-9, 1e-12) {
-			return "floats differ"
-		}
-	case time.Time:
-		w, err := parseUTC(want)
-		if err != nil || !w.Equal(g) {
-			return "timestamps differ"
-		}
-	case string:
-		if g != want {
-			return "texts differ"
-		}
-	default:
-		return fmt.Sprintf("unexpected type %T", got)
-	}
-	return ""
-}
-
-// formatGolden renders a computed value the way the golden files write it,
-// for failure messages.
-func formatGolden(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "NULL"
-	case time.Time:
-		return x.UTC().Format(goldenTimeLayout)
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
-	}
-	return fmt.Sprint(v)
 }

@@ -3,12 +3,15 @@ package features
 import (
 	"testing"
 	"time"
+
+	"github.com/featurestore/featurestore/internal/testenv/golden"
 )
 
 // TestGolden runs Compute over the golden input of FEATURES.md and compares
 // every row and column with the expected files, and the set of pairs with
 // the set of expected rows.
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	in := loadGoldenInput(t)
 	tests := []struct {
 		file string
@@ -22,9 +25,9 @@ func TestGolden(t *testing.T) {
 			want := readGoldenTable(t, tt.file)
 			checkGoldenHeader(t, want)
 
-			wantRows := make(map[goldenPair][]string, len(want.rows))
-			for _, r := range want.rows {
-				p := goldenPair{want.get(t, r, "shop_id"), want.get(t, r, "customer_id"), want.get(t, r, "product_id")}
+			wantRows := make(map[goldenPair][]string, len(want.Rows))
+			for _, r := range want.Rows {
+				p := goldenPair{goldenCell(t, want, r, "shop_id"), goldenCell(t, want, r, "customer_id"), goldenCell(t, want, r, "product_id")}
 				if _, dup := wantRows[p]; dup {
 					t.Fatalf("%s: pair %s appears twice", tt.file, p)
 				}
@@ -58,39 +61,37 @@ func TestGolden(t *testing.T) {
 			for p := range wantRows {
 				t.Errorf("%s: golden row for a pair without input", p)
 			}
-			t.Logf("%d of %d golden rows match", matched, len(want.rows))
+			t.Logf("%d of %d golden rows match", matched, len(want.Rows))
 		})
 	}
 }
 
 // checkGoldenHeader fails the test unless the expected file holds exactly the
 // pair key and the columns of vectorColumns, so no column goes unchecked.
-func checkGoldenHeader(t *testing.T, want *goldenTable) {
+func checkGoldenHeader(t *testing.T, want *golden.Table) {
 	t.Helper()
 	names := []string{"shop_id", "customer_id", "product_id"}
 	for _, c := range vectorColumns {
 		names = append(names, c.name)
 	}
-	if len(names) != len(want.header) {
-		t.Fatalf("%s has %d columns, the test checks %d", want.name, len(want.header), len(names))
+	if len(names) != len(want.Header) {
+		t.Fatalf("%s has %d columns, the test checks %d", want.Name, len(want.Header), len(names))
 	}
 	for _, n := range names {
-		if _, ok := want.column[n]; !ok {
-			t.Fatalf("%s has no column %q", want.name, n)
+		if _, ok := want.Column(n); !ok {
+			t.Fatalf("%s has no column %q", want.Name, n)
 		}
 	}
 }
 
 // compareGoldenRow reports every column of v that differs from the golden
 // row, and whether the whole row matches.
-func compareGoldenRow(t *testing.T, p goldenPair, want *goldenTable, row []string, v *Vector) bool {
+func compareGoldenRow(t *testing.T, p goldenPair, want *golden.Table, row []string, v *Vector) bool {
 	t.Helper()
 	ok := true
 	for _, c := range vectorColumns {
-		got, w := c.get(v), want.get(t, row, c.name)
-		if reason := matchGolden(got, w); reason != "" {
-			t.Errorf("shop %s customer %s product %s column %s: got %s, want %q (%s)",
-				p.shop, p.customer, p.product, c.name, formatGolden(got), w, reason)
+		if diff := golden.Match(c.get(v), goldenCell(t, want, row, c.name)); diff != "" {
+			t.Errorf("shop %s customer %s product %s column %s: %s", p.shop, p.customer, p.product, c.name, diff)
 			ok = false
 		}
 	}

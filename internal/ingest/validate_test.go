@@ -34,6 +34,7 @@ func validRow(id string) ingest.Interaction {
 }
 
 func TestValidateRows(t *testing.T) {
+	t.Parallel()
 	long := func(n int) string { return strings.Repeat("é", n) } // 2 bytes, 1 character each
 	for _, tc := range []struct {
 		name   string
@@ -112,6 +113,7 @@ func TestValidateRows(t *testing.T) {
 }
 
 func TestValidateBatchSize(t *testing.T) {
+	t.Parallel()
 	for _, n := range []int{0, ingest.MaxBatch + 1} {
 		rows := make(ingest.Rows, n)
 		for i := range rows {
@@ -134,6 +136,7 @@ func TestValidateBatchSize(t *testing.T) {
 // TestValidateListsFirstViolations checks that a batch with many bad rows
 // is answered with the first MaxViolations, in row order, and the total.
 func TestValidateListsFirstViolations(t *testing.T) {
+	t.Parallel()
 	rows := make(ingest.Rows, 50)
 	for i := range rows {
 		rows[i] = validRow("ev")
@@ -170,6 +173,7 @@ func (u unreadable) At(i int) (ingest.Interaction, error) {
 }
 
 func TestValidateReportsUnreadableRow(t *testing.T) {
+	t.Parallel()
 	v := onlyViolation(t, ingest.Validate(unreadable{ingest.Rows{validRow("a"), validRow("b")}}, testNow))
 	if v.Row != 1 || v.Field != "created_at" || v.Reason != "is not a valid timestamp" {
 		t.Errorf("violation = %+v", v)

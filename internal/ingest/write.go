@@ -14,9 +14,11 @@ type Result = store.IngestResult
 // it.
 type Store interface {
 	// WriteInteractions must store a validated batch in one transaction,
-	// all of it or nothing, count the rows whose id is stored already (or
-	// comes earlier in the batch) as duplicates that change nothing, and
-	// wrap store.ErrUnavailable when Postgres cannot be reached.
+	// all of it or nothing, count the rows whose id is stored already for
+	// their shop (or comes earlier in the batch for the same shop) as
+	// duplicates that change nothing, leave other shops' rows of the same
+	// id alone, and wrap store.ErrUnavailable when Postgres cannot be
+	// reached.
 	WriteInteractions(ctx context.Context, src Source) (Result, error)
 }
 
@@ -35,9 +37,10 @@ func NewWriter(st Store) *Writer {
 
 // Ingest validates src and, when every row is valid, stores it in one
 // transaction; otherwise it returns the *ValidationError and stores
-// nothing. A row whose id is already stored, or appears earlier in src, is
-// a duplicate: it is counted and changes nothing. Failures to reach
-// Postgres wrap store.ErrUnavailable.
+// nothing. A row whose id is already stored for its shop, or appears
+// earlier in src for the same shop, is a duplicate: it is counted and
+// changes nothing. Another shop's row with the same id is no concern.
+// Failures to reach Postgres wrap store.ErrUnavailable.
 func (w *Writer) Ingest(ctx context.Context, src Source) (Result, error) {
 	if err := Validate(src, w.now()); err != nil {
 		return Result{}, err

@@ -26,6 +26,7 @@ func recent(id string) ingest.Interaction {
 }
 
 func TestIngest(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	w := ingest.NewWriter(store.New(pool))
 	ctx := context.Background()
@@ -35,7 +36,7 @@ func TestIngest(t *testing.T) {
 	changed := recent("ev-1")
 	changed.EventType, changed.ViewDuration = "checkout_completed", nil
 	repeated := recent("ev-3")
-	repeated.ShopID = "another shop"
+	repeated.EventType = "product_added_to_cart" // the same shop and id, sent otherwise
 
 	for _, step := range []struct {
 		name                 string
@@ -86,6 +87,7 @@ func TestIngest(t *testing.T) {
 // TestIngestRejectsWholeBatch sends batches with one bad row among good
 // ones: none of their rows may be stored.
 func TestIngestRejectsWholeBatch(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	w := ingest.NewWriter(store.New(pool))
 	ctx := context.Background()
@@ -108,6 +110,7 @@ func TestIngestRejectsWholeBatch(t *testing.T) {
 }
 
 func TestIngestCancelledStoresNothing(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -139,6 +142,7 @@ var _ testenv.Querier = pgx.Tx(nil)
 // without a zone and numeric durations: both write paths must store the
 // right instant and value.
 func TestIngestIntoExistingTable(t *testing.T) {
+	t.Parallel()
 	url := testenv.DatabaseURL(t)
 	ctx := context.Background()
 	pool, err := store.Open(ctx, url)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestList(t *testing.T) {
+	t.Parallel()
 	first := &invalid.Error{Field: "interactions[0].id", Reason: "is required"}
 	second := &invalid.Error{Field: "interactions[3].created_at", Reason: "is in the future"}
 	err := fmt.Errorf("ingest: %w", &invalid.List{Errors: []*invalid.Error{first, second}, More: 4})

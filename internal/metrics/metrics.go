@@ -52,7 +52,13 @@ var _ PoolStater = (*store.Store)(nil)
 
 // RegisterPool exports the Postgres pool's state.
 func (m *Metrics) RegisterPool(pool PoolStater) error {
-	return m.Registry.Register(newPoolCollector(pool))
+	return m.Registry.Register(newPoolCollector(pool, "featurestore_postgres_pool_"))
+}
+
+// RegisterBulkPool exports the state of the pool that bulk reads have to
+// themselves, as featurestore_postgres_bulk_pool_*.
+func (m *Metrics) RegisterBulkPool(pool PoolStater) error {
+	return m.Registry.Register(newPoolCollector(pool, "featurestore_postgres_bulk_pool_"))
 }
 
 // Handler serves the registry in the Prometheus exposition format.
@@ -67,9 +73,9 @@ type poolCollector struct {
 	acquires, emptyAcquires, acquireNanos *prometheus.Desc
 }
 
-func newPoolCollector(pool PoolStater) *poolCollector {
+func newPoolCollector(pool PoolStater, prefix string) *poolCollector {
 	d := func(name, help string) *prometheus.Desc {
-		return prometheus.NewDesc("featurestore_postgres_pool_"+name, help, nil, nil)
+		return prometheus.NewDesc(prefix+name, help, nil, nil)
 	}
 	return &poolCollector{pool: pool,
 		acquired:      d("acquired_connections", "Connections in use."),

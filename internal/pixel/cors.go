@@ -13,10 +13,10 @@ import (
 const DefaultOrigins = "https://*.myshopify.com,null"
 
 // Origins decides which browser origins may post events. It is not
-// authentication: anything that is not a browser can send any Origin, or
-// none, and requests without one are accepted. What it prevents is a page
-// on another site making its visitors' browsers post events for a shop;
-// and it tells browsers which pages may read the answers.
+// authentication (the pixel key is, and anything that is not a browser
+// can send any Origin): what it prevents is a page on another site making
+// its visitors' browsers post events for a shop; and it tells browsers
+// which pages may read the answers.
 type Origins struct {
 	exact map[string]bool // serialised origins, and "null"
 	// wildcards are scheme://*.domain patterns: scheme plus the suffix

@@ -1,6 +1,6 @@
 // Package pixel is the HTTP endpoint that a shop's Shopify web pixel posts
-// its customer events to: POST /v1/pixel/{shop_id} with one event, or an
-// array of them, as analytics.subscribe hands them over (product_viewed,
+// its customer events to: POST /v1/pixel/{shop_id}?key=PIXEL_KEY with one
+// event, or an array of them, as analytics.subscribe hands them over (product_viewed,
 // product_added_to_cart, product_removed_from_cart, checkout_completed,
 // collection_viewed, search_submitted, page_viewed). Each event becomes
 // user_interactions rows through the same validation (package ingest) and
@@ -26,6 +26,9 @@
 //   - view_duration of a product view is the time until the same client's
 //     next event: see session.go for the state this takes.
 //
-// Browsers are admitted by the CORS policy in cors.go; bodies are bounded;
-// every error answer is JSON that says what to fix.
+// A request must carry the shop's pixel key in its URL (?key=, a public key
+// with the pixel scope only) and come from an origin its key, or the
+// server's policy in cors.go, allows; token buckets bound the requests of
+// each client address and each shop (admit.go, limit.go). Bodies are
+// bounded; every error answer is JSON that says what to fix.
 package pixel

@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // event is the part of a Shopify web pixel event (what analytics.subscribe
@@ -179,11 +180,29 @@ var (
 	errBadJSON   = errors.New("malformed JSON")
 )
 
+// textError is a body whose text is not UTF-8, as JSON must be. Go's JSON
+// decoder would store U+FFFD in its place; the sender is told instead.
+type textError struct {
+	// event is the index of the event in the body (0 for a single event),
+	// field the path of the string within it, as
+	// "data.checkout.lineItems[2].title".
+	event  int
+	field  string
+	reason string
+}
+
+func (e *textError) Error() string {
+	return fmt.Sprintf("event %d: %s %s", e.event, e.field, e.reason)
+}
+
 // decodeEvents parses a body of one event or an array of them.
 func decodeEvents(body []byte) ([]event, error) {
 	body = bytes.TrimLeft(body, " \t\r\n")
 	if len(body) == 0 {
 		return nil, errEmptyBody
+	}
+	if !utf8.Valid(body) {
+		return nil, invalidText(body)
 	}
 	var err error
 	var events []event
@@ -200,6 +219,98 @@ func decodeEvents(body []byte) ([]event, error) {
 		return nil, describeJSONError(err)
 	}
 	return events, nil
+}
+
+// invalidText returns the *textError of a body that is not UTF-8: where the
+// first byte that is not lies. Outside a string, that byte breaks the JSON.
+func invalidText(body []byte) error {
+	at := 0
+	for at < len(body) {
+		r, n := utf8.DecodeRune(body[at:])
+		if r == utf8.RuneError && n == 1 {
+			break
+		}
+		at += n
+	}
+	// level is an array or object the decoder is in.
+	type level struct {
+		array bool
+		index int // of the array's current element
+		key   string
+		// value is whether an object's next string is a value, not a key.
+		value bool
+	}
+	var stack []*level
+	// path names the current element; withLast false leaves out the
+	// innermost level (the object whose key is at fault).
+	path := func(withLast bool) (int, string) {
+		levels := stack
+		if !withLast {
+			levels = levels[:len(levels)-1]
+		}
+		event := 0
+		if len(levels) > 0 && stack[0].array {
+			event, levels = stack[0].index, levels[1:]
+		}
+		var b strings.Builder
+		for _, l := range levels {
+			if l.array {
+				fmt.Fprintf(&b, "[%d]", l.index)
+				continue
+			}
+			if b.Len() > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(l.key)
+		}
+		return event, b.String()
+	}
+	done := func() {
+		if len(stack) == 0 {
+			return
+		}
+		if top := stack[len(stack)-1]; top.array {
+			top.index++
+		} else {
+			top.value = false
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	for {
+		start := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			break
+		}
+		isKey := len(stack) > 0 && !stack[len(stack)-1].array && !stack[len(stack)-1].value
+		if s, ok := tok.(string); ok {
+			if int64(at) >= start && int64(at) < dec.InputOffset() {
+				e := &textError{reason: "is not valid UTF-8"}
+				if isKey {
+					e.reason = "has a key that is not valid UTF-8"
+				}
+				e.event, e.field = path(!isKey)
+				if e.field == "" {
+					e.field = "event"
+				}
+				return e
+			}
+			if isKey {
+				stack[len(stack)-1].key, stack[len(stack)-1].value = s, true
+				continue
+			}
+		}
+		switch tok {
+		case json.Delim('['), json.Delim('{'):
+			stack = append(stack, &level{array: tok == json.Delim('[')})
+		case json.Delim(']'), json.Delim('}'):
+			stack = stack[:len(stack)-1]
+			done()
+		default:
+			done()
+		}
+	}
+	return fmt.Errorf("%w at byte %d: JSON text must be UTF-8", errBadJSON, at)
 }
 
 // describeJSONError rephrases a decoding error for the sender: where the

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/pixel"
@@ -45,7 +46,8 @@ func FuzzPixel(f *testing.F) {
 	}
 	for _, s := range []string{``, `[]`, `{}`, `[{}]`, `null`, `[null]`, `{"id":"x","name":"page_viewed","timestamp":"0000-01-01T00:00:00Z","clientId":"c"}`,
 		`{"id":"x","name":"product_viewed","timestamp":"2025-01-01T00:00:00Z","data":{"productVariant":{"product":{"id":1e400}}}}`,
-		`{"id":"x","name":"search_submitted","timestamp":"2025-01-01T00:00:00Z","clientId":"c","data":{"searchResult":{"query":"\ud800\u0000"}}}`} {
+		`{"id":"x","name":"search_submitted","timestamp":"2025-01-01T00:00:00Z","clientId":"c","data":{"searchResult":{"query":"\ud800\u0000"}}}`,
+		"[{\"id\":\"x\",\"name\":\"page_viewed\",\"timestamp\":\"2025-01-01T00:00:00Z\",\"clientId\":\"caf\xe9\"}]"} {
 		f.Add([]byte(s))
 	}
 
@@ -65,6 +67,8 @@ func FuzzPixel(f *testing.F) {
 		}
 		stored := testenv.Interactions(t, pool, "shop_id = $1", shopID)
 		switch {
+		case rec.Code == http.StatusOK && !utf8.Valid(body):
+			t.Fatalf("a body that is not UTF-8 was stored")
 		case rec.Code != http.StatusOK && len(stored) > 0:
 			t.Fatalf("status %d stored %d rows", rec.Code, len(stored))
 		case rec.Code == http.StatusOK && len(stored) != a.Inserted:

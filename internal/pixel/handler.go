@@ -10,9 +10,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/netip"
 	"slices"
 	"time"
 
+	"github.com/featurestore/featurestore/internal/auth"
 	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/invalid"
 	"github.com/featurestore/featurestore/internal/store"
@@ -25,12 +27,33 @@ const DefaultMaxBody = 1 << 20
 // bodyReadTimeout bounds the time a request's body may take to arrive.
 const bodyReadTimeout = 10 * time.Second
 
+// KeyVerifier checks the pixel keys of requests; *auth.Verifier
+// implements it. Verify must return an *auth.Error for a key that is
+// missing or does not work, and another error when it cannot tell (the
+// database is unavailable).
+type KeyVerifier interface {
+	Verify(ctx context.Context, secret string) (*auth.Key, error)
+}
+
+var _ KeyVerifier = (*auth.Verifier)(nil)
+
 // Config adjusts a Handler.
 type Config struct {
-	// Origins is the CORS policy; nil means DefaultOrigins.
+	// Origins is the CORS policy of keys that list no origins of their
+	// own (and of every request without Keys); nil means DefaultOrigins.
 	Origins *Origins
 	// MaxBodyBytes bounds a request's body; zero means DefaultMaxBody.
 	MaxBodyBytes int64
+	// Keys checks the pixel key that each request's URL must carry. Nil
+	// takes events without keys, which only a server without
+	// authentication (--auth none, on loopback) does.
+	Keys KeyVerifier
+	// IPLimit and ShopLimit bound the requests of one client address and
+	// of one shop; a zero Rate means no limit.
+	IPLimit, ShopLimit Limit
+	// TrustedProxies are the proxies whose X-Forwarded-For header names
+	// the client; without them the client is the connection's peer.
+	TrustedProxies []netip.Prefix
 }
 
 // Store is what the endpoint needs of the database; *store.Store
@@ -58,6 +81,10 @@ type Handler struct {
 	store   Store
 	origins *Origins
 	maxBody int64
+	keys    KeyVerifier
+	ips     *limiters
+	shops   *limiters
+	proxies []netip.Prefix
 	logger  *slog.Logger
 	mux     *http.ServeMux
 	now     func() time.Time
@@ -67,7 +94,8 @@ type Handler struct {
 func NewHandler(st Store, cfg Config, logger *slog.Logger) *Handler {
 	h := &Handler{
 		store: st, origins: cfg.Origins, maxBody: cfg.MaxBodyBytes,
-		logger: logger, mux: http.NewServeMux(), now: time.Now,
+		keys: cfg.Keys, ips: newLimiters(cfg.IPLimit, maxTrackedIPs), shops: newLimiters(cfg.ShopLimit, maxTrackedShops),
+		proxies: cfg.TrustedProxies, logger: logger, mux: http.NewServeMux(), now: time.Now,
 	}
 	if h.origins == nil {
 		h.origins, _ = ParseOrigins(DefaultOrigins)
@@ -82,7 +110,7 @@ func NewHandler(st Store, cfg Config, logger *slog.Logger) *Handler {
 		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not supported here: POST events to this URL", r.Method))
 	})
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no such endpoint: POST events to /v1/pixel/{shop_id}")
+		writeError(w, http.StatusNotFound, "no such endpoint: POST events to /v1/pixel/{shop_id}?key=PIXEL_KEY")
 	})
 	return h
 }
@@ -117,12 +145,7 @@ type violation struct {
 // collect stores the events of one request.
 func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 	shopID := r.PathValue("shop_id")
-	if !h.cors(w, r, shopID) {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("origin %q may not send events for shop %q", r.Header.Get("Origin"), shopID))
-		return
-	}
-	if reason := invalid.CheckText(shopID, ingest.MaxIDLength); reason != "" {
-		writeError(w, http.StatusBadRequest, "the shop id in the path "+reason)
+	if !h.admit(w, r, shopID, true) {
 		return
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -145,7 +168,15 @@ func (h *Handler) collect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	events, err := decodeEvents(body)
-	if err != nil {
+	var textErr *textError
+	switch {
+	case errors.As(err, &textErr):
+		writeJSON(w, http.StatusBadRequest, &errorResponse{
+			Error:      "the body is not valid UTF-8, as JSON must be; nothing was stored",
+			Violations: []violation{{Event: textErr.event, Field: textErr.field, Reason: textErr.reason}},
+		})
+		return
+	case err != nil:
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -182,31 +213,13 @@ func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, err error, 
 
 // preflight answers a browser's CORS preflight.
 func (h *Handler) preflight(w http.ResponseWriter, r *http.Request) {
-	if !h.cors(w, r, r.PathValue("shop_id")) {
-		writeError(w, http.StatusForbidden, fmt.Sprintf("origin %q may not send events for this shop", r.Header.Get("Origin")))
+	if !h.admit(w, r, r.PathValue("shop_id"), false) {
 		return
 	}
 	w.Header().Set("Access-Control-Allow-Methods", "POST")
 	w.Header().Set("Access-Control-Allow-Headers", "Content-Type")
 	w.Header().Set("Access-Control-Max-Age", "86400")
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// cors applies the origin policy to r. It reports false for a browser
-// whose origin may not post for shopID; otherwise it lets the browser read
-// the answer. A request without an Origin header does not come from a
-// browser page and is not the policy's concern.
-func (h *Handler) cors(w http.ResponseWriter, r *http.Request, shopID string) bool {
-	w.Header().Add("Vary", "Origin")
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	if !h.origins.Allows(origin, shopID) {
-		return false
-	}
-	w.Header().Set("Access-Control-Allow-Origin", origin)
-	return true
 }
 
 // batch is one request's events made ready to store.

@@ -1,7 +1,9 @@
 package pixel_test
 
 import (
+	"bytes"
 	"cmp"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,6 +20,7 @@ import (
 // TestPixelEventTypes posts each standard event the pixel subscribes to
 // and checks the rows it becomes, field by field.
 func TestPixelEventTypes(t *testing.T) {
+	t.Parallel()
 	h, pool := newHandler(t, pixel.Config{})
 	checkout, err := os.ReadFile("testdata/checkout_completed.json")
 	if err != nil {
@@ -167,6 +170,7 @@ func TestPixelEventTypes(t *testing.T) {
 // arrived is stored at its arrival: a client clock running ahead must not
 // put events in the future.
 func TestPixelCorrectsClientClock(t *testing.T) {
+	t.Parallel()
 	h, pool := newHandler(t, pixel.Config{})
 	before := time.Now()
 	decode(t, post(t, h, "/v1/pixel/"+shop, pixelEvent("page_viewed", "ev-ahead", time.Now().Add(time.Hour), productPage, nil), nil), http.StatusOK)
@@ -177,6 +181,7 @@ func TestPixelCorrectsClientClock(t *testing.T) {
 }
 
 func TestPixelRejects(t *testing.T) {
+	t.Parallel()
 	h, pool := newHandler(t, pixel.Config{})
 	good := pixelEvent("page_viewed", "ev-good", t0, productPage, nil)
 	for _, tc := range []struct {
@@ -206,6 +211,27 @@ func TestPixelRejects(t *testing.T) {
 			body:       []any{good, pixelEvent("product_viewed", "ev-long", t0, productPage, map[string]any{"productVariant": variant(strings.Repeat("9", 300))})},
 			violations: []string{"1 product_id"},
 		},
+		{
+			name: "invalid UTF-8 in a field the row stores", status: 400, error: "not valid UTF-8",
+			body:       invalidUTF8(t, []any{good, with(pixelEvent("page_viewed", "ev-2", t0, productPage, nil), map[string]any{"clientId": badText})}),
+			violations: []string{"1 clientId"},
+		},
+		{
+			name: "invalid UTF-8 in a nested id", status: 400, error: "not valid UTF-8",
+			body:       invalidUTF8(t, pixelEvent("product_viewed", "ev-1", t0, productPage, map[string]any{"productVariant": variant(badText)})),
+			violations: []string{"0 data.productVariant.product.id"},
+		},
+		{
+			name: "invalid UTF-8 in a field nothing uses", status: 400, error: "not valid UTF-8",
+			body:       invalidUTF8(t, []any{good, good, pixelEvent("search_submitted", "ev-3", t0, productPage, map[string]any{"searchResult": map[string]any{"query": "linen", "terms": []any{"a", badText}}})}),
+			violations: []string{"2 data.searchResult.terms[1]"},
+		},
+		{
+			name: "invalid UTF-8 in a key", status: 400, error: "not valid UTF-8",
+			body:       invalidUTF8(t, pixelEvent("page_viewed", "ev-1", t0, productPage, map[string]any{badText: 1})),
+			violations: []string{"0 data"},
+		},
+		{name: "invalid UTF-8 outside a string", body: "[{\"id\": \"ev-1\"}\xff]", status: 400, error: "malformed JSON at byte 15"},
 		{name: "body too large", body: `[` + strings.Repeat(`{"id":"x"},`, pixel.DefaultMaxBody/11) + `{}]`, status: 413, error: "larger than 1048576 bytes"},
 		{name: "unsupported content type", contentType: "application/x-www-form-urlencoded", body: good, status: 415, error: "not accepted"},
 		{name: "shop id too long", path: "/v1/pixel/" + strings.Repeat("s", 256), body: good, status: 400, error: "shop id in the path is 256 characters long"},
@@ -245,4 +271,23 @@ func TestPixelRejects(t *testing.T) {
 	if allow := rec.Header().Get("Allow"); allow != "POST, OPTIONS" {
 		t.Errorf("405 answer's Allow = %q", allow)
 	}
+}
+
+// badText marks, in an event built for invalidUTF8, where a string is not
+// valid UTF-8.
+const badText = "BAD-TEXT-MARK"
+
+// invalidUTF8 returns body as JSON in which every badText is replaced by
+// bytes that are not UTF-8: what a client that does not encode its text
+// as UTF-8 (Latin-1 here) sends.
+func invalidUTF8(t *testing.T, body any) []byte {
+	t.Helper()
+	data, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(data, []byte(badText)) {
+		t.Fatal("the body has no mark to replace")
+	}
+	return bytes.ReplaceAll(data, []byte(badText), []byte("caf\xe9 cr\xe8me"))
 }

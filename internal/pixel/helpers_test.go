@@ -95,7 +95,8 @@ func newHandler(t *testing.T, cfg pixel.Config) (*pixel.Handler, *pgxpool.Pool) 
 }
 
 // post sends body (marshalled to JSON unless it is a string or []byte) as
-// the snippet does, with the given headers.
+// the snippet does from the shop's storefront, with the given headers (an
+// empty value removes the header).
 func post(t testing.TB, h http.Handler, path string, body any, headers map[string]string) *httptest.ResponseRecorder {
 	t.Helper()
 	var data []byte
@@ -112,8 +113,13 @@ func post(t testing.TB, h http.Handler, path string, body any, headers map[strin
 	}
 	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(data))
 	req.Header.Set("Content-Type", "text/plain;charset=UTF-8")
+	req.Header.Set("Origin", "https://"+shop)
 	for k, v := range headers {
-		req.Header.Set(k, v)
+		if v == "" {
+			req.Header.Del(k)
+		} else {
+			req.Header.Set(k, v)
+		}
 	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

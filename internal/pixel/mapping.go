@@ -77,6 +77,9 @@ func (m mapper) appendRows(dst []ingest.Interaction, ev *event, at time.Time) []
 		page = pageType(ref.Path)
 	}
 	row := ingest.Interaction{
+		// Ids are unique per shop, so the shop prefix is not what keeps
+		// shops apart; it stays because rows stored with it must remain
+		// the duplicates of their events sent again.
 		ID:           m.shopID + "/" + ev.ID,
 		ShopID:       m.shopID,
 		CustomerID:   m.customer(ev),

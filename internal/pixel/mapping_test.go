@@ -11,6 +11,7 @@ import (
 )
 
 func TestPageType(t *testing.T) {
+	t.Parallel()
 	for path, want := range map[string]string{
 		"":                                   "home",
 		"/":                                  "home",
@@ -39,6 +40,7 @@ func TestPageType(t *testing.T) {
 }
 
 func TestDeviceType(t *testing.T) {
+	t.Parallel()
 	const (
 		androidPhone  = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Mobile Safari/537.36"
 		androidTablet = "Mozilla/5.0 (Linux; Android 13; SM-X700) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36"
@@ -81,6 +83,7 @@ func TestDeviceType(t *testing.T) {
 }
 
 func TestReferrerType(t *testing.T) {
+	t.Parallel()
 	m := newMapper("acme.myshopify.com")
 	for _, tc := range []struct {
 		name, page, referrer, want string
@@ -122,6 +125,7 @@ func TestReferrerType(t *testing.T) {
 }
 
 func TestGID(t *testing.T) {
+	t.Parallel()
 	for id, want := range map[shopifyID]string{
 		"7234567890123":                    "gid://shopify/Product/7234567890123",
 		"gid://shopify/Product/7234567890": "gid://shopify/Product/7234567890",

@@ -15,6 +15,7 @@ import (
 // the view_duration of its product views: the time until the same
 // client's next event, NULL while there is none or when the client left.
 func TestPixelViewDuration(t *testing.T) {
+	t.Parallel()
 	h, pool := newHandler(t, pixel.Config{})
 	at := func(seconds float64) time.Time { return t0.Add(time.Duration(seconds * float64(time.Second))) }
 	// ev returns an event of the scenario's client; a view when name is
@@ -125,6 +126,7 @@ func deref(p *float64) any {
 // TestPruneSessions checks that only the state of clients idle for longer
 // than a duration can span is removed.
 func TestPruneSessions(t *testing.T) {
+	t.Parallel()
 	h, pool := newHandler(t, pixel.Config{})
 	ctx := context.Background()
 	for _, client := range []string{"idle", "active"} {

@@ -16,6 +16,7 @@ import (
 // TestResponseFromWire builds a response by hand and checks that it decodes
 // to exactly the message built the ordinary way.
 func TestResponseFromWire(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2025, 6, 1, 2, 3, 4, 5000, time.UTC)
 	row := &store.StoredRow{
 		CustomerID: "c1", ProductID: "p1", AsOf: at, ComputedAt: at.Add(time.Minute), Version: features.Version,
@@ -62,6 +63,7 @@ func TestResponseFromWire(t *testing.T) {
 
 // TestWireFieldNumbers ties the hand-written field numbers to the proto.
 func TestWireFieldNumbers(t *testing.T) {
+	t.Parallel()
 	num := func(m proto.Message, name string) protoreflect.FieldNumber {
 		f := m.ProtoReflect().Descriptor().Fields().ByName(protoreflect.Name(name))
 		if f == nil {

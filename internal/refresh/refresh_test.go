@@ -68,8 +68,8 @@ func summarize(outcomes []refresh.Outcome) []string {
 // schedule, one of them by a scheduler that has just started, as after a
 // restart, which knows only what Postgres holds.
 func TestPassRunsWhatIsDue(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	ctx := context.Background()
 	engine := newEngine(t, pool)
 	scheduler := newScheduler(t, pool, engine, time.Hour, 24*time.Hour)
@@ -124,6 +124,7 @@ func TestPassRunsWhatIsDue(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		cfg  refresh.Config
 		want string // in the error; "" for none
@@ -147,8 +148,8 @@ func TestConfigValidate(t *testing.T) {
 // TestRunKeepsFeaturesCurrent runs the schedule with a short interval and
 // waits for a new event to reach the table, then stops it.
 func TestRunKeepsFeaturesCurrent(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	scheduler := newScheduler(t, pool, newEngine(t, pool), 20*time.Millisecond, 24*time.Hour)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
@@ -162,20 +163,13 @@ func TestRunKeepsFeaturesCurrent(t *testing.T) {
 	}()
 
 	newEvent(t, pool, "shop-1", "fresh-customer")
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.WaitFor(t, 2*time.Minute, "scheduled refreshes compute the new event's pair", func() bool {
 		var n int
 		err := pool.QueryRow(context.Background(), `SELECT count(*) FROM interaction_features
 			WHERE shop_id = 'shop-1' AND customer_id = 'fresh-customer' AND total_views = 1`).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n == 1 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new event's pair was not computed within 20 s of scheduled refreshes")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return n == 1
+	})
 }

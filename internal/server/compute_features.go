@@ -62,7 +62,7 @@ func (s *Service) ComputeFeatures(req *featurestorev1.ComputeFeaturesRequest, st
 }
 
 func computeRequest(req *featurestorev1.ComputeFeaturesRequest) (compute.Request, error) {
-	out := compute.Request{ShopID: req.GetShopId(), CustomerIDs: req.GetCustomerIds()}
+	out := compute.Request{ShopID: req.GetShopId(), CustomerIDs: req.GetCustomerIds(), AllowPastAsOf: req.GetAllowPastAsOf()}
 	if ts := req.GetAsOf(); ts != nil {
 		if err := ts.CheckValid(); err != nil {
 			return out, invalid.Field("as_of", "is not a valid timestamp: %v", err)

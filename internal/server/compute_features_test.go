@@ -3,6 +3,8 @@ package server_test
 import (
 	"context"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,6 +15,7 @@ import (
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/compute"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -21,17 +24,18 @@ import (
 // row and column with the expected files, at both of the set's as_of
 // instants (the second run also proves stale pairs are removed).
 func TestComputeFeaturesGolden(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
 
 	for _, tc := range []struct {
 		asOf, file string
+		back       bool // the run goes back before the last one's as_of
 	}{
-		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv"},
-		{"2025-06-01T00:00:00Z", "expected_interaction_features.csv"},
-		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv"},
+		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv", false},
+		{"2025-06-01T00:00:00Z", "expected_interaction_features.csv", false},
+		{"2025-03-01T00:00:00Z", "expected_interaction_features_as_of_2025-03-01.csv", true},
 	} {
 		t.Run(tc.asOf, func(t *testing.T) {
 			asOf := mustTime(t, tc.asOf)
@@ -41,7 +45,7 @@ func TestComputeFeaturesGolden(t *testing.T) {
 				perShop[r.ShopID]++
 			}
 			for _, shop := range []string{"shop-0", "shop-1"} {
-				sum, err := computeAll(ctx, t, client, &featurestorev1.ComputeFeaturesRequest{ShopId: shop, AsOf: timestamppb.New(asOf)})
+				sum, err := computeAll(ctx, t, client, &featurestorev1.ComputeFeaturesRequest{ShopId: shop, AsOf: timestamppb.New(asOf), AllowPastAsOf: tc.back})
 				if err != nil {
 					t.Fatalf("ComputeFeatures(%s): %v", shop, err)
 				}
@@ -58,8 +62,8 @@ func TestComputeFeaturesGolden(t *testing.T) {
 }
 
 func TestComputeFeaturesCustomerSubset(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
 	asOf := mustTime(t, "2025-06-01T00:00:00Z")
@@ -81,8 +85,8 @@ func TestComputeFeaturesCustomerSubset(t *testing.T) {
 }
 
 func TestComputeFeaturesRemovesStalePairsOnlyInScope(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
 	asOf := mustTime(t, "2025-06-01T00:00:00Z")
@@ -122,8 +126,8 @@ func TestComputeFeaturesRemovesStalePairsOnlyInScope(t *testing.T) {
 }
 
 func TestComputeFeaturesAbortsWhileShopLocked(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
 
@@ -152,28 +156,65 @@ func TestComputeFeaturesAbortsWhileShopLocked(t *testing.T) {
 	}
 }
 
+// gateSink holds a run at its after-th committed batch, and every batch
+// after it, until released or until the run is cancelled: the run keeps
+// its shop's lock, and has committed whole batches only, for as long as a
+// test needs, however fast the machine.
+type gateSink struct {
+	after   int64
+	calls   atomic.Int64
+	held    chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func newGateSink(after int64) *gateSink {
+	return &gateSink{after: after, held: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (g *gateSink) Written(ctx context.Context, _ string, _ []store.FeatureRow, _, _ time.Time) error {
+	if g.calls.Add(1) < g.after {
+		return nil
+	}
+	g.once.Do(func() { close(g.held) })
+	select {
+	case <-g.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *gateSink) Deleted(context.Context, string, []store.PairKey, time.Time) error { return nil }
+
+// wait waits until a run is held.
+func (g *gateSink) wait(t *testing.T) {
+	t.Helper()
+	select {
+	case <-g.held:
+	case <-time.After(time.Minute):
+		t.Fatal("the run did not reach the gate within a minute")
+	}
+}
+
 func TestComputeFeaturesConcurrentRunsOneAborts(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
-	// Small batches make a run long enough for the second to meet it.
-	client := startServer(t, pool, func(c *compute.Config) {
-		c.BatchSize = 1
-		c.ProgressInterval = time.Millisecond
-	})
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
+	// The first run waits at its first batch, holding the shop's lock.
+	gate := newGateSink(1)
+	client := startServer(t, pool, func(c *compute.Config) { c.Sink = gate })
 	ctx := context.Background()
 
 	stream, err := client.ComputeFeatures(ctx, &featurestorev1.ComputeFeaturesRequest{ShopId: "shop-0"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The first message arrives once the run holds the lock and has progressed.
-	if _, err := stream.Recv(); err != nil {
-		t.Fatalf("first run: %v", err)
-	}
+	gate.wait(t)
 	_, err = computeAll(ctx, t, client, &featurestorev1.ComputeFeaturesRequest{ShopId: "shop-0"})
 	if status.Code(err) != codes.Aborted {
 		t.Fatalf("second run during the first: %v, want ABORTED", err)
 	}
+	close(gate.release)
 	for {
 		msg, err := stream.Recv()
 		if err != nil {
@@ -186,12 +227,14 @@ func TestComputeFeaturesConcurrentRunsOneAborts(t *testing.T) {
 }
 
 func TestComputeFeaturesCancelLeavesWholeBatches(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	const batch = 7
+	// The run waits once it has committed three batches, until cancelled.
+	gate := newGateSink(3)
 	client := startServer(t, pool, func(c *compute.Config) {
 		c.BatchSize = batch
-		c.ProgressInterval = time.Millisecond
+		c.Sink = gate
 		// Each worker writes its last rows as a short batch of its own; with
 		// one, whole batches make a multiple of the batch size.
 		c.Workers = 1
@@ -202,18 +245,7 @@ func TestComputeFeaturesCancelLeavesWholeBatches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for {
-		msg, err := stream.Recv()
-		if err != nil {
-			t.Fatalf("run ended before it could be cancelled: %v", err)
-		}
-		if msg.GetSummary() != nil {
-			t.Skip("the run finished before the cancel; nothing to check")
-		}
-		if msg.GetProgress().GetPairsWritten() >= 3*batch {
-			break
-		}
-	}
+	gate.wait(t)
 	cancel()
 	for {
 		if _, err = stream.Recv(); err != nil {
@@ -225,33 +257,27 @@ func TestComputeFeaturesCancelLeavesWholeBatches(t *testing.T) {
 	}
 	// The server notices the cancel asynchronously; wait for the run to
 	// release its lock, which it does after its last transaction.
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var status string
-		if err := pool.QueryRow(context.Background(), `SELECT status FROM feature_runs ORDER BY id DESC LIMIT 1`).Scan(&status); err != nil {
+	var runStatus string
+	testenv.WaitFor(t, time.Minute, "the cancelled run ends", func() bool {
+		if err := pool.QueryRow(context.Background(), `SELECT status FROM feature_runs ORDER BY id DESC LIMIT 1`).Scan(&runStatus); err != nil {
 			t.Fatal(err)
 		}
-		if status != "running" {
-			if status != "cancelled" {
-				t.Errorf("run status = %q, want cancelled", status)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the cancelled run is still running")
-		}
-		time.Sleep(10 * time.Millisecond)
+		return runStatus != "running"
+	})
+	if runStatus != "cancelled" {
+		t.Errorf("run status = %q, want cancelled", runStatus)
 	}
 	var n int
 	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM interaction_features`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n == 0 || n%batch != 0 {
-		t.Errorf("%d rows after a cancelled run with batches of %d: want a positive multiple (whole batches only)", n, batch)
+	if n < 3*batch || n%batch != 0 {
+		t.Errorf("%d rows after a run cancelled after three batches of %d: want a multiple of %d, at least three (whole batches only)", n, batch, batch)
 	}
 }
 
 func TestComputeFeaturesInvalidArguments(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
@@ -268,6 +294,7 @@ func TestComputeFeaturesInvalidArguments(t *testing.T) {
 		{"over-long shop", &featurestorev1.ComputeFeaturesRequest{ShopId: strings.Repeat("x", 256)}, "shop_id"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := computeAll(ctx, t, client, tc.req)
 			st, _ := status.FromError(err)
 			if st.Code() != codes.InvalidArgument {

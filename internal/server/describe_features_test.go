@@ -15,6 +15,7 @@ import (
 // field per catalogue feature, with the same name, in the same order, with
 // presence exactly where the feature is nullable.
 func TestFeaturesMessageFollowsCatalog(t *testing.T) {
+	t.Parallel()
 	fields := (&featurestorev1.Features{}).ProtoReflect().Descriptor().Fields()
 	catalog := features.Catalog()
 	if fields.Len() != len(catalog) {
@@ -46,6 +47,7 @@ func TestFeaturesMessageFollowsCatalog(t *testing.T) {
 }
 
 func TestDescribeFeatures(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	resp, err := client.DescribeFeatures(context.Background(), &featurestorev1.DescribeFeaturesRequest{})

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/featurestore/featurestore/internal/auth"
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/invalid"
 	"github.com/featurestore/featurestore/internal/store"
@@ -24,10 +26,13 @@ const ErrorDomain = "featurestore.v1"
 
 // The ErrorInfo reasons: stable names a client can switch on where a code
 // alone does not say what to do. They are part of the API; README.md lists
-// them with their codes.
+// them with their codes, and with the reasons of refused API keys
+// (auth.Reason), which toStatus carries in the same domain.
 const (
-	// ReasonBadRequest (INVALID_ARGUMENT): a field of the request is wrong;
-	// google.rpc.BadRequest names it. Fix the request.
+	// ReasonBadRequest (INVALID_ARGUMENT): a field of the request is wrong,
+	// and google.rpc.BadRequest names it (a string that is not UTF-8
+	// included), or the request's bytes are not a valid protobuf message
+	// of its type. Fix the request.
 	ReasonBadRequest = "BAD_REQUEST"
 	// ReasonResumeTokenInvalid (INVALID_ARGUMENT): the resume_token is not
 	// one this service issued for this request's shop and filters. Restart
@@ -36,6 +41,30 @@ const (
 	// ReasonShopLocked (ABORTED): another compute run holds the shop.
 	// Retry after it ends.
 	ReasonShopLocked = "SHOP_LOCKED"
+	// ReasonStreamsExhausted (RESOURCE_EXHAUSTED): the server serves as
+	// many StreamFeatures calls as it may at once (--max-streams, in the
+	// metadata as max_streams). Retry with backoff, or ask another
+	// replica.
+	ReasonStreamsExhausted = "STREAMS_EXHAUSTED"
+	// ReasonStreamStalled (ABORTED): the server cancelled a StreamFeatures
+	// call whose client read nothing for --stream-stall-timeout (in the
+	// metadata as stall_timeout). Resume with the last resume_token
+	// received.
+	ReasonStreamStalled = "STREAM_STALLED"
+	// ReasonPastAsOf (FAILED_PRECONDITION): the run's as_of is older than
+	// the as_of of the shop's last successful run, which would move the
+	// shop's stored features back in time. Set allow_past_as_of if that is
+	// meant; StreamFeatures with compute = true reads a past instant
+	// without storing it.
+	ReasonPastAsOf = "PAST_AS_OF"
+	// ReasonNoInputs (FAILED_PRECONDITION): the run names a shop with no
+	// interactions and no orders, so there is nothing to compute. Check
+	// shop_id, or send the shop's data first.
+	ReasonNoInputs = "NO_INPUTS"
+	// ReasonShopUnknown (NOT_FOUND): the shop has no stored features, no
+	// interactions and no orders; most likely shop_id is mistyped. Check
+	// it.
+	ReasonShopUnknown = "SHOP_UNKNOWN"
 	// ReasonPoolTooSmall (FAILED_PRECONDITION): the server's database pool
 	// cannot give a compute run the connections it needs. Retrying does not
 	// help until an operator raises pool_max_conns.
@@ -81,6 +110,9 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if e, ok := auth.AsError(err); ok {
+		return refusal(e)
+	}
 	var reason string
 	if re := (*reasonError)(nil); errors.As(err, &re) {
 		reason = re.reason
@@ -91,6 +123,15 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 	if e, ok := invalid.As(err); ok {
 		return badRequest(cmp.Or(reason, ReasonBadRequest), e.Error(), e)
 	}
+	if e := (*malformedRequestError)(nil); errors.As(err, &e) {
+		return statusWithReason(codes.InvalidArgument, e.Error(), ReasonBadRequest)
+	}
+	if e := (*tooManyStreamsError)(nil); errors.As(err, &e) {
+		return statusWithInfo(codes.ResourceExhausted, e.Error(), ReasonStreamsExhausted, "max_streams", strconv.Itoa(e.limit))
+	}
+	if e := (*streamStalledError)(nil); errors.As(err, &e) {
+		return statusWithInfo(codes.Aborted, e.Error(), ReasonStreamStalled, "stall_timeout", e.timeout.String())
+	}
 	switch {
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "the call was cancelled")
@@ -98,6 +139,12 @@ func toStatus(ctx context.Context, logger *slog.Logger, err error) error {
 		return status.Error(codes.DeadlineExceeded, "the call's deadline passed before it finished")
 	case errors.Is(err, store.ErrShopLocked):
 		return statusWithReason(codes.Aborted, err.Error(), ReasonShopLocked)
+	case errors.Is(err, store.ErrPastAsOf):
+		return statusWithReason(codes.FailedPrecondition, err.Error(), ReasonPastAsOf)
+	case errors.Is(err, compute.ErrNoInputs):
+		return statusWithReason(codes.FailedPrecondition, err.Error(), ReasonNoInputs)
+	case errors.Is(err, store.ErrUnknownShop):
+		return statusWithReason(codes.NotFound, err.Error(), ReasonShopUnknown)
 	case errors.Is(err, compute.ErrPoolTooSmall):
 		// The request is fine; the server is not set up to run it, so a
 		// retry fails the same way until an operator acts. That is
@@ -119,10 +166,32 @@ func internalError() error {
 	return statusWithReason(codes.Internal, "internal error", ReasonInternal)
 }
 
+// refusal is the status of a caller that auth refused: UNAUTHENTICATED
+// without a valid key, PERMISSION_DENIED for a key that does not cover the
+// call. Its ErrorInfo carries the refusal's reason and what was missing
+// (the scope, the shop) as metadata.
+func refusal(e *auth.Error) error {
+	code := codes.PermissionDenied
+	if e.Unauthenticated() {
+		code = codes.Unauthenticated
+	}
+	info := errorInfo(string(e.Reason))
+	info.Metadata = e.Metadata
+	return withDetails(status.New(code, e.Message), info).Err()
+}
+
 // statusWithReason is a status of code with msg, carrying a
 // google.rpc.ErrorInfo of reason in ErrorDomain.
 func statusWithReason(code codes.Code, msg, reason string) error {
 	return withDetails(status.New(code, msg), errorInfo(reason)).Err()
+}
+
+// statusWithInfo is statusWithReason whose ErrorInfo also carries the
+// metadata key = value, such as the limit that was reached.
+func statusWithInfo(code codes.Code, msg, reason, key, value string) error {
+	info := errorInfo(reason)
+	info.Metadata = map[string]string{key: value}
+	return withDetails(status.New(code, msg), info).Err()
 }
 
 // badRequest is INVALID_ARGUMENT with msg and reason, carrying each field

@@ -12,14 +12,20 @@ import (
 	"github.com/featurestore/featurestore/internal/store"
 )
 
-// Pinger reports whether the database answers; *store.Store implements it.
+// Pinger reports whether the database answers. *store.Pinger implements
+// it on a connection of its own, which is what serve gives health: a ping
+// through a pool (*store.Store implements it too) waits behind every call
+// queued for a connection, and reports a busy server as a dead one.
 type Pinger interface {
 	// Ping must return an error unless the database answers before ctx
 	// ends.
 	Ping(ctx context.Context) error
 }
 
-var _ Pinger = (*store.Store)(nil)
+var (
+	_ Pinger = (*store.Pinger)(nil)
+	_ Pinger = (*store.Store)(nil)
+)
 
 // serviceName is the service's name as health checks ask for it.
 var serviceName = featurestorev1.FeatureStoreService_ServiceDesc.ServiceName

@@ -55,6 +55,7 @@ func asRow(m *featurestorev1.Interaction) ingest.Interaction {
 }
 
 func TestIngestInteractions(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
@@ -89,10 +90,43 @@ func TestIngestInteractions(t *testing.T) {
 	}
 }
 
+// TestIngestInteractionsIdsPerShop stores the same id for two shops, one
+// call each: both are stored, and neither shop's row changes the other's.
+func TestIngestInteractionsIdsPerShop(t *testing.T) {
+	t.Parallel()
+	pool, _ := testenv.Postgres(t)
+	client := startServer(t, pool, nil)
+	ctx := context.Background()
+	sent := map[string]*featurestorev1.Interaction{}
+	for i, shop := range []string{"tenant-a", "tenant-b"} {
+		m := interaction("shared-1", "product_viewed", sentAt.Add(time.Duration(i)*time.Second))
+		m.ShopId = shop
+		sent[shop] = m
+		resp, err := client.IngestInteractions(ctx, &featurestorev1.IngestInteractionsRequest{Interactions: []*featurestorev1.Interaction{m}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetInserted() != 1 || resp.GetDuplicates() != 0 {
+			t.Errorf("shared-1 of %s: %v, want 1 inserted and 0 duplicates", shop, resp)
+		}
+	}
+	for shop, m := range sent {
+		got := testenv.Interactions(t, pool, "shop_id = $1", shop)
+		if len(got) != 1 {
+			t.Errorf("shop %s has %d rows, want 1", shop, len(got))
+			continue
+		}
+		if d := testenv.DiffInteraction(got[0], asRow(m)); d != "" {
+			t.Errorf("shop %s: %s", shop, d)
+		}
+	}
+}
+
 // TestIngestInteractionsRejectsInvalidBatches sends batches with bad rows
 // among good ones: each is answered INVALID_ARGUMENT naming the bad fields
 // by their path in the request, and stores nothing.
 func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()
@@ -148,6 +182,7 @@ func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
 			"and 20 more"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			_, err := client.IngestInteractions(ctx, &featurestorev1.IngestInteractionsRequest{Interactions: tc.interactions})
 			st := status.Convert(err)
 			if st.Code() != codes.InvalidArgument || !strings.Contains(st.Message(), tc.message) {
@@ -175,6 +210,7 @@ func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
 }
 
 func TestIngestInteractionsWithoutIngester(t *testing.T) {
+	t.Parallel()
 	svc := newService(t, server.Config{})
 	_, err := svc.IngestInteractions(context.Background(), &featurestorev1.IngestInteractionsRequest{})
 	if status.Code(err) != codes.Unimplemented {
@@ -186,6 +222,7 @@ func TestIngestInteractionsWithoutIngester(t *testing.T) {
 // events through the API and checks the features a compute run derives
 // from them.
 func TestIngestedInteractionsFlowIntoComputeFeatures(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	client := startServer(t, pool, nil)
 	ctx := context.Background()

@@ -10,6 +10,7 @@ import (
 )
 
 func TestResumeTokenRoundTrip(t *testing.T) {
+	t.Parallel()
 	scope := newStreamScope("shop", time.Time{}, nil)
 	// The longest id a varchar(255) holds: 255 characters of up to 4 bytes.
 	long := strings.Repeat("😀", maxKeyLen/4)
@@ -34,6 +35,7 @@ func TestResumeTokenRoundTrip(t *testing.T) {
 }
 
 func TestStreamScope(t *testing.T) {
+	t.Parallel()
 	since := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
 	base := newStreamScope("shop", since, []string{"b", "a"})
 	if newStreamScope("shop", since, []string{"a", "b", "a"}) != base {
@@ -54,6 +56,7 @@ func TestStreamScope(t *testing.T) {
 }
 
 func TestDecodeResumeTokenRejects(t *testing.T) {
+	t.Parallel()
 	valid := resumeToken{scope: newStreamScope("shop", time.Time{}, nil), after: store.PairKey{CustomerID: "c", ProductID: "p"}}.encode()
 	raw, _ := tokenEncoding.DecodeString(valid)
 	reencode := func(edit func([]byte) []byte) string {
@@ -75,6 +78,7 @@ func TestDecodeResumeTokenRejects(t *testing.T) {
 		"only the check": tokenEncoding.EncodeToString(raw[len(raw)-checkLen:]),
 	} {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			_, err := decodeResumeToken(text)
 			if e, ok := invalid.As(err); !ok || e.Field != "resume_token" {
 				t.Fatalf("decode(%q) = %v, want an invalid resume_token", text, err)
@@ -100,6 +104,30 @@ func FuzzDecodeResumeToken(f *testing.F) {
 		}
 		if again := tok.encode(); again != text {
 			t.Fatalf("decode(%q) = %+v, which encodes as %q", text, tok, again)
+		}
+	})
+}
+
+// BenchmarkResumeToken encodes and decodes the token of a batch, as
+// StreamFeatures does for every batch it sends and every resumed call.
+func BenchmarkResumeToken(b *testing.B) {
+	token := resumeToken{
+		scope: newStreamScope("acme.myshopify.com", time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC), []string{"gid://shopify/Customer/1", "gid://shopify/Customer/2"}),
+		after: store.PairKey{CustomerID: "gid://shopify/Customer/7234567890123", ProductID: "gid://shopify/Product/8123456789012"},
+	}
+	text := token.encode()
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = token.encode()
+		}
+	})
+	b.Run("decode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := decodeResumeToken(text); err != nil {
+				b.Fatal(err)
+			}
 		}
 	})
 }

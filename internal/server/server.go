@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"reflect"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/compute"
 )
@@ -34,10 +36,17 @@ type Config struct {
 	Exporter Exporter
 	// Ingester answers IngestInteractions.
 	Ingester Ingester
+	// Streams bounds StreamFeatures calls, with compute = true or not; a
+	// zero field takes its DefaultStreamLimits value.
+	Streams StreamLimits
+	// Registerer, if not nil, receives the metrics of the calls Streams
+	// admits, refuses and cancels.
+	Registerer prometheus.Registerer
 }
 
 // Validate names the first bad setting: a backend set to a nil pointer,
-// which would fail at its first call rather than answer NOT_CONFIGURED.
+// which would fail at its first call rather than answer NOT_CONFIGURED, or
+// a stream limit that cannot work.
 func (c Config) Validate() error {
 	for _, b := range []struct {
 		name    string
@@ -50,14 +59,16 @@ func (c Config) Validate() error {
 			return fmt.Errorf("server: Config.%s is a nil %T; leave it unset to serve without it", b.name, b.backend)
 		}
 	}
-	return nil
+	return c.Streams.validate()
 }
 
 // Service implements featurestorev1.FeatureStoreServiceServer.
 type Service struct {
 	featurestorev1.UnimplementedFeatureStoreServiceServer
-	cfg    Config
-	logger *slog.Logger
+	cfg Config
+	// streams admits StreamFeatures calls within cfg.Streams.
+	streams *streamGate
+	logger  *slog.Logger
 }
 
 var _ featurestorev1.FeatureStoreServiceServer = (*Service)(nil)
@@ -67,7 +78,13 @@ func NewService(cfg Config, logger *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Service{cfg: cfg, logger: logger}, nil
+	streams := newStreamGate(cfg.Streams.withDefaults())
+	if cfg.Registerer != nil {
+		if err := streams.register(cfg.Registerer); err != nil {
+			return nil, err
+		}
+	}
+	return &Service{cfg: cfg, streams: streams, logger: logger}, nil
 }
 
 func (s *Service) status(ctx context.Context, err error) error { return toStatus(ctx, s.logger, err) }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
@@ -26,7 +27,7 @@ import (
 // client of it. tune, if not nil, adjusts the compute engine's settings;
 // when it sets a *cache.Cache as the engine's Sink, reads go through that
 // cache too.
-func startServer(t *testing.T, pool *pgxpool.Pool, tune func(*compute.Config)) featurestorev1.FeatureStoreServiceClient {
+func startServer(t testing.TB, pool *pgxpool.Pool, tune func(*compute.Config)) featurestorev1.FeatureStoreServiceClient {
 	t.Helper()
 	st := store.New(pool)
 	cfg := compute.DefaultConfig()
@@ -54,7 +55,7 @@ func startServer(t *testing.T, pool *pgxpool.Pool, tune func(*compute.Config)) f
 }
 
 // newEngine returns a compute engine on st with cfg.
-func newEngine(t *testing.T, st *store.Store, cfg compute.Config) *compute.Engine {
+func newEngine(t testing.TB, st *store.Store, cfg compute.Config) *compute.Engine {
 	t.Helper()
 	e, err := compute.NewEngine(st, cfg, testenv.Logger())
 	if err != nil {
@@ -64,7 +65,7 @@ func newEngine(t *testing.T, st *store.Store, cfg compute.Config) *compute.Engin
 }
 
 // newService returns a service configured with cfg.
-func newService(t *testing.T, cfg server.Config) *server.Service {
+func newService(t testing.TB, cfg server.Config) *server.Service {
 	t.Helper()
 	svc, err := server.NewService(cfg, testenv.Logger())
 	if err != nil {
@@ -75,7 +76,7 @@ func newService(t *testing.T, cfg server.Config) *server.Service {
 
 // computeAll runs ComputeFeatures to its end and returns the summary and the
 // number of progress messages before it.
-func computeAll(ctx context.Context, t *testing.T, client featurestorev1.FeatureStoreServiceClient, req *featurestorev1.ComputeFeaturesRequest) (*featurestorev1.ComputeSummary, error) {
+func computeAll(ctx context.Context, t testing.TB, client featurestorev1.FeatureStoreServiceClient, req *featurestorev1.ComputeFeaturesRequest) (*featurestorev1.ComputeSummary, error) {
 	t.Helper()
 	stream, err := client.ComputeFeatures(ctx, req)
 	if err != nil {
@@ -101,10 +102,37 @@ func mustTime(t *testing.T, s string) time.Time {
 	return ts
 }
 
+// TestStreamLimitsMetrics checks that a Config's stream limits, their
+// defaults for unset ones, are what the Registerer exports.
+func TestStreamLimitsMetrics(t *testing.T) {
+	for _, tc := range []struct {
+		limits server.StreamLimits
+		want   float64
+	}{{server.StreamLimits{}, server.DefaultMaxStreams}, {server.StreamLimits{MaxStreams: 3}, 3}} {
+		reg := prometheus.NewRegistry()
+		newService(t, server.Config{Streams: tc.limits, Registerer: reg})
+		families, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := -1.0
+		for _, f := range families {
+			if f.GetName() == "featurestore_streams_max" {
+				got = f.GetMetric()[0].GetGauge().GetValue()
+			}
+		}
+		if got != tc.want {
+			t.Errorf("%+v: featurestore_streams_max is %v, want %v", tc.limits, got, tc.want)
+		}
+	}
+}
+
 // TestConfigValidate checks that a backend set to a nil pointer, which
-// would fail at its first call, is refused by name, and that unset
-// backends are fine: their RPCs answer NOT_CONFIGURED.
+// would fail at its first call, and a stream limit that cannot work are
+// refused by name, and that unset backends are fine (their RPCs answer
+// NOT_CONFIGURED), as are unset stream limits (they take the defaults).
 func TestConfigValidate(t *testing.T) {
+	t.Parallel()
 	var nilCache *cache.Cache
 	var nilStore *store.Store
 	for _, tc := range []struct {
@@ -117,6 +145,9 @@ func TestConfigValidate(t *testing.T) {
 		{"a nil cache as the reader", server.Config{Reader: nilCache}, "Reader"},
 		{"a nil store as the exporter", server.Config{Exporter: nilStore}, "Exporter"},
 		{"a nil engine", server.Config{Computer: (*compute.Engine)(nil)}, "Computer"},
+		{"default stream limits", server.Config{Streams: server.StreamLimits{}}, ""},
+		{"a negative stream limit", server.Config{Streams: server.StreamLimits{MaxStreams: -1}}, "Streams.MaxStreams"},
+		{"a negative stall timeout", server.Config{Streams: server.StreamLimits{StallTimeout: -time.Second}}, "Streams.StallTimeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := server.NewService(tc.cfg, testenv.Logger())

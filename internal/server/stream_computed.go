@@ -20,7 +20,9 @@ type RowComputer interface {
 	// features a FULL run at req.AsOf would store, in (customer_id,
 	// product_id) byte order, reading no further ahead of fn than a bounded
 	// buffer, and stop with fn's error as soon as fn fails. fn does not keep
-	// the row it is given.
+	// the row it is given. When req.After is nil and no pair is found, it
+	// must return an error wrapping store.ErrUnknownShop if the shop has no
+	// data at all.
 	ComputeRows(ctx context.Context, req compute.RowsRequest, fn func(*store.StoredRow) error) error
 }
 

@@ -35,8 +35,8 @@ func storedRows(recs []*featurestorev1.FeatureRecord) []store.StoredRow {
 // computed at 2025-03-01 with compute = true: every row equals the expected
 // file, in batches of the size asked, and nothing is stored.
 func TestStreamFeaturesComputedAtAPastInstant(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startServer(t, pool, nil)
 	asOf := mustTime(t, "2025-03-01T00:00:00Z")
 	expected := testenv.ReadExpected(t, "expected_interaction_features_as_of_2025-03-01.csv")
@@ -63,8 +63,8 @@ func TestStreamFeaturesComputedAtAPastInstant(t *testing.T) {
 // batches and resumes it with the last token: the two parts make the whole,
 // and the token resumes nothing but a stream computed at the same instant.
 func TestStreamFeaturesComputedResumes(t *testing.T) {
-	pool, _ := testenv.Postgres(t)
-	testenv.LoadGolden(t, pool)
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
 	client := startComputeStreamServer(t, pool)
 	ctx := context.Background()
 	req := func(asOf, token string) *featurestorev1.StreamFeaturesRequest {

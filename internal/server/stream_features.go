@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -18,7 +19,9 @@ type Exporter interface {
 	// ExportRows must call fn for every stored row that req selects, in
 	// (customer_id, product_id) byte order, reading no further ahead of fn
 	// than a bounded buffer, and stop with fn's error as soon as fn fails.
-	// fn does not keep the row it is given.
+	// fn does not keep the row it is given. When req.After is nil and no
+	// row is selected, it must return an error wrapping
+	// store.ErrUnknownShop if the shop has no data at all.
 	ExportRows(ctx context.Context, req store.ExportRequest, fn func(*store.StoredRow) error) error
 }
 
@@ -50,12 +53,21 @@ type streamQuery struct {
 // batches are in memory whatever the shop's size, and a slow client slows
 // the database read down instead. The read is one query, cancelled with the
 // call.
+//
+// The StreamLimits bound the calls served at once, and cancel a call whose
+// client has read nothing for their StallTimeout: its read stops, and its
+// connection returns to the pool, as soon as the timeout passes.
 func (s *Service) StreamFeatures(req *featurestorev1.StreamFeaturesRequest, stream featurestorev1.FeatureStoreService_StreamFeaturesServer) error {
 	callCtx := stream.Context()
 	q, err := s.streamQuery(req)
 	if err != nil {
 		return s.status(callCtx, err)
 	}
+	release, err := s.streams.admit()
+	if err != nil {
+		return s.status(callCtx, err)
+	}
+	defer release()
 	ctx, cancel := context.WithCancel(callCtx)
 	defer cancel()
 	batches := make(chan []*featurestorev1.FeatureRecord)
@@ -64,6 +76,8 @@ func (s *Service) StreamFeatures(req *featurestorev1.StreamFeaturesRequest, stre
 		defer close(batches)
 		return s.readBatches(ctx, q, batches)
 	})
+	sender := newStallSender(stream.Send, s.streams.limits.StallTimeout)
+	defer sender.close()
 	var sendErr error
 	for batch := range batches {
 		if sendErr != nil {
@@ -71,12 +85,16 @@ func (s *Service) StreamFeatures(req *featurestorev1.StreamFeaturesRequest, stre
 		}
 		last := batch[len(batch)-1]
 		token := resumeToken{scope: q.scope, after: store.PairKey{CustomerID: last.GetCustomerId(), ProductID: last.GetProductId()}}
-		if sendErr = stream.Send(&featurestorev1.StreamFeaturesResponse{Records: batch, ResumeToken: token.encode()}); sendErr != nil {
+		if sendErr = sender.send(&featurestorev1.StreamFeaturesResponse{Records: batch, ResumeToken: token.encode()}); sendErr != nil {
 			cancel()
 		}
 	}
 	readErr := g.Wait()
+	var stalled *streamStalledError
 	switch {
+	case errors.As(sendErr, &stalled):
+		s.streams.stalled.Inc()
+		return s.status(callCtx, sendErr)
 	case callCtx.Err() != nil:
 		// The caller cancelled or ran out of time; what failed after that
 		// only followed from it.

@@ -101,6 +101,7 @@ func checkRecords(t *testing.T, got, want []*featurestorev1.FeatureRecord) {
 // their order, the batch sizes, and that each batch's token resumes exactly
 // after it.
 func TestStreamFeatures(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 60, 7); err != nil {
@@ -131,6 +132,7 @@ func TestStreamFeatures(t *testing.T) {
 			func(r *store.StoredRow) bool { return isRecent(r) && isPicked(r) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			tc.req.ShopId = "shop"
 			want := expectedRecords(t, pool, "shop", tc.keep)
 			if len(want) == 0 {
@@ -167,6 +169,7 @@ func TestStreamFeatures(t *testing.T) {
 // database), resumes there with the last token received, and checks that
 // the rows received add up to the table's, each once.
 func TestStreamFeaturesResumesOnRestartedServer(t *testing.T) {
+	t.Parallel()
 	pool, url := testenv.Postgres(t)
 	ctx := context.Background()
 	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 200, 10); err != nil {
@@ -222,6 +225,7 @@ func TestStreamFeaturesResumesOnRestartedServer(t *testing.T) {
 }
 
 func TestStreamFeaturesRejects(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 3, 2); err != nil {
@@ -264,6 +268,7 @@ func TestStreamFeaturesRejects(t *testing.T) {
 		{"compute", &featurestorev1.StreamFeaturesRequest{ShopId: "shop", Compute: true, AsOf: since}, codes.Unimplemented, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			msgs, err := streamAll(ctx, client, tc.req)
 			st, _ := status.FromError(err)
 			if st.Code() != tc.code || len(msgs) != 0 {
@@ -302,8 +307,8 @@ func TestStreamFeaturesRejects(t *testing.T) {
 	})
 	t.Run("unknown shop", func(t *testing.T) {
 		msgs, err := streamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "no-such-shop"})
-		if err != nil || len(msgs) != 0 {
-			t.Fatalf("got %d messages and %v, want an empty stream", len(msgs), err)
+		if status.Code(err) != codes.NotFound || len(msgs) != 0 {
+			t.Fatalf("got %d messages and %v, want NOT_FOUND (TestUnknownShop has the cases)", len(msgs), err)
 		}
 	})
 	t.Run("no exporter", func(t *testing.T) {
@@ -320,32 +325,47 @@ func TestStreamFeaturesRejects(t *testing.T) {
 type countingExporter struct {
 	server.Exporter
 	rows atomic.Int64
+	// inService is 1 while the service holds a row handed to it, 0
+	// between rows.
+	inService atomic.Int64
 }
 
 func (c *countingExporter) ExportRows(ctx context.Context, req store.ExportRequest, fn func(*store.StoredRow) error) error {
 	return c.Exporter.ExportRows(ctx, req, func(r *store.StoredRow) error {
 		c.rows.Add(1)
+		c.inService.Add(1)
+		defer c.inService.Add(-1)
 		return fn(r)
 	})
 }
 
-// settle waits until read stops growing for a while, at most five seconds,
-// and returns its last value.
-func settle(read func() int64) int64 {
-	last, stable := read(), time.Now()
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && time.Since(stable) < 300*time.Millisecond; {
-		time.Sleep(20 * time.Millisecond)
-		if n := read(); n != last {
-			last, stable = n, time.Now()
+// heldUp reports whether the service holds the exporter up at the end of
+// a batch, as it does once its two batches wait for a client that stopped
+// reading, the same row at two looks in a row: the service hands a batch
+// over when its last row comes, and keeps that row's call until the
+// previous batch has been sent.
+func (c *countingExporter) heldUp(batch int64) func() bool {
+	last := int64(-1)
+	return func() bool {
+		n := c.rows.Load()
+		held := c.inService.Load() == 1 && n > 0 && n%batch == 0 && n == c.rows.Load()
+		if !held {
+			last = -1
+			return false
 		}
+		if n != last {
+			last = n
+			return false
+		}
+		return true
 	}
-	return last
 }
 
 // TestStreamFeaturesSlowClient holds a stream open without reading it and
 // checks that the server read only a few batches ahead from Postgres and
 // that the process' heap did not take in the shop, which would take tens of
-// MiB here; then that the stream still delivers every row.
+// MiB here; then that the stream still delivers every row. It does not run
+// in parallel: other tests' allocations would count in the heap.
 func TestStreamFeaturesSlowClient(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
@@ -376,7 +396,8 @@ func TestStreamFeaturesSlowClient(t *testing.T) {
 	if _, err := stream.Recv(); err != nil {
 		t.Fatal(err)
 	}
-	ahead := settle(x.rows.Load)
+	testenv.WaitFor(t, time.Minute, "the service stops reading ahead of the stalled client", x.heldUp(batch))
+	ahead := x.rows.Load()
 	grown := heap() - before
 	t.Logf("while the client stalls: %d rows read from Postgres, heap grown by %d KiB", ahead, grown>>10)
 	// Two batches in the service, about 64 KiB in each direction's
@@ -407,6 +428,7 @@ func TestStreamFeaturesSlowClient(t *testing.T) {
 // TestStreamFeaturesCancelEndsQuery cancels a stalled stream and checks
 // that its query stops running in Postgres.
 func TestStreamFeaturesCancelEndsQuery(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 500, 100); err != nil {
@@ -435,13 +457,7 @@ func TestStreamFeaturesCancelEndsQuery(t *testing.T) {
 		t.Fatalf("%d export queries running while the client stalls, want 1", n)
 	}
 	cancel()
-	deadline := time.Now().Add(10 * time.Second)
-	for running() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the export query still runs 10 s after the call was cancelled")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.WaitFor(t, time.Minute, "the export query ends after the call was cancelled", func() bool { return running() == 0 })
 	for {
 		if _, err = stream.Recv(); err != nil {
 			break

@@ -30,6 +30,7 @@ INSERT INTO user_interactions (id, shop_id, customer_id, product_id, event_type,
 // sync might and checks that the log, resolved by a run, names exactly the
 // pairs whose inputs changed.
 func TestChangeLogNamesChangedPairs(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	for i, tc := range []struct {
 		name  string
@@ -99,6 +100,7 @@ func TestChangeLogNamesChangedPairs(t *testing.T) {
 // its line in two transactions that overlap, so that neither trigger sees
 // the other's row: the pair is still found, whichever commits first.
 func TestChangeLogOrderAndLinesInConcurrentTransactions(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	for _, lineFirst := range []bool{true, false} {
@@ -144,6 +146,7 @@ func TestChangeLogOrderAndLinesInConcurrentTransactions(t *testing.T) {
 // nothing, and that a change committed while a run goes on survives the
 // run's success.
 func TestChangesOfAFailedRunStay(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	exec(t, pool, "s", changesFixture)
 
@@ -169,6 +172,7 @@ func TestChangesOfAFailedRunStay(t *testing.T) {
 // TestSubsetRunConsumesItsCustomersChanges runs a run of one customer:
 // it resolves and consumes that customer's changes, and leaves the others'.
 func TestSubsetRunConsumesItsCustomersChanges(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	exec(t, pool, "s", `INSERT INTO user_interactions (id, shop_id, customer_id, product_id, event_type, created_at) VALUES
 		('e1', 's', 'c1', 'p1', 'view', '2025-01-01'), ('e2', 's', 'c2', 'p2', 'view', '2025-01-01'), ('e3', 's', 'c1', 'p3', 'view', '2025-01-01')`)

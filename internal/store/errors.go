@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -18,7 +19,43 @@ var (
 	ErrShopLocked = errors.New("a compute run for this shop is already in progress")
 	// ErrBadURL means the database URL could not be parsed.
 	ErrBadURL = errors.New("malformed database url")
+	// ErrPastAsOf means a run's as_of is older than the as_of of the shop's
+	// last successful run; errors that wrap it are *PastAsOfError.
+	ErrPastAsOf = errors.New("as_of is older than the shop's last successful run")
+	// ErrUnknownShop means a shop has no stored features, no interactions
+	// and no orders: most likely its id is mistyped. Errors that wrap it are
+	// *UnknownShopError.
+	ErrUnknownShop = errors.New("unknown shop")
 )
+
+// UnknownShopError names a shop that has no data at all.
+type UnknownShopError struct{ ShopID string }
+
+func (e *UnknownShopError) Error() string {
+	return fmt.Sprintf("shop %q is unknown: it has no stored features, interactions or orders", e.ShopID)
+}
+
+// Is makes errors.Is(err, ErrUnknownShop) hold.
+func (e *UnknownShopError) Is(target error) bool { return target == ErrUnknownShop }
+
+// PastAsOfError refuses a run that would move a shop's stored features back
+// in time: a FULL run at a past as_of replaces every row with the row of
+// that instant, and removes the pairs that did not exist yet (at
+// 1970-01-02, all of them), which is seldom what was meant. It names both
+// instants.
+type PastAsOfError struct {
+	ShopID   string
+	AsOf     time.Time // the refused run's
+	LastAsOf time.Time // the shop's last successful run's
+}
+
+func (e *PastAsOfError) Error() string {
+	return fmt.Sprintf("as_of %s is older than the as_of %s of shop %q's last successful run: the run would move the shop's stored features back in time; set allow_past_as_of to do that on purpose, or stream features at a past instant with StreamFeatures and compute = true",
+		e.AsOf.UTC().Format(time.RFC3339Nano), e.LastAsOf.UTC().Format(time.RFC3339Nano), e.ShopID)
+}
+
+// Is makes errors.Is(err, ErrPastAsOf) hold.
+func (e *PastAsOfError) Is(target error) bool { return target == ErrPastAsOf }
 
 // translate maps driver errors to the package's sentinels, keeping the
 // original error in the chain for logs. Context errors pass through as they

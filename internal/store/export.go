@@ -54,14 +54,24 @@ func exportSQL(req ExportRequest, arg func(any) string) string {
 // one consistent snapshot, and reads it as fn consumes it: a slow fn slows
 // Postgres down rather than growing memory. fn must not keep the row after
 // it returns: ExportRows reuses it. An error from fn stops the read, cancels
-// the query and is returned as is.
+// the query and is returned as is. A read from the start (req.After nil)
+// that selects no row returns an *UnknownShopError when the shop has no
+// data at all.
 func (s *Store) ExportRows(ctx context.Context, req ExportRequest, fn func(*StoredRow) error) error {
 	var args []any
 	query := exportSQL(req, func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	})
-	return s.eachStoredRow(ctx, query, args, fn)
+	found := false
+	err := s.eachStoredRow(ctx, query, args, func(r *StoredRow) error {
+		found = true
+		return fn(r)
+	})
+	if err == nil && !found && req.After == nil {
+		return s.CheckShopKnown(ctx, req.ShopID)
+	}
+	return err
 }
 
 // rowDecoder decodes rows selected with storedColumns from Postgres' binary

@@ -15,6 +15,7 @@ import (
 // TestExportRows compares ExportRows with an independent read of the table
 // for every combination of start key and filter.
 func TestExportRows(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	for _, shop := range []struct {
@@ -71,6 +72,7 @@ func TestExportRows(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			var want []store.StoredRow
 			for i, r := range all {
 				if tc.keep(i, r) {
@@ -102,6 +104,7 @@ func TestExportRows(t *testing.T) {
 // TestExportRowsStopsOnCallbackError checks that an error from fn comes
 // back as is, after fn saw no further row, and that the pool stays usable.
 func TestExportRowsStopsOnCallbackError(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	if _, err := store.New(pool).SeedFeatureRows(ctx, "shop", 200, 10); err != nil {

@@ -58,18 +58,20 @@ func (r InteractionRows) At(i int) (Interaction, error) { return r[i], nil }
 type IngestResult struct {
 	// Inserted counts the rows stored.
 	Inserted int64
-	// Duplicates counts the rows whose id was already stored, or came
-	// earlier in the same batch: they changed nothing.
+	// Duplicates counts the rows whose id was already stored for their
+	// shop, or came earlier in the same batch for the same shop: they
+	// changed nothing.
 	Duplicates int64
 }
 
 // interactionsStage receives a batch that holds stored ids by COPY before
 // one INSERT ... ON CONFLICT moves it into user_interactions: COPY alone
-// cannot skip the ids already stored. It is a temporary table, private to
-// its connection, created once per connection and emptied at every commit.
-// Its columns have fixed types rather than user_interactions' own, so that
-// it never goes stale when that table changes; the INSERT casts each value
-// to its column's type.
+// cannot skip the ids already stored. Ids are unique per shop (the table's
+// key is (shop_id, id)), so an id is a duplicate only of the same shop's
+// row. It is a temporary table, private to its connection, created once per
+// connection and emptied at every commit. Its columns have fixed types
+// rather than user_interactions' own, so that it never goes stale when that
+// table changes; the INSERT casts each value to its column's type.
 const interactionsStage = "featurestore_ingest_stage"
 
 // interactionColumns are user_interactions' columns in COPY order.
@@ -83,16 +85,17 @@ var (
     client_id text, metadata jsonb
 ) ON COMMIT DELETE ROWS`
 
-	insertInteractionsSQL = fmt.Sprintf(`INSERT INTO user_interactions (%[1]s) SELECT %[1]s FROM %[2]s ON CONFLICT (id) DO NOTHING`,
+	insertInteractionsSQL = fmt.Sprintf(`INSERT INTO user_interactions (%[1]s) SELECT %[1]s FROM %[2]s ON CONFLICT (shop_id, id) DO NOTHING`,
 		strings.Join(interactionColumns, ", "), interactionsStage)
 )
 
 // WriteInteractions stores src in one transaction: all of it or, when it
-// fails, nothing. A row whose id is already stored, or appears earlier in
-// src, is a duplicate: it is counted and changes nothing. src must have
-// passed ingest.Validate; WriteInteractions checks nothing itself, and a
-// row Postgres refuses fails the batch. Failures to reach Postgres wrap
-// ErrUnavailable.
+// fails, nothing. A row whose id is already stored for its shop, or
+// appears earlier in src for the same shop, is a duplicate: it is counted
+// and changes nothing; another shop's row with the same id is no concern.
+// src must have passed ingest.Validate; WriteInteractions checks nothing
+// itself, and a row Postgres refuses fails the batch. Failures to reach
+// Postgres wrap ErrUnavailable.
 func (s *Store) WriteInteractions(ctx context.Context, src InteractionSource) (IngestResult, error) {
 	var res IngestResult
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -109,13 +112,14 @@ func (s *Store) WriteInteractions(ctx context.Context, src InteractionSource) (I
 // writeInteractions stores a validated batch within tx. Most batches hold
 // only new ids, so it first copies the batch straight into
 // user_interactions, as fast as Postgres takes rows, under a savepoint.
-// When an id is stored already (a retried call, an event sent again), that
-// copy fails on the primary key; the savepoint undoes it (leaving what it
-// wrote, at most one batch, to vacuum) and the batch takes the general
-// path, writeStaged, which skips and counts the stored ids. A retried batch
-// fails on its first row, so it wastes nearly nothing. A batch that repeats
-// an id within itself takes the general path at once. The direct copy makes
-// a call of new ids about 1.4 times as fast as the general path alone.
+// When a shop's id is stored already (a retried call, an event sent again),
+// that copy fails on the primary key (shop_id, id); the savepoint undoes it
+// (leaving what it wrote, at most one batch, to vacuum) and the batch takes
+// the general path, writeStaged, which skips and counts the stored ids. A
+// retried batch fails on its first row, so it wastes nearly nothing. A
+// batch that repeats an id within itself (for one shop) takes the general
+// path at once. The direct copy makes a call of new ids about 1.4 times as
+// fast as the general path alone.
 func writeInteractions(ctx context.Context, tx pgx.Tx, src InteractionSource) (IngestResult, error) {
 	skip := repeats(src)
 	if skip == nil {
@@ -158,7 +162,8 @@ func isUniqueViolation(err error) bool {
 }
 
 // writeStaged copies src, but for the rows skip marks, into the stage table
-// and moves the rows whose id is not stored yet into user_interactions.
+// and moves the rows whose (shop, id) is not stored yet into
+// user_interactions.
 func writeStaged(ctx context.Context, tx pgx.Tx, src InteractionSource, skip []bool) (IngestResult, error) {
 	if _, err := tx.Exec(ctx, createInteractionsStageSQL); err != nil {
 		return IngestResult{}, fmt.Errorf("create stage table: %w", err)
@@ -174,21 +179,23 @@ func writeStaged(ctx context.Context, tx pgx.Tx, src InteractionSource, skip []b
 	return IngestResult{Inserted: inserted, Duplicates: int64(src.Len()) - inserted}, nil
 }
 
-// repeats marks the rows whose id an earlier row of src already has, or
-// returns nil when there are none. Leaving them out of the stage makes the
-// first occurrence of an id the one stored, whatever order the INSERT
-// reads the stage in.
+// repeats marks the rows whose shop and id an earlier row of src already
+// has, or returns nil when there are none. Leaving them out of the stage
+// makes the first occurrence of a shop's id the one stored, whatever order
+// the INSERT reads the stage in.
 func repeats(src InteractionSource) []bool {
 	n := src.Len()
 	if n < 2 {
 		return nil
 	}
-	seen := make(map[string]struct{}, n)
+	type key struct{ shopID, id string }
+	seen := make(map[key]struct{}, n)
 	var skip []bool
 	for i := range n {
 		r, _ := src.At(i) // src has passed validation
-		if _, ok := seen[r.ID]; !ok {
-			seen[r.ID] = struct{}{}
+		k := key{r.ShopID, r.ID}
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
 			continue
 		}
 		if skip == nil {

@@ -16,6 +16,7 @@ import (
 // third request whose plan fails stores nothing at all, not even the
 // sessions it locked.
 func TestStorePixelEvents(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	st := store.New(pool)
 	ctx := context.Background()

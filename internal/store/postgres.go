@@ -19,11 +19,26 @@ func WithTracer(t pgx.QueryTracer) Option {
 	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = t }
 }
 
-// Open connects a pool to the database at url. Every connection uses the UTC
-// time zone, so timestamps without a zone read as UTC and day boundaries
-// agree with the kernel's. Open fails when the database does not answer
-// within the context's deadline (or ten seconds without one).
-func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error) {
+// WithMaxConns sizes the pool to n connections, whatever the url says: a
+// second pool on the same database, such as the one bulk reads have to
+// themselves, has a size of its own.
+func WithMaxConns(n int32) Option {
+	return func(c *pgxpool.Config) {
+		c.MaxConns = n
+		c.MinConns = min(c.MinConns, n)
+		c.MinIdleConns = min(c.MinIdleConns, n)
+	}
+}
+
+// WithApplicationSuffix appends "/suffix" to the application_name of the
+// pool's connections, so that pg_stat_activity tells its work apart.
+func WithApplicationSuffix(suffix string) Option {
+	return func(c *pgxpool.Config) { c.ConnConfig.RuntimeParams["application_name"] += "/" + suffix }
+}
+
+// parseConfig parses url into the configuration every connection to the
+// database has.
+func parseConfig(url string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The parse error may echo the password; say only what is wrong.
@@ -37,6 +52,18 @@ func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error
 	}
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "featurestore"
+	}
+	return cfg, nil
+}
+
+// Open connects a pool to the database at url. Every connection uses the UTC
+// time zone, so timestamps without a zone read as UTC and day boundaries
+// agree with the kernel's. Open fails when the database does not answer
+// within the context's deadline (or ten seconds without one).
+func Open(ctx context.Context, url string, opts ...Option) (*pgxpool.Pool, error) {
+	cfg, err := parseConfig(url)
+	if err != nil {
+		return nil, err
 	}
 	for _, o := range opts {
 		o(cfg)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestRangesBetween(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		bounds []string
 		want   []CustomerRange

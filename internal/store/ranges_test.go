@@ -14,6 +14,7 @@ import (
 // customer falls in exactly one range, and that the ranges share the events
 // out fairly.
 func TestCustomerRangesCoverEveryCustomer(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	ctx := context.Background()
 	_, err := pool.Exec(ctx, `

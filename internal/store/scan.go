@@ -336,10 +336,15 @@ func (c *cursor) isKey(customer, product string) bool {
 }
 
 // acquirePair takes two connections of the pool for one scan, one scan at
-// a time (see Store.pairMu).
+// a time (see Store.pairGate). A scan waiting for the gate is cancelled
+// with ctx.
 func (s *Store) acquirePair(ctx context.Context) (*pgxpool.Conn, *pgxpool.Conn, error) {
-	s.pairMu.Lock()
-	defer s.pairMu.Unlock()
+	select {
+	case s.pairGate <- struct{}{}:
+		defer func() { <-s.pairGate }()
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("wait to acquire connections: %w", ctx.Err())
+	}
 	a, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, translate(fmt.Errorf("acquire connection: %w", err))

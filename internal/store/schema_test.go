@@ -15,6 +15,7 @@ import (
 // per catalogue feature, in catalogue order and with a matching type and
 // nullability, so the table and the kernel cannot drift apart.
 func TestFeatureColumnsFollowCatalog(t *testing.T) {
+	t.Parallel()
 	pool, _ := testenv.Postgres(t)
 	rows, err := pool.Query(context.Background(), `
 SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.columns

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -16,18 +15,21 @@ import (
 //
 // Make one Store per pool: a Store serialises the taking of a scan's two
 // connections (see acquirePair), and two Stores on one pool would not see
-// each other's scans.
+// each other's scans. Two pools make two Stores (serve gives bulk reads a
+// pool of their own), whose scans never wait on one another.
 type Store struct {
 	pool *pgxpool.Pool
-	// pairMu serialises taking a scan's two connections. Scans that each
-	// held one connection while waiting for a second could otherwise
-	// exhaust the pool and wait on one another for ever.
-	pairMu sync.Mutex
+	// pairGate, a channel of one place, serialises taking a scan's two
+	// connections. Scans that each held one connection while waiting for a
+	// second could otherwise exhaust the pool and wait on one another for
+	// ever. It is a channel, not a mutex, so that a scan waiting for it can
+	// be cancelled.
+	pairGate chan struct{}
 }
 
 // New returns the Store that queries through pool. The caller keeps
 // ownership of the pool and closes it after the Store's last use.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, pairGate: make(chan struct{}, 1)} }
 
 // Ping reports whether Postgres answers; an error wraps ErrUnavailable when
 // it does not.

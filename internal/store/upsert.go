@@ -68,6 +68,10 @@ type RunInfo struct {
 	AsOf   time.Time
 	// CustomerIDs is the run's customer subset; empty means the whole shop.
 	CustomerIDs []string
+	// RefuseAfter, when not zero, refuses the run with a *PastAsOfError if
+	// the shop's last successful run has an as_of later than it. The check
+	// is made under the shop's lock, so no run can succeed in between.
+	RefuseAfter time.Time
 }
 
 // lockKeySQL derives the shop's advisory lock key; the prefix keeps it apart
@@ -75,7 +79,12 @@ type RunInfo struct {
 const lockKeySQL = `hashtextextended('featurestore/compute/' || $1, 0)`
 
 // BeginRun takes the shop's compute lock and records the run. It returns
-// ErrShopLocked when another run holds the lock. The caller must call Finish.
+// ErrShopLocked when another run holds the lock, and a *PastAsOfError when
+// info.RefuseAfter refuses it; a refused run is not recorded. The caller
+// must call Finish. The run is recorded with its intent to write through to
+// the cache unsettled (cache_pending) until Finish says otherwise: a run
+// whose process dies leaves it, and MarkUnsettledRuns then marks the shop's
+// cache.
 func (s *Store) BeginRun(ctx context.Context, info RunInfo) (*Run, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -96,10 +105,22 @@ func (s *Store) BeginRun(ctx context.Context, info RunInfo) (*Run, error) {
 	_, err = conn.Exec(ctx, `
 UPDATE feature_runs SET status = 'abandoned', finished_at = now()
  WHERE shop_id = $1 AND status = 'running'`, info.ShopID)
+	if err == nil && !info.RefuseAfter.IsZero() {
+		var last time.Time
+		err = conn.QueryRow(ctx, `
+SELECT as_of FROM feature_runs WHERE shop_id = $1 AND status = 'succeeded' ORDER BY started_at DESC LIMIT 1`, info.ShopID).Scan(&last)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			err = nil
+		case err == nil && last.After(info.RefuseAfter):
+			r.release(ctx)
+			return nil, &PastAsOfError{ShopID: info.ShopID, AsOf: info.AsOf, LastAsOf: last}
+		}
+	}
 	if err == nil {
 		err = conn.QueryRow(ctx, `
-INSERT INTO feature_runs (shop_id, mode, as_of, started_at, features_version, customer_count)
-VALUES ($1, $2, $3, now(), $4, $5)
+INSERT INTO feature_runs (shop_id, mode, as_of, started_at, features_version, customer_count, cache_pending)
+VALUES ($1, $2, $3, now(), $4, $5, true)
 RETURNING id, started_at`, info.ShopID, info.Mode, info.AsOf, features.Version, len(info.CustomerIDs)).Scan(&r.id, &r.startedAt)
 	}
 	if err != nil {
@@ -221,12 +242,16 @@ type PairKey struct {
 // RunTotals are a finished run's counts, recorded in feature_runs.
 type RunTotals struct {
 	EventsRead, OrderLinesRead, PairsWritten, PairsDeleted int64
+	// CacheSettled says that every batch and removal the run committed was
+	// written through to the cache or marked in cache_marks. When false,
+	// the run's intent stays, and MarkUnsettledRuns marks the whole shop.
+	CacheSettled bool
 }
 
 // recordOutcomeSQL records a run's end in feature_runs.
 const recordOutcomeSQL = `
 UPDATE feature_runs SET finished_at = now(), status = $2, events_read = $3, order_lines_read = $4,
-       pairs_written = $5, pairs_deleted = $6, error = NULLIF($7, '')
+       pairs_written = $5, pairs_deleted = $6, error = NULLIF($7, ''), cache_pending = cache_pending AND NOT $8
  WHERE id = $1`
 
 // Finish records the run's outcome (runErr nil means success), releases the
@@ -248,7 +273,7 @@ func (r *Run) Finish(totals RunTotals, runErr error) error {
 				return err
 			}
 			_, err := tx.Exec(ctx, recordOutcomeSQL, r.id, "succeeded", totals.EventsRead, totals.OrderLinesRead,
-				totals.PairsWritten, totals.PairsDeleted, "")
+				totals.PairsWritten, totals.PairsDeleted, "", totals.CacheSettled)
 			return err
 		})
 		if err == nil {
@@ -270,7 +295,7 @@ func (r *Run) recordFailure(ctx context.Context, totals RunTotals, runErr error)
 		status = "cancelled"
 	}
 	_, err := r.store.pool.Exec(ctx, recordOutcomeSQL, r.id, status, totals.EventsRead, totals.OrderLinesRead,
-		totals.PairsWritten, totals.PairsDeleted, runErr.Error())
+		totals.PairsWritten, totals.PairsDeleted, runErr.Error(), totals.CacheSettled)
 	if err != nil {
 		return translate(fmt.Errorf("record run outcome: %w", err))
 	}

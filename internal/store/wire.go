@@ -13,9 +13,9 @@ import (
 // value. Queries cast each column to the type decoded here and ask for binary
 // results, so these are the only encodings that can arrive.
 
-// pgEpochMicros is 2000-01-01T00:00:00Z, Postgres' timestamp epoch, in Unix
-// microseconds.
-const pgEpochMicros = 946_684_800_000_000
+// pgEpochSeconds is 2000-01-01T00:00:00Z, Postgres' timestamp epoch, in
+// Unix seconds.
+const pgEpochSeconds = 946_684_800
 
 var errWireLength = errors.New("unexpected value length")
 
@@ -33,7 +33,13 @@ func decodeTimestamptz(b []byte) (time.Time, error) {
 	case math.MinInt64:
 		return time.Date(-4713, 1, 1, 0, 0, 0, 0, time.UTC), nil
 	}
-	return time.UnixMicro(micros + pgEpochMicros).UTC(), nil
+	// Seconds and microseconds apart: the Unix microseconds of the last
+	// thirty years of Postgres' range do not fit in an int64.
+	sec, usec := micros/1_000_000, micros%1_000_000
+	if usec < 0 {
+		sec, usec = sec-1, usec+1_000_000
+	}
+	return time.Unix(sec+pgEpochSeconds, usec*1000).UTC(), nil
 }
 
 // decodeFloat8 decodes a binary double precision value.

@@ -4,11 +4,8 @@ import (
 	"context"
 	"encoding/csv"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
-	"runtime"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,13 +14,11 @@ import (
 
 	"github.com/featurestore/featurestore/internal/features"
 	"github.com/featurestore/featurestore/internal/store"
+	"github.com/featurestore/featurestore/internal/testenv/golden"
 )
 
 // GoldenDir is the repository's copy of the golden data set.
-func GoldenDir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "golden")
-}
+func GoldenDir() string { return golden.Dir() }
 
 // goldenInputs are the golden input tables, in load order.
 var goldenInputs = []string{"product_data", "customer_data", "order_data", "line_item_data", "user_interactions"}
@@ -72,22 +67,17 @@ type ExpectedRow struct {
 // that its columns are exactly the pair and the catalogue's features.
 func ReadExpected(t testing.TB, name string) []ExpectedRow {
 	t.Helper()
-	f, err := os.Open(filepath.Join(GoldenDir(), name))
+	table, err := golden.ReadTable(name)
 	if err != nil {
-		t.Fatalf("open expected rows: %v", err)
+		t.Fatal(err)
 	}
-	defer f.Close()
-	records, err := csv.NewReader(f).ReadAll()
-	if err != nil {
-		t.Fatalf("read %s: %v", name, err)
-	}
-	header := records[0]
+	header := table.Header
 	want := append([]string{"shop_id", "customer_id", "product_id"}, features.Names()...)
 	if strings.Join(header, ",") != strings.Join(want, ",") {
 		t.Fatalf("%s columns differ from the catalogue:\n got %v\nwant %v", name, header, want)
 	}
-	rows := make([]ExpectedRow, 0, len(records)-1)
-	for _, rec := range records[1:] {
+	rows := make([]ExpectedRow, 0, len(table.Rows))
+	for _, rec := range table.Rows {
 		r := ExpectedRow{ShopID: rec[0], CustomerID: rec[1], ProductID: rec[2], Values: make(map[string]string, len(rec)-3)}
 		for i, col := range header[3:] {
 			r.Values[col] = rec[i+3]
@@ -99,76 +89,32 @@ func ReadExpected(t testing.TB, name string) []ExpectedRow {
 
 // FloatsEqual compares floats as FEATURES.md prescribes: 1e-9 relative,
 // 1e-12 absolute near zero.
-func FloatsEqual(got, want float64) bool {
-	if got == want {
-		return true
-	}
-	diff := math.Abs(got - want)
-	return diff <= 1e-12 || diff <= 1e-9*math.Max(math.Abs(got), math.Abs(want))
-}
+func FloatsEqual(got, want float64) bool { return golden.FloatsEqual(got, want) }
 
 // CompareValue checks one feature value (as a database driver returns it:
 // integers, float64, time.Time, string, or nil) against its expected text,
-// and returns a description of the difference, or "".
+// and returns a description of the difference, or "". The value must be of
+// the Go type the feature's catalogue type calls for; golden.Match compares
+// it.
 func CompareValue(d features.Descriptor, got any, want string) string {
-	if want == "" || got == nil {
-		if want == "" && got == nil {
-			return ""
-		}
-		return fmt.Sprintf("got %v, want %q", got, want)
+	ok := true
+	switch got.(type) {
+	case nil:
+	case int32, int64:
+		ok = d.Type == features.TypeInt
+	case float64:
+		ok = d.Type == features.TypeFloat
+	case time.Time:
+		ok = d.Type == features.TypeTimestamp
+	case string:
+		ok = d.Type == features.TypeString
+	default:
+		ok = false
 	}
-	switch d.Type {
-	case features.TypeInt:
-		w, err := strconv.ParseInt(want, 10, 64)
-		if err != nil {
-			if f, ferr := strconv.ParseFloat(want, 64); ferr == nil && f == math.Trunc(f) {
-				w = int64(f)
-			} else {
-				return fmt.Sprintf("bad expected integer %q", want)
-			}
-		}
-		var g int64
-		switch v := got.(type) {
-		case int32:
-			g = int64(v)
-		case int64:
-			g = v
-		default:
-			return fmt.Sprintf("got %T %v, want integer %s", got, got, want)
-		}
-		if g != w {
-			return fmt.Sprintf("got %d, want %d", g, w)
-		}
-	case features.TypeFloat:
-		w, err := strconv.ParseFloat(want, 64)
-		if err != nil {
-			return fmt.Sprintf("bad expected float %q", want)
-		}
-		g, ok := got.(float64)
-		if !ok {
-			return fmt.Sprintf("got %T %v, want float %s", got, got, want)
-		}
-		if !FloatsEqual(g, w) {
-			return fmt.Sprintf("got %.17g, want %.17g", g, w)
-		}
-	case features.TypeTimestamp:
-		w, err := time.Parse("2006-01-02 15:04:05.999999", want)
-		if err != nil {
-			return fmt.Sprintf("bad expected timestamp %q", want)
-		}
-		g, ok := got.(time.Time)
-		if !ok {
-			return fmt.Sprintf("got %T %v, want timestamp %s", got, got, want)
-		}
-		if !g.Equal(w) {
-			return fmt.Sprintf("got %s, want %s", g.UTC().Format(time.RFC3339Nano), w.Format(time.RFC3339Nano))
-		}
-	case features.TypeString:
-		if got != want {
-			return fmt.Sprintf("got %q, want %q", got, want)
-		}
+	if !ok {
+		return fmt.Sprintf("got %T %v, want a %s value %q", got, got, d.Type, want)
 	}
-	return ""
+	return golden.Match(got, want)
 }
 
 // CompareTable checks that interaction_features holds exactly the expected

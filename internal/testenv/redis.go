@@ -2,12 +2,14 @@ package testenv
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,8 +18,28 @@ import (
 )
 
 // redisDatabases are the logical databases tests lease, one per test, so
-// that tests running at once in different packages never share keys.
+// that tests running at once in different packages never share keys:
+// databases 1 to redisDatabases-1, the leases themselves in the database
+// REDIS_URL names.
 const redisDatabases = 16
+
+// RedisDisposableKey marks a Redis whose logical databases 1-15 tests may
+// empty: scripts/services.sh sets it on the servers it starts. Tests refuse
+// to flush any other Redis unless FEATURESTORE_TEST_REDIS_FLUSH=1 says that
+// the one REDIS_URL names is disposable, so that pointing REDIS_URL at a
+// server with data never loses it.
+const RedisDisposableKey = "featurestore:test:disposable"
+
+// redisFlushEnv is the opt-in for a Redis without RedisDisposableKey.
+const redisFlushEnv = "FEATURESTORE_TEST_REDIS_FLUSH"
+
+// leaseTTL outlives any test binary (go test's -timeout is 15 to 20
+// minutes here), so a lease never expires under a test that still runs; a
+// lease left by a killed binary of this machine is reclaimed at once.
+const leaseTTL = 30 * time.Minute
+
+// releaseScript deletes a lease only if it is still the given holder's.
+var releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
 
 // Redis returns the URL of a Redis logical database that no other test uses
 // while this one runs, emptied before and after it.
@@ -31,15 +53,18 @@ func Redis(t testing.TB) string {
 	ctx := context.Background()
 	admin := redis.NewClient(opts)
 	defer admin.Close()
-	deadline := time.Now().Add(60 * time.Second)
+	checkDisposable(t, admin, base)
+	holder := leaseHolder()
+	deadline := time.Now().Add(5 * time.Minute)
 	for {
 		for db := 1; db < redisDatabases; db++ {
 			lease := fmt.Sprintf("featurestore-test-lease:%d", db)
-			ok, err := admin.SetNX(ctx, lease, os.Getpid(), 2*time.Minute).Result()
+			ok, err := admin.SetNX(ctx, lease, holder, leaseTTL).Result()
 			if err != nil {
 				t.Fatalf("lease a redis database: %v", err)
 			}
 			if !ok {
+				reclaimLease(ctx, admin, lease)
 				continue
 			}
 			dbOpts := *opts
@@ -49,19 +74,67 @@ func Redis(t testing.TB) string {
 				t.Fatalf("flush redis database %d: %v", db, err)
 			}
 			t.Cleanup(func() {
-				_ = client.FlushDB(context.Background()).Err()
+				ctx := context.WithoutCancel(ctx)
+				_ = client.FlushDB(ctx).Err()
 				client.Close()
 				c := redis.NewClient(opts)
-				_ = c.Del(context.Background(), lease).Err()
+				_ = releaseScript.Run(ctx, c, []string{lease}, holder).Err()
 				c.Close()
 			})
 			return fmt.Sprintf("redis://%s/%d", opts.Addr, db)
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no free redis test database for 60 s")
+			t.Fatal("no free redis test database for 5 minutes")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// checkDisposable fails the test unless the Redis at url may be flushed.
+func checkDisposable(t testing.TB, admin *redis.Client, url string) {
+	t.Helper()
+	if os.Getenv(redisFlushEnv) == "1" {
+		return
+	}
+	n, err := admin.Exists(context.Background(), RedisDisposableKey).Result()
+	if err != nil {
+		t.Fatalf("check REDIS_URL: %v", err)
+	}
+	if n == 0 {
+		t.Fatalf("REDIS_URL=%s names a Redis that scripts/services.sh did not start (it has no key %q), "+
+			"and tests empty its logical databases 1-%d: if that server holds nothing you need, set %s=1",
+			url, RedisDisposableKey, redisDatabases-1, redisFlushEnv)
+	}
+}
+
+// leaseHolder names this test binary in the leases it takes.
+func leaseHolder() string {
+	host, _ := os.Hostname()
+	return host + "/" + strconv.Itoa(os.Getpid())
+}
+
+// reclaimLease deletes lease if a test binary of this machine that has
+// since exited holds it.
+func reclaimLease(ctx context.Context, admin *redis.Client, lease string) {
+	holder, err := admin.Get(ctx, lease).Result()
+	if err != nil {
+		return
+	}
+	host, pid, ok := strings.Cut(holder, "/")
+	if me, _ := os.Hostname(); !ok || host != me {
+		return
+	}
+	n, err := strconv.Atoi(pid)
+	if err != nil || processAlive(n) {
+		return
+	}
+	_ = releaseScript.Run(ctx, admin, []string{lease}, holder).Err()
+}
+
+// processAlive reports whether a process with this pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // RedisProcess is a private redis-server that a test can stop and start, to

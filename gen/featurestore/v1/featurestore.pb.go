@@ -195,7 +195,15 @@ type ComputeFeaturesRequest struct {
 	// customer_ids restricts the run to these customers. Empty: every customer.
 	CustomerIds []string `protobuf:"bytes,3,rep,name=customer_ids,json=customerIds,proto3" json:"customer_ids,omitempty"`
 	// mode defaults to COMPUTE_MODE_FULL.
-	Mode          ComputeMode `protobuf:"varint,4,opt,name=mode,proto3,enum=featurestore.v1.ComputeMode" json:"mode,omitempty"`
+	Mode ComputeMode `protobuf:"varint,4,opt,name=mode,proto3,enum=featurestore.v1.ComputeMode" json:"mode,omitempty"`
+	// allow_past_as_of lets as_of be older than the as_of of the shop's last
+	// successful run. Without it such a run is refused with
+	// FAILED_PRECONDITION naming both instants: it would replace the shop's
+	// stored features with those of the past instant (and remove the pairs
+	// that did not exist then), which is seldom meant. Training data at a
+	// past instant does not need it: StreamFeatures with compute = true
+	// computes any instant without storing it.
+	AllowPastAsOf bool `protobuf:"varint,5,opt,name=allow_past_as_of,json=allowPastAsOf,proto3" json:"allow_past_as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -256,6 +264,13 @@ func (x *ComputeFeaturesRequest) GetMode() ComputeMode {
 		return x.Mode
 	}
 	return ComputeMode_COMPUTE_MODE_UNSPECIFIED
+}
+
+func (x *ComputeFeaturesRequest) GetAllowPastAsOf() bool {
+	if x != nil {
+		return x.AllowPastAsOf
+	}
+	return false
 }
 
 type ComputeFeaturesResponse struct {
@@ -1506,7 +1521,8 @@ func (x *IngestInteractionsRequest) GetInteractions() []*Interaction {
 type IngestInteractionsResponse struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Inserted int64                  `protobuf:"varint,1,opt,name=inserted,proto3" json:"inserted,omitempty"`
-	// duplicates counts interactions whose id was already stored.
+	// duplicates counts interactions whose id was already stored for their
+	// shop.
 	Duplicates    int64 `protobuf:"varint,2,opt,name=duplicates,proto3" json:"duplicates,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1752,12 +1768,13 @@ var File_featurestore_v1_featurestore_proto protoreflect.FileDescriptor
 
 const file_featurestore_v1_featurestore_proto_rawDesc = "" +
 	"\n" +
-	"\"featurestore/v1/featurestore.proto\x12\x0ffeaturestore.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb7\x01\n" +
+	"\"featurestore/v1/featurestore.proto\x12\x0ffeaturestore.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x01\n" +
 	"\x16ComputeFeaturesRequest\x12\x17\n" +
 	"\ashop_id\x18\x01 \x01(\tR\x06shopId\x12/\n" +
 	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12!\n" +
 	"\fcustomer_ids\x18\x03 \x03(\tR\vcustomerIds\x120\n" +
-	"\x04mode\x18\x04 \x01(\x0e2\x1c.featurestore.v1.ComputeModeR\x04mode\"\x9f\x01\n" +
+	"\x04mode\x18\x04 \x01(\x0e2\x1c.featurestore.v1.ComputeModeR\x04mode\x12'\n" +
+	"\x10allow_past_as_of\x18\x05 \x01(\bR\rallowPastAsOf\"\x9f\x01\n" +
 	"\x17ComputeFeaturesResponse\x12>\n" +
 	"\bprogress\x18\x01 \x01(\v2 .featurestore.v1.ComputeProgressH\x00R\bprogress\x12;\n" +
 	"\asummary\x18\x02 \x01(\v2\x1f.featurestore.v1.ComputeSummaryH\x00R\asummaryB\a\n" +

@@ -43,7 +43,8 @@ type FeatureStoreServiceClient interface {
 	// StreamFeatures exports a shop's stored rows in (customer_id, product_id)
 	// order, in batches that each carry a resume token.
 	StreamFeatures(ctx context.Context, in *StreamFeaturesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[StreamFeaturesResponse], error)
-	// IngestInteractions inserts up to 10,000 interactions, idempotently by id.
+	// IngestInteractions inserts up to 10,000 interactions, idempotently by
+	// (shop_id, id): ids are unique per shop.
 	IngestInteractions(ctx context.Context, in *IngestInteractionsRequest, opts ...grpc.CallOption) (*IngestInteractionsResponse, error)
 	// DescribeFeatures returns the feature catalogue and the dense vector layout.
 	DescribeFeatures(ctx context.Context, in *DescribeFeaturesRequest, opts ...grpc.CallOption) (*DescribeFeaturesResponse, error)
@@ -142,7 +143,8 @@ type FeatureStoreServiceServer interface {
 	// StreamFeatures exports a shop's stored rows in (customer_id, product_id)
 	// order, in batches that each carry a resume token.
 	StreamFeatures(*StreamFeaturesRequest, grpc.ServerStreamingServer[StreamFeaturesResponse]) error
-	// IngestInteractions inserts up to 10,000 interactions, idempotently by id.
+	// IngestInteractions inserts up to 10,000 interactions, idempotently by
+	// (shop_id, id): ids are unique per shop.
 	IngestInteractions(context.Context, *IngestInteractionsRequest) (*IngestInteractionsResponse, error)
 	// DescribeFeatures returns the feature catalogue and the dense vector layout.
 	DescribeFeatures(context.Context, *DescribeFeaturesRequest) (*DescribeFeaturesResponse, error)

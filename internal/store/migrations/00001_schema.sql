@@ -1,7 +1,8 @@
 -- The input tables mirror a shop sync's schema: text ids, every id the primary
--- key, and no other constraint (rows arrive in any order, so there are no
--- foreign keys). They are created only when absent, so featurestore can run
--- on a database that already holds them.
+-- key (00005 makes it (shop_id, id): ids are unique per shop), and no other
+-- constraint (rows arrive in any order, so there are no foreign keys). They
+-- are created only when absent, so featurestore can run on a database that
+-- already holds them.
 
 -- +goose Up
 CREATE TABLE IF NOT EXISTS product_data (
