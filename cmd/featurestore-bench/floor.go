@@ -137,11 +137,14 @@ func copyRows(ctx context.Context, pool *pgxpool.Pool, statement string, w io.Wr
 }
 
 // scanFloor is the statement of a compute run's ordered read of a shop's
-// events at asOf: the scan's events query.
+// events at asOf: the scan's events query (the one that sorts; a probe
+// for anonymous clients comes before it).
 func scanFloor(ctx context.Context, url, shopID string, asOf time.Time) (string, error) {
 	return floorStatement(ctx, url, func(st *store.Store) error {
 		return st.ScanPairs(ctx, store.ScanRequest{ShopID: shopID, AsOf: asOf}, func(*store.Pair) error { return errCaptured })
-	}, func(sql string) bool { return strings.Contains(sql, "FROM user_interactions") })
+	}, func(sql string) bool {
+		return strings.Contains(sql, "FROM user_interactions") && strings.Contains(sql, "ORDER BY")
+	})
 }
 
 // exportFloor is the statement of an export of a shop's stored rows.

@@ -24,19 +24,38 @@ func TestFloorsCopyWhatTheStoreReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	asOf := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
-	var events int64
-	if err := st.ScanPairs(ctx, store.ScanRequest{ShopID: "shop-0", AsOf: asOf}, func(p *store.Pair) error {
-		events += int64(len(p.Events))
-		return nil
-	}); err != nil {
-		t.Fatal(err)
+	scanned := func() int64 {
+		var events int64
+		if err := st.ScanPairs(ctx, store.ScanRequest{ShopID: "shop-0", AsOf: asOf}, func(p *store.Pair) error {
+			events += int64(len(p.Events))
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return events
 	}
+	events := scanned()
 	scan, err := scanFloor(ctx, url, "shop-0", asOf)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n, err := copyRows(ctx, pool, scan, io.Discard); err != nil || n != events {
 		t.Errorf("the scan's floor copied %d rows (%v), the scan read %d events", n, err, events)
+	}
+	// With anonymous clients to resolve, the scan reads through another
+	// statement; its floor copies that one.
+	if _, err := pool.Exec(ctx, `INSERT INTO user_interactions (id, shop_id, customer_id, client_id, product_id, event_type, created_at) VALUES
+		('k1', 'shop-0', 'c1', 'k', NULL, 'page_viewed', '2025-01-01'), ('k2', 'shop-0', NULL, 'k', 'p', 'product_viewed', '2025-01-02')`); err != nil {
+		t.Fatal(err)
+	}
+	if resolved := scanned(); resolved != events+1 {
+		t.Fatalf("with a linked client the scan read %d events, want %d", resolved, events+1)
+	}
+	if scan, err = scanFloor(ctx, url, "shop-0", asOf); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := copyRows(ctx, pool, scan, io.Discard); err != nil || n != events+1 {
+		t.Errorf("the resolving scan's floor copied %d rows (%v), the scan read %d events", n, err, events+1)
 	}
 
 	if _, err := st.SeedFeatureRows(ctx, "stored", 30, 7); err != nil {

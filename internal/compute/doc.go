@@ -1,5 +1,7 @@
 // Package compute runs one feature computation for a shop: it scans the
-// shop's interactions and order lines in pair order, runs the kernel on each
+// shop's interactions (an anonymous client's under the customer its first
+// linking row names, FEATURES.md 1.4) and order lines in pair order, runs
+// the kernel on each
 // pair, and writes the vectors in bulk batches while the scan goes on, under
 // the shop's lock so that runs never overlap. A FULL run covers every pair,
 // split into customer ranges that several workers compute at once; an

@@ -11,5 +11,7 @@
 // sessions of a few minutes days apart, sessions follow the view, add to
 // cart, remove, checkout funnel, traffic peaks in November and December, and
 // every checkout_completed event of a customer matches an order line of the
-// same customer, product and instant.
+// same customer, product and instant. Every event carries its browser's
+// client id, and some customers browse logged out until they log in or
+// check out, so that identity resolution has anonymous rows to attribute.
 package demo

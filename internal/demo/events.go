@@ -2,6 +2,7 @@ package demo
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
@@ -28,6 +29,8 @@ type event struct {
 	page     uint8
 	device   uint8
 	referrer uint8
+	// loggedOut says that the row names no customer, only its browser.
+	loggedOut bool
 }
 
 // eventSource yields user_interactions rows slot by slot. A customer's
@@ -37,16 +40,30 @@ type event struct {
 // appends, which saves about a quarter of the COPY's time. The buffer holds
 // one customer's events, so memory follows the busiest customer, not the
 // number of events. Anonymous events stream a session at a time.
+//
+// Every row carries the client id of its browser, one per customer and
+// device (a visitor never identified gets one per session). The identity
+// draws come from a stream of their own, so that the rows are those of a
+// shop without client ids but for the customer ids they leave out.
 type eventSource struct {
 	p        *plan
 	s        *stream
+	ids      *stream // identity draws
 	pr       profile
 	slot     int
 	customer any
-	orders   []order
-	lines    []line
-	order    int   // the next of orders to consider
-	browse   int64 // events left for browsing sessions
+	// clients are the slot's client ids by device; the anonymous slot's
+	// session has clients[0].
+	clients [deviceTablet + 1]any
+	// loggedOut says that the customer browses without logging in;
+	// loginAt is the session's event from which it is logged in.
+	loggedOut bool
+	loginAt   int
+	sessions  int64 // sessions of the anonymous slot so far
+	orders    []order
+	lines     []line
+	order     int   // the next of orders to consider
+	browse    int64 // events left for browsing sessions
 
 	session []event // the session being built
 	clock   int64   // offset of the next event in the session
@@ -66,7 +83,7 @@ type eventSource struct {
 }
 
 func newEventSource(p *plan) *eventSource {
-	g := &eventSource{p: p, s: newStream(), slot: -1}
+	g := &eventSource{p: p, s: newStream(), ids: newStream(), slot: -1}
 	g.id = append(g.id, p.cfg.ShopID+"/ev-"...)
 	g.pre = len(g.id)
 	return g
@@ -84,6 +101,13 @@ func (g *eventSource) next(out []any) bool {
 	out[0] = g.eventID()
 	out[1] = g.p.shop
 	out[2] = g.customer
+	if e.loggedOut {
+		out[2] = nil
+	}
+	out[10] = g.clients[0]
+	if !g.anonymous() {
+		out[10] = g.clients[e.device]
+	}
 	if e.product >= 0 {
 		out[3] = g.p.products[e.product].gid
 	} else {
@@ -188,8 +212,14 @@ func (g *eventSource) load(i int) {
 	}
 	g.browse, g.order = budget, 0
 	g.customer = nil
+	g.ids.reset(g.p.cfg.Seed, domainIdentity, uint64(i))
+	g.loggedOut = false
 	if i != g.p.anonymous() {
 		g.customer = g.p.customers[i]
+		g.loggedOut = g.ids.chance(loggedOutShare)
+		for d := range g.clients {
+			g.clients[d] = g.p.clientID(i, int64(d))
+		}
 	}
 	g.s.reset(g.p.cfg.Seed, domainEvents, uint64(i))
 }
@@ -202,6 +232,17 @@ func (g *eventSource) anonymous() bool { return g.slot == g.p.anonymous() }
 func (g *eventSource) startSession() {
 	g.session, g.clock = g.session[:0], 0
 	g.viewed, g.lastView, g.pendingRemove = g.viewed[:0], -1, -1
+	g.loginAt = 0
+	switch {
+	case g.anonymous():
+		g.clients[0] = g.p.clientID(g.slot, g.sessions)
+		g.sessions++
+	case g.loggedOut:
+		g.loginAt = math.MaxInt
+		if g.ids.chance(loginRate) {
+			g.loginAt = g.ids.IntN(4) // after a few pages
+		}
+	}
 	if g.anonymous() || !g.s.chance(0.6) {
 		g.device = uint8(deviceMix.pick(g.s))
 	} else {
@@ -243,10 +284,11 @@ func (g *eventSource) checkoutSession(o *order) {
 	}
 	// Checkout takes a minute or a few.
 	g.clock += 30_000_000 + int64(g.s.ExpFloat64()*120_000_000)
+	// The completed checkout names its order's customer, logged in or not.
 	for _, l := range g.lines[o.first:o.last] {
 		g.session = append(g.session, event{
 			at: g.clock, duration: math.NaN(), product: l.product, kind: evPurchase,
-			page: pageCheckout, device: g.device, referrer: refInternal,
+			page: pageCheckout, device: g.device, referrer: refInternal, loggedOut: g.anonymous(),
 		})
 	}
 	g.place(o.at - g.clock)
@@ -377,6 +419,7 @@ func (g *eventSource) add(kind uint8, prod int32, page int, duration float64) {
 	g.session = append(g.session, event{
 		at: g.clock, duration: duration, product: prod, kind: kind,
 		page: uint8(page), device: g.device, referrer: ref,
+		loggedOut: g.anonymous() || len(g.session) < g.loginAt,
 	})
 	var gap float64 // seconds
 	switch {
@@ -395,3 +438,11 @@ func (g *eventSource) add(kind uint8, prod int32, page int, duration float64) {
 
 // roundMillis rounds seconds to the millisecond, as a pixel reports them.
 func roundMillis(sec float64) float64 { return math.Round(sec*1000) / 1000 }
+
+// clientID returns the client id of a slot's browser: shaped like the
+// UUIDs Shopify gives browsers, its first groups the slot and the browser,
+// so that ids ascend as they are written, its rest drawn from the seed.
+func (p *plan) clientID(slot int, browser int64) string {
+	h := splitmix64(uint64(p.cfg.Seed) ^ splitmix64(uint64(slot)<<20^uint64(browser)^domainIdentity<<56))
+	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", slot, browser&0xffff, h>>52, 0x8000|(h>>36)&0x3fff, h&0xffffffffffff)
+}

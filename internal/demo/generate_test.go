@@ -147,9 +147,24 @@ func TestGeneratedShopLooksReal(t *testing.T) {
 	start, end := cfg.End.AddDate(0, 0, -cfg.Days), cfg.End
 
 	ev := g["user_interactions"]
-	cCust, cProd, cKind, cDev, cRef, cPage, cDur, cAt := ev.col("customer_id"), ev.col("product_id"),
+	cCust, cProd, cKind, cDev, cRef, cPage, cDur, cAt, cClient := ev.col("customer_id"), ev.col("product_id"),
 		ev.col("event_type"), ev.col("device_type"), ev.col("referrer_type"), ev.col("page_type"),
-		ev.col("view_duration"), ev.col("created_at")
+		ev.col("view_duration"), ev.col("created_at"), ev.col("client_id")
+	// Every row names its browser; a browser belongs to one customer,
+	// named by at least one of its rows if it ever logs in or checks out.
+	linked := map[any]any{}
+	for _, row := range ev.rows {
+		client := row[cClient]
+		if client == nil {
+			t.Fatalf("row %v has no client id", row[0])
+		}
+		if c := row[cCust]; c != nil {
+			if other, ok := linked[client]; ok && other != c {
+				t.Fatalf("client %v names customers %v and %v", client, other, c)
+			}
+			linked[client] = c
+		}
+	}
 	count := map[string]map[string]int{}
 	inc := func(what string, v any) {
 		if count[what] == nil {
@@ -174,7 +189,9 @@ func TestGeneratedShopLooksReal(t *testing.T) {
 		inc("kind", row[cKind])
 		inc("device", row[cDev])
 		inc("referrer", row[cRef])
-		inc("anonymous", row[cCust] == nil)
+		customer := linked[row[cClient]] // the customer identity resolution finds
+		inc("never identified", customer == nil)
+		inc("logged out", row[cCust] == nil && customer != nil)
 		inc("page-level", row[cProd] == nil)
 		if row[cKind] == "product_viewed" {
 			views++
@@ -187,14 +204,15 @@ func TestGeneratedShopLooksReal(t *testing.T) {
 				viewDurLong++
 			}
 		}
-		if row[cCust] != nil {
-			byCustomer[row[cCust]] = append(byCustomer[row[cCust]], at)
+		if customer != nil {
+			byCustomer[customer] = append(byCustomer[customer], at)
 		}
 		if row[cKind] == "checkout_completed" && row[cCust] != nil {
 			checkouts[render(row[cCust])+"|"+render(row[cProd])+"|"+render(at)]++
 		}
 	}
 	t.Logf("event types %v", count["kind"])
+	t.Logf("rows never identified %d, logged out but resolvable %d, of %d", count["never identified"]["true"], count["logged out"]["true"], len(ev.rows))
 	t.Logf("devices %v; referrers %v; view pages %v", count["device"], count["referrer"], count["page"])
 
 	share := func(what, value string, total int) float64 { return float64(count[what][value]) / float64(total) }
@@ -213,7 +231,8 @@ func TestGeneratedShopLooksReal(t *testing.T) {
 	within("mobile share", share("device", "mobile", n), 0.5, 0.7)
 	within("desktop share", share("device", "desktop", n), 0.24, 0.4)
 	within("tablet share", share("device", "tablet", n), 0.04, 0.12)
-	within("anonymous share", share("anonymous", "true", n), 0.03, 0.1)
+	within("never identified share", share("never identified", "true", n), 0.03, 0.12)
+	within("logged out share", share("logged out", "true", n), 0.15, 0.35)
 	within("page-level share", share("page-level", "true", n), 0.03, 0.12)
 	within("NULL view duration share", float64(viewDurNull)/float64(views), 0.02, 0.07)
 	within("view duration > 1800 share", float64(viewDurLong)/float64(views), 0.001, 0.01)

@@ -19,6 +19,12 @@ const (
 const (
 	anonymousEventShare = 0.06
 	guestOrderShare     = 0.05
+	// loggedOutShare of the customers browse without logging in: their
+	// rows carry only their browser's client id until they log in (in
+	// loginRate of their sessions) or check out, as a storefront pixel
+	// sees it. Identity resolution gives the rows back to them.
+	loggedOutShare = 0.35
+	loginRate      = 0.3
 	// funnelEventsPerLine is what a tracked order line costs in events: a
 	// view, an add to cart and a checkout_completed.
 	funnelEventsPerLine = 3

@@ -15,6 +15,7 @@ const (
 	domainNames
 	domainOrders
 	domainEvents
+	domainIdentity
 )
 
 // splitmix64 scrambles x so that neighbouring seeds and indices give

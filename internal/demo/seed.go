@@ -64,7 +64,7 @@ var tables = []table{
 		name: "user_interactions",
 		columns: []string{
 			"id", "shop_id", "customer_id", "product_id", "event_type", "page_type",
-			"device_type", "referrer_type", "view_duration", "created_at",
+			"device_type", "referrer_type", "view_duration", "created_at", "client_id",
 		},
 		count:  func(s *Stats) *int64 { return &s.Events },
 		source: func(p *plan) rowFiller { return newEventSource(p) },

@@ -1,10 +1,14 @@
 package ingest
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/featurestore/featurestore/internal/invalid"
 	"github.com/featurestore/featurestore/internal/store"
@@ -18,6 +22,9 @@ const (
 	// MaxCategoryLength bounds event_type, page_type, device_type and
 	// referrer_type.
 	MaxCategoryLength = 64
+	// MaxMetadataBytes bounds the JSON text of a row's metadata: room for a
+	// checkout's lines of one product, not for a copy of the whole event.
+	MaxMetadataBytes = 16 << 10
 )
 
 const (
@@ -89,7 +96,8 @@ func (e *ValidationError) Error() string {
 // with now as the server's clock: id, shop_id, event_type and created_at
 // are required; texts fit their columns; view_duration, when given, is a
 // finite, non-negative number of seconds; created_at lies at most MaxFuture
-// past now. It returns nil or a *ValidationError. A batch Validate accepts
+// past now; metadata, when given, is a JSON object of at most
+// MaxMetadataBytes that jsonb can hold. It returns nil or a *ValidationError. A batch Validate accepts
 // can always be stored.
 func Validate(src Source, now time.Time) error {
 	n := src.Len()
@@ -136,6 +144,7 @@ func (c *checker) check(r *Interaction) {
 	c.required("shop_id", r.ShopID, MaxIDLength)
 	c.optional("customer_id", r.CustomerID, MaxIDLength)
 	c.optional("product_id", r.ProductID, MaxIDLength)
+	c.optional("client_id", r.ClientID, MaxIDLength)
 	c.required("event_type", r.EventType, MaxCategoryLength)
 	c.optional("page_type", r.PageType, MaxCategoryLength)
 	c.optional("device_type", r.DeviceType, MaxCategoryLength)
@@ -146,6 +155,11 @@ func (c *checker) check(r *Interaction) {
 			c.add("view_duration", "must be a finite number of seconds")
 		case *d < 0:
 			c.add("view_duration", fmt.Sprintf("is %g; a duration cannot be negative", *d))
+		}
+	}
+	if r.Metadata != nil {
+		if reason := checkMetadata(r.Metadata); reason != "" {
+			c.add("metadata", reason)
 		}
 	}
 	switch t := r.CreatedAt; {
@@ -181,3 +195,35 @@ func (c *checker) optional(field string, s *string, maxLen int) {
 // blanks are the characters the features kernel trims from categorical
 // values (FEATURES.md 1.3); a required value made only of them is missing.
 const blanks = " \t\n\v\f\r"
+
+// checkMetadata returns why b cannot be stored as a row's metadata, or ""
+// when it can: a JSON object of at most MaxMetadataBytes, valid UTF-8, with
+// no escape that jsonb refuses (\u0000, which Postgres text cannot hold, and
+// the UTF-16 surrogates, which a JSON encoder need not write: the characters
+// go in as UTF-8).
+func checkMetadata(b []byte) string {
+	switch {
+	case len(b) > MaxMetadataBytes:
+		return fmt.Sprintf("is %d bytes of JSON; at most %d are allowed", len(b), MaxMetadataBytes)
+	case !utf8.Valid(b):
+		return "is not valid UTF-8"
+	case !json.Valid(b):
+		return "is not valid JSON"
+	case bytes.TrimLeft(b, " \t\r\n")[0] != '{':
+		return "must be a JSON object"
+	}
+	// Backslashes occur in valid JSON only inside strings, as escapes.
+	for i := bytes.IndexByte(b, '\\'); i >= 0 && i+1 < len(b); {
+		if b[i+1] == 'u' && i+5 < len(b) {
+			if code, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16); err == nil && (code == 0 || code >= 0xd800 && code <= 0xdfff) {
+				return fmt.Sprintf("holds the escape %s, which Postgres jsonb cannot store; send the character as UTF-8, and no NUL", b[i:i+6])
+			}
+		}
+		next := bytes.IndexByte(b[i+2:], '\\')
+		if next < 0 {
+			break
+		}
+		i += 2 + next
+	}
+	return ""
+}

@@ -28,6 +28,8 @@ func validRow(id string) ingest.Interaction {
 		ReferrerType: ptr("social"),
 		ViewDuration: ptr(12.5),
 		CreatedAt:    testNow.Add(-time.Hour),
+		ClientID:     ptr("4f2b8c9e-1a3d-4e5f-8a7b-6c5d4e3f2a1b"),
+		Metadata:     []byte(`{"variant_id": "gid://shopify/ProductVariant/3", "quantity": 2, "price": 49.5}`),
 	}
 }
 
@@ -43,6 +45,7 @@ func TestValidateRows(t *testing.T) {
 		{"every column set", func(*ingest.Interaction) {}, "", ""},
 		{"only required columns", func(r *ingest.Interaction) {
 			r.CustomerID, r.ProductID, r.PageType, r.DeviceType, r.ReferrerType, r.ViewDuration = nil, nil, nil, nil, nil, nil
+			r.ClientID, r.Metadata = nil, nil
 		}, "", ""},
 		{"empty optional texts", func(r *ingest.Interaction) { r.CustomerID, r.PageType = ptr(""), ptr("") }, "", ""},
 		{"ids at their column length in characters", func(r *ingest.Interaction) { r.ID, r.ProductID = long(255), ptr(long(255)) }, "", ""},
@@ -50,6 +53,13 @@ func TestValidateRows(t *testing.T) {
 		{"zero duration", func(r *ingest.Interaction) { r.ViewDuration = ptr(0.0) }, "", ""},
 		{"created_at at the future limit", func(r *ingest.Interaction) { r.CreatedAt = testNow.Add(ingest.MaxFuture) }, "", ""},
 		{"created_at long ago", func(r *ingest.Interaction) { r.CreatedAt = time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC) }, "", ""},
+		{"client id at its column length", func(r *ingest.Interaction) { r.ClientID = ptr(long(255)) }, "", ""},
+		{"metadata with escapes jsonb takes", func(r *ingest.Interaction) {
+			r.Metadata = []byte(` {"q": "a\\u0000b \u00e9\n\"", "n": [1, null, true], "é": {}}`)
+		}, "", ""},
+		{"metadata at its limit", func(r *ingest.Interaction) {
+			r.Metadata = []byte(`{"q": "` + strings.Repeat("x", ingest.MaxMetadataBytes-9) + `"}`)
+		}, "", ""},
 
 		{"missing id", func(r *ingest.Interaction) { r.ID = "" }, "id", "is required"},
 		{"blank id", func(r *ingest.Interaction) { r.ID = " \t\n" }, "id", "is required"},
@@ -66,6 +76,17 @@ func TestValidateRows(t *testing.T) {
 		{"device type too long", func(r *ingest.Interaction) { r.DeviceType = ptr(long(65)) }, "device_type", "at most 64"},
 		{"referrer too long", func(r *ingest.Interaction) { r.ReferrerType = ptr(long(65)) }, "referrer_type", "at most 64"},
 		{"NUL in a text", func(r *ingest.Interaction) { r.ProductID = ptr("a\x00b") }, "product_id", "NUL"},
+		{"client id too long", func(r *ingest.Interaction) { r.ClientID = ptr(long(256)) }, "client_id", "at most 255"},
+		{"NUL in a client id", func(r *ingest.Interaction) { r.ClientID = ptr("c\x00") }, "client_id", "NUL"},
+		{"metadata too large", func(r *ingest.Interaction) {
+			r.Metadata = []byte(`{"q": "` + strings.Repeat("x", ingest.MaxMetadataBytes-8) + `"}`)
+		}, "metadata", "at most 16384"},
+		{"metadata not JSON", func(r *ingest.Interaction) { r.Metadata = []byte(`{"q": }`) }, "metadata", "not valid JSON"},
+		{"metadata not an object", func(r *ingest.Interaction) { r.Metadata = []byte(` ["q"]`) }, "metadata", "must be a JSON object"},
+		{"metadata empty", func(r *ingest.Interaction) { r.Metadata = []byte{} }, "metadata", "not valid JSON"},
+		{"metadata with a NUL escape", func(r *ingest.Interaction) { r.Metadata = []byte(`{"q": "a\\\u0000"}`) }, "metadata", `\u0000`},
+		{"metadata with a surrogate escape", func(r *ingest.Interaction) { r.Metadata = []byte(`{"q": "\ud83d\ude00"}`) }, "metadata", `\ud83d`},
+		{"metadata not UTF-8", func(r *ingest.Interaction) { r.Metadata = []byte("{\"q\": \"\xff\"}") }, "metadata", "UTF-8"},
 		{"invalid UTF-8", func(r *ingest.Interaction) { r.ShopID = "shop\xff" }, "shop_id", "UTF-8"},
 		{"NaN duration", func(r *ingest.Interaction) { r.ViewDuration = ptr(math.NaN()) }, "view_duration", "finite"},
 		{"infinite duration", func(r *ingest.Interaction) { r.ViewDuration = ptr(math.Inf(1)) }, "view_duration", "finite"},

@@ -6,11 +6,17 @@
 // user_interactions rows through the same validation (package ingest) and
 // write path (the store's) as the gRPC IngestInteractions:
 //
-//   - product ids come from the event's data, one row per line item for
-//     cart and checkout events, as Shopify gids (gid://shopify/Product/123);
+//   - product ids come from the event's data, one row for a cart event and
+//     one per product for a checkout (two variants of a product are one
+//     purchase of it), as Shopify gids (gid://shopify/Product/123);
 //     page-level events make one row without a product;
 //   - the customer is the checkout's order customer, else the customerId the
-//     snippet adds from init.data.customer; anonymous visitors have none;
+//     snippet adds from init.data.customer; anonymous visitors have none,
+//     but every row keeps the event's clientId, so that the first row with
+//     both links the browser to its customer (FEATURES.md 1.4);
+//   - what the kernel does not read but a later feature may (the variant,
+//     quantity and price of cart and checkout lines, a search's query) is
+//     kept as the row's metadata: see metadata.go;
 //   - device_type comes from the user agent, and from the screen and
 //     viewport sizes when the agent does not say;
 //   - page_type is the kind of page the event happened on, and for a product

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -54,25 +55,50 @@ type eventData struct {
 	ProductVariant *variant `json:"productVariant"`
 	// CartLine is product_added_to_cart's and product_removed_from_cart's.
 	CartLine *struct {
-		Merchandise *variant `json:"merchandise"`
+		Merchandise *variant    `json:"merchandise"`
+		Quantity    looseNumber `json:"quantity"`
 	} `json:"cartLine"`
 	// Checkout is checkout_completed's.
-	Checkout *struct {
-		LineItems []struct {
-			Variant *variant `json:"variant"`
-		} `json:"lineItems"`
-		Order *struct {
-			Customer *struct {
-				ID shopifyID `json:"id"`
-			} `json:"customer"`
-		} `json:"order"`
-	} `json:"checkout"`
+	Checkout *checkout `json:"checkout"`
+	// SearchResult is search_submitted's.
+	SearchResult *struct {
+		Query looseString `json:"query"`
+	} `json:"searchResult"`
 }
 
+// checkout is a completed checkout.
+type checkout struct {
+	CurrencyCode looseString    `json:"currencyCode"`
+	LineItems    []checkoutLine `json:"lineItems"`
+	Order        *struct {
+		ID       looseString `json:"id"`
+		Customer *struct {
+			ID shopifyID `json:"id"`
+		} `json:"customer"`
+	} `json:"order"`
+}
+
+// checkoutLine is a line item of a completed checkout.
+type checkoutLine struct {
+	Variant  *variant    `json:"variant"`
+	Quantity looseNumber `json:"quantity"`
+}
+
+// variant is a web pixel ProductVariant. Only its product id decides
+// anything; its own id and price are kept as metadata, read leniently, so
+// that no event is refused for a field no feature reads.
 type variant struct {
-	Product *struct {
-		ID shopifyID `json:"id"`
-	} `json:"product"`
+	ID      looseString `json:"id"`
+	Product *product    `json:"product"`
+	Price   *struct {
+		Amount       looseNumber `json:"amount"`
+		CurrencyCode looseString `json:"currencyCode"`
+	} `json:"price"`
+}
+
+// product is a web pixel Product.
+type product struct {
+	ID shopifyID `json:"id"`
 }
 
 // productID returns the variant's product id, or "" when it has none.
@@ -102,6 +128,47 @@ func (id *shopifyID) UnmarshalJSON(b []byte) error {
 			return errors.New("an id must be a string or a number")
 		}
 		*id = shopifyID(b)
+	}
+	return nil
+}
+
+// looseString is a string, or a number written as its digits; any other
+// JSON value is "", never an error.
+type looseString string
+
+func (s *looseString) UnmarshalJSON(b []byte) error {
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return nil
+	}
+	switch v := v.(type) {
+	case string:
+		*s = looseString(v)
+	case float64:
+		*s = looseString(bytes.TrimSpace(b))
+	}
+	return nil
+}
+
+// looseNumber is a number, or a string that holds one; any other JSON
+// value (or a number out of range) is absent, never an error.
+type looseNumber struct {
+	V     float64
+	Valid bool
+}
+
+func (n *looseNumber) UnmarshalJSON(b []byte) error {
+	var v any
+	if json.Unmarshal(b, &v) != nil {
+		return nil
+	}
+	switch v := v.(type) {
+	case float64:
+		*n = looseNumber{V: v, Valid: true}
+	case string:
+		if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
+			*n = looseNumber{V: f, Valid: true}
+		}
 	}
 	return nil
 }

@@ -31,6 +31,12 @@ func FuzzPixel(f *testing.F) {
 		[]any{pixelEvent("page_viewed", "ev-2", t0, productPage, nil), pixelEvent("product_added_to_cart", "ev-3", t0.Add(time.Second), productPage, cartLine(1))},
 		with(pixelEvent("product_viewed", "ev-4", t0, productPage, map[string]any{"productVariant": variant("1\u0000")}), map[string]any{"customerId": 12}),
 		pixelEvent("checkout_completed", "ev-5", t0, productPage, map[string]any{"checkout": map[string]any{"lineItems": []any{nil, map[string]any{"variant": variant(nil)}}}}),
+		// Metadata of every odd shape: none of it may make an event unstorable.
+		pixelEvent("search_submitted", "ev-6", t0, productPage, map[string]any{"searchResult": map[string]any{"query": "a\u0000\xff"}}),
+		pixelEvent("product_added_to_cart", "ev-7", t0, productPage, map[string]any{"cartLine": map[string]any{
+			"quantity": "2", "merchandise": with(variant(1), map[string]any{"id": true, "price": map[string]any{"amount": "1e400", "currencyCode": 3}})}}),
+		pixelEvent("checkout_completed", "ev-8", t0, productPage, map[string]any{"checkout": map[string]any{"currencyCode": []any{}, "order": map[string]any{"id": 1.5},
+			"lineItems": []any{map[string]any{"quantity": map[string]any{}, "variant": with(variant(1), map[string]any{"id": "\u0000"})}}}}),
 	} {
 		b, err := json.Marshal(ev)
 		if err != nil {
@@ -40,6 +46,7 @@ func FuzzPixel(f *testing.F) {
 	}
 	for _, s := range []string{``, `[]`, `{}`, `[{}]`, `null`, `[null]`, `{"id":"x","name":"page_viewed","timestamp":"0000-01-01T00:00:00Z","clientId":"c"}`,
 		`{"id":"x","name":"product_viewed","timestamp":"2025-01-01T00:00:00Z","data":{"productVariant":{"product":{"id":1e400}}}}`,
+		`{"id":"x","name":"search_submitted","timestamp":"2025-01-01T00:00:00Z","clientId":"c","data":{"searchResult":{"query":"\ud800\u0000"}}}`,
 		"[{\"id\":\"x\",\"name\":\"page_viewed\",\"timestamp\":\"2025-01-01T00:00:00Z\",\"clientId\":\"caf\xe9\"}]"} {
 		f.Add([]byte(s))
 	}

@@ -30,8 +30,30 @@ func TestPixelEventTypes(t *testing.T) {
 		return ingest.Interaction{
 			ID: shop + "/" + id, ShopID: shop, CustomerID: customer, ProductID: product, EventType: event,
 			PageType: ptr(page), DeviceType: ptr(device), ReferrerType: ptr(referrer), CreatedAt: at,
+			ClientID: ptr("client-1"),
 		}
 	}
+	// withMetadata returns r with metadata md (JSON) and another client.
+	withMetadata := func(r ingest.Interaction, md string) ingest.Interaction {
+		r.Metadata = []byte(md)
+		return r
+	}
+	checkoutClient := func(r ingest.Interaction) ingest.Interaction {
+		r.ClientID = ptr("4f2b8c9e-1a3d-4e5f-8a7b-6c5d4e3f2a1b")
+		return r
+	}
+	// twoVariants is a checkout of two sizes of the shirt and a hat: the
+	// shirt was bought once, so it makes one row, whose metadata keeps
+	// both lines.
+	twoVariants := pixelEvent("checkout_completed", "ev-sizes", t0.Add(6*time.Minute), productPage, map[string]any{"checkout": map[string]any{
+		"currencyCode": "EUR",
+		"order":        map[string]any{"id": 5731234567891, "customer": map[string]any{"id": "555"}},
+		"lineItems": []any{
+			map[string]any{"quantity": 1, "variant": with(variant("7234567890123"), map[string]any{"id": "41772286869578"})},
+			map[string]any{"quantity": 2, "variant": with(variant("gid://shopify/Product/7234567890456"), map[string]any{"id": "41772286869999"})},
+			map[string]any{"quantity": "3", "variant": with(variant(7234567890123), map[string]any{"id": 41772286869580, "price": map[string]any{"amount": "45.50", "currencyCode": "EUR"}})},
+		},
+	}})
 	customer := ptr("gid://shopify/Customer/555")
 	shirt := ptr("gid://shopify/Product/7234567890123")
 
@@ -52,20 +74,37 @@ func TestPixelEventTypes(t *testing.T) {
 			body: with(pixelEvent("product_added_to_cart", "ev-add", t0.Add(time.Minute),
 				visit{"https://acme.myshopify.com/products/linen-shirt", "https://www.google.com/", windowsChrome, 1680}, cartLine(7234567890123)),
 				map[string]any{"customerId": 555}),
-			want: []ingest.Interaction{row("ev-add", "product_added_to_cart", t0.Add(time.Minute), customer, shirt, "product", "desktop", "search_engine")},
+			want: []ingest.Interaction{withMetadata(row("ev-add", "product_added_to_cart", t0.Add(time.Minute), customer, shirt, "product", "desktop", "search_engine"),
+				`{"variant_id": "gid://shopify/ProductVariant/41772286869578", "quantity": 1, "price": 49, "currency": "EUR"}`)},
 		},
 		{
 			name: "remove from cart on the cart page of a locale, anonymous",
 			body: pixelEvent("product_removed_from_cart", "ev-remove", t0.Add(2*time.Minute),
 				visit{"https://acme.myshopify.com/en-gb/cart", "https://acme.myshopify.com/en-gb/products/linen-shirt", iPad, 820}, cartLine("7234567890123")),
-			want: []ingest.Interaction{row("ev-remove", "product_removed_from_cart", t0.Add(2*time.Minute), nil, shirt, "cart", "tablet", "internal")},
+			want: []ingest.Interaction{withMetadata(row("ev-remove", "product_removed_from_cart", t0.Add(2*time.Minute), nil, shirt, "cart", "tablet", "internal"),
+				`{"variant_id": "gid://shopify/ProductVariant/41772286869578", "quantity": 1, "price": 49, "currency": "EUR"}`)},
 		},
 		{
-			name: "completed checkout: one row per line item with a product, the order's customer",
+			name: "completed checkout: one row per product with a line item, the order's customer",
 			body: checkout,
 			want: []ingest.Interaction{
-				row("sh-5b3c1f2e-7A1D-4C2B-9E0F-3D4C5B6A7980/0", "checkout_completed", t0.Add(5*time.Minute), ptr("gid://shopify/Customer/6917135794460"), shirt, "checkout", "desktop", "internal"),
-				row("sh-5b3c1f2e-7A1D-4C2B-9E0F-3D4C5B6A7980/2", "checkout_completed", t0.Add(5*time.Minute), ptr("gid://shopify/Customer/6917135794460"), ptr("gid://shopify/Product/7234567890456"), "checkout", "desktop", "internal"),
+				checkoutClient(withMetadata(row("sh-5b3c1f2e-7A1D-4C2B-9E0F-3D4C5B6A7980/0", "checkout_completed", t0.Add(5*time.Minute), ptr("gid://shopify/Customer/6917135794460"), shirt, "checkout", "desktop", "internal"),
+					`{"order_id": "gid://shopify/Order/5731234567890", "currency": "GBP", "lines": [{"variant_id": "gid://shopify/ProductVariant/41772286869578", "quantity": 2, "price": 49}]}`)),
+				checkoutClient(withMetadata(row("sh-5b3c1f2e-7A1D-4C2B-9E0F-3D4C5B6A7980/2", "checkout_completed", t0.Add(5*time.Minute), ptr("gid://shopify/Customer/6917135794460"), ptr("gid://shopify/Product/7234567890456"), "checkout", "desktop", "internal"),
+					`{"order_id": "gid://shopify/Order/5731234567890", "currency": "GBP", "lines": [{"variant_id": "gid://shopify/ProductVariant/41772286869999", "quantity": 1, "price": 25}]}`)),
+			},
+		},
+		{
+			name: "completed checkout of two variants of one product: one row for it",
+			body: twoVariants,
+			want: []ingest.Interaction{
+				withMetadata(row("ev-sizes/0", "checkout_completed", t0.Add(6*time.Minute), ptr("gid://shopify/Customer/555"), shirt, "product", "mobile", "internal"),
+					`{"order_id": "gid://shopify/Order/5731234567891", "currency": "EUR", "lines": [
+						{"variant_id": "gid://shopify/ProductVariant/41772286869578", "quantity": 1, "price": 49},
+						{"variant_id": "gid://shopify/ProductVariant/41772286869580", "quantity": 3, "price": 45.5}]}`),
+				withMetadata(row("ev-sizes/1", "checkout_completed", t0.Add(6*time.Minute), ptr("gid://shopify/Customer/555"), ptr("gid://shopify/Product/7234567890456"), "product", "mobile", "internal"),
+					`{"order_id": "gid://shopify/Order/5731234567891", "currency": "EUR", "lines": [
+						{"variant_id": "gid://shopify/ProductVariant/41772286869999", "quantity": 2, "price": 49}]}`),
 			},
 		},
 		{
@@ -80,7 +119,7 @@ func TestPixelEventTypes(t *testing.T) {
 			body: pixelEvent("search_submitted", "ev-search", t0,
 				visit{"https://acme.myshopify.com/search?q=hat", "https://acme.myshopify.com/", iPhone, 390},
 				map[string]any{"searchResult": map[string]any{"query": "hat", "productVariants": []any{}}}),
-			want: []ingest.Interaction{row("ev-search", "search_submitted", t0, nil, nil, "search", "mobile", "internal")},
+			want: []ingest.Interaction{withMetadata(row("ev-search", "search_submitted", t0, nil, nil, "search", "mobile", "internal"), `{"query": "hat"}`)},
 		},
 		{
 			name: "page view typed in, device from the viewport alone",

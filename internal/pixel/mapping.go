@@ -2,6 +2,7 @@ package pixel
 
 import (
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -38,9 +39,12 @@ func newMapper(shopID string) mapper {
 }
 
 // appendRows appends the rows of ev, created at at, to dst: one for a
-// product view or a cart event, one per line item with a product for a
-// completed checkout, one without a product for a page-level event, and
-// none for events of other names or without the product they are about.
+// product view or a cart event, one per product with a line item for a
+// completed checkout (two variants of one product in an order are one
+// purchase of it), one without a product for a page-level event, and none
+// for events of other names or without the product they are about. Every
+// row carries the event's clientId, and the customer when the event names
+// one, which makes it a linking row (FEATURES.md 1.4).
 func (m mapper) appendRows(dst []ingest.Interaction, ev *event, at time.Time) []ingest.Interaction {
 	var products []shopifyID // what the event is about, by line; "" for a line without a product
 	pageLevel := false
@@ -85,20 +89,25 @@ func (m mapper) appendRows(dst []ingest.Interaction, ev *event, at time.Time) []
 		ReferrerType: referrerType(ref, internal, cur.Query()),
 		CreatedAt:    at,
 	}
+	if ev.ClientID != "" {
+		row.ClientID = &ev.ClientID
+	}
 	if pageLevel {
+		row.Metadata = pageMetadata(ev)
 		return append(dst, row)
 	}
 	id := row.ID
 	for i, p := range products {
-		if p == "" {
+		if p == "" || slices.Contains(products[:i], p) {
 			continue
 		}
 		if ev.Name == checkoutCompleted {
-			// Line i of the checkout: the same id for the same line when
-			// the pixel sends the event again.
+			// The product's first line of the checkout: the same id for
+			// the same product when the pixel sends the event again.
 			row.ID = id + "/" + strconv.Itoa(i)
 		}
 		row.ProductID = gid("Product", p)
+		row.Metadata = productMetadata(ev, p)
 		dst = append(dst, row)
 	}
 	return dst

@@ -1,8 +1,13 @@
 package pixel
 
 import (
+	"encoding/json"
 	"net/url"
+	"strings"
 	"testing"
+	"unicode/utf8"
+
+	"github.com/featurestore/featurestore/internal/ingest"
 )
 
 func TestPageType(t *testing.T) {
@@ -132,5 +137,44 @@ func TestGID(t *testing.T) {
 	}
 	if got := gid("Customer", ""); got != nil {
 		t.Errorf("gid of an empty id = %q, want nil", *got)
+	}
+}
+
+// TestMetadataIsBounded checks that what an event says beyond the kernel's
+// columns never makes it unstorable: a search query is cut on a character
+// boundary and loses its NULs, a checkout keeps as many of a product's lines
+// as fit and counts the others, and values that cannot be ids are left out.
+func TestMetadataIsBounded(t *testing.T) {
+	query := "a\x00" + strings.Repeat("é", maxQueryBytes)
+	ev := &event{Name: searchSubmitted}
+	ev.Data.SearchResult = &struct {
+		Query looseString `json:"query"`
+	}{Query: looseString(query)}
+	var search searchMetadata
+	if err := json.Unmarshal(pageMetadata(ev), &search); err != nil {
+		t.Fatal(err)
+	}
+	if len(search.Query) > maxQueryBytes || !utf8.ValidString(search.Query) || strings.ContainsRune(search.Query, 0) || !strings.HasPrefix(search.Query, "aé") {
+		t.Errorf("query of %d bytes stored as %d bytes %q...", len(query), len(search.Query), search.Query[:8])
+	}
+
+	long := looseString(strings.Repeat("9", 200))
+	ev = &event{Name: checkoutCompleted}
+	ev.Data.Checkout = &checkout{CurrencyCode: "a currency code that is far too long"}
+	for range 400 {
+		ev.Data.Checkout.LineItems = append(ev.Data.Checkout.LineItems,
+			checkoutLine{Variant: &variant{ID: long, Product: &product{ID: "1"}}, Quantity: looseNumber{V: 1, Valid: true}})
+	}
+	b := productMetadata(ev, "1")
+	var md checkoutMetadata
+	if err := json.Unmarshal(b, &md); err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > ingest.MaxMetadataBytes || len(md.Lines) == 0 || len(md.Lines)+md.LinesOmitted != 400 || md.Currency != "" {
+		t.Errorf("metadata of %d bytes: %d lines, %d omitted, currency %q; want at most %d bytes, 400 lines in all, no currency",
+			len(b), len(md.Lines), md.LinesOmitted, md.Currency, ingest.MaxMetadataBytes)
+	}
+	if id := metadataID("ProductVariant", looseString(strings.Repeat("1", 256))); id != "" {
+		t.Errorf("an id of 256 digits became %q, want none", id)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/protobuf/encoding/protojson"
+
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/ingest"
 	"github.com/featurestore/featurestore/internal/invalid"
@@ -72,6 +74,16 @@ func (s interactionSource) At(i int) (ingest.Interaction, error) {
 		DeviceType:   m.DeviceType,
 		ReferrerType: m.ReferrerType,
 		ViewDuration: m.ViewDuration,
+		ClientID:     m.ClientId,
+	}
+	if md := m.GetMetadata(); md != nil {
+		// protojson writes non-ASCII characters as UTF-8, and refuses
+		// values JSON cannot hold (NaN, infinities).
+		b, err := protojson.Marshal(md)
+		if err != nil {
+			return r, invalid.Field("metadata", "cannot be written as JSON: %v", err)
+		}
+		r.Metadata = b
 	}
 	if ts := m.CreatedAt; ts != nil {
 		if err := ts.CheckValid(); err != nil {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
@@ -23,23 +25,33 @@ import (
 // as_of the tests use, and truncated to what Postgres keeps.
 var sentAt = time.Now().Add(-time.Hour).Truncate(time.Millisecond).UTC()
 
-// interaction returns a complete interaction of customer c with product p.
+// interaction returns a complete interaction of customer c with product p,
+// from client client-1.
 func interaction(id, event string, at time.Time) *featurestorev1.Interaction {
+	metadata, err := structpb.NewStruct(map[string]any{"variant_id": "gid://shopify/ProductVariant/3", "quantity": 2, "price": 49.5})
+	if err != nil {
+		panic(err)
+	}
 	return &featurestorev1.Interaction{
 		Id: id, ShopId: "shop-1", CustomerId: proto.String("gid://shopify/Customer/1"),
 		ProductId: proto.String("gid://shopify/Product/2"), EventType: event,
 		PageType: proto.String("search"), DeviceType: proto.String("mobile"), ReferrerType: proto.String("social"),
 		ViewDuration: proto.Float64(30), CreatedAt: timestamppb.New(at),
+		ClientId: proto.String("client-1"), Metadata: metadata,
 	}
 }
 
 // asRow is what storing m should produce.
 func asRow(m *featurestorev1.Interaction) ingest.Interaction {
-	return ingest.Interaction{
+	r := ingest.Interaction{
 		ID: m.Id, ShopID: m.ShopId, CustomerID: m.CustomerId, ProductID: m.ProductId, EventType: m.EventType,
 		PageType: m.PageType, DeviceType: m.DeviceType, ReferrerType: m.ReferrerType, ViewDuration: m.ViewDuration,
-		CreatedAt: m.CreatedAt.AsTime(),
+		CreatedAt: m.CreatedAt.AsTime(), ClientID: m.ClientId,
 	}
+	if m.Metadata != nil {
+		r.Metadata, _ = m.Metadata.MarshalJSON()
+	}
+	return r
 }
 
 func TestIngestInteractions(t *testing.T) {
@@ -155,6 +167,15 @@ func TestIngestInteractionsRejectsInvalidBatches(t *testing.T) {
 			[]string{"interactions[0].created_at", "interactions[1].created_at"}, "is not a valid timestamp"},
 		{"NUL in an id", []*featurestorev1.Interaction{with(func(m *featurestorev1.Interaction) { m.ProductId = proto.String("p\x00") })},
 			[]string{"interactions[0].product_id"}, "NUL"},
+		{"client id too long", []*featurestorev1.Interaction{with(func(m *featurestorev1.Interaction) { m.ClientId = proto.String(strings.Repeat("c", 256)) })},
+			[]string{"interactions[0].client_id"}, "at most 255"},
+		{"metadata JSON cannot hold", []*featurestorev1.Interaction{with(func(m *featurestorev1.Interaction) { m.Metadata.Fields["price"] = structpb.NewNumberValue(math.NaN()) })},
+			[]string{"interactions[0].metadata"}, "cannot be written as JSON"},
+		{"metadata with a NUL", []*featurestorev1.Interaction{with(func(m *featurestorev1.Interaction) { m.Metadata.Fields["q"] = structpb.NewStringValue("a\x00") })},
+			[]string{"interactions[0].metadata"}, "Postgres jsonb cannot store"},
+		{"metadata too large", []*featurestorev1.Interaction{with(func(m *featurestorev1.Interaction) {
+			m.Metadata.Fields["q"] = structpb.NewStringValue(strings.Repeat("q", ingest.MaxMetadataBytes))
+		})}, []string{"interactions[0].metadata"}, "at most 16384"},
 		{"a message of bounded size for many bad rows", manyBad,
 			[]string{"interactions[0].shop_id", "interactions[1].shop_id", "interactions[2].shop_id", "interactions[3].shop_id", "interactions[4].shop_id",
 				"interactions[5].shop_id", "interactions[6].shop_id", "interactions[7].shop_id", "interactions[8].shop_id", "interactions[9].shop_id"},
@@ -210,9 +231,14 @@ func TestIngestedInteractionsFlowIntoComputeFeatures(t *testing.T) {
 		m.ViewDuration = proto.Float64(duration)
 		return m
 	}
+	// The view of a visitor never identified makes no pair; the views
+	// of customer 1's own browser before it logged in are customer 1's.
 	anonymous := view("ev-anon", sentAt, 10)
-	anonymous.CustomerId = nil
+	anonymous.CustomerId, anonymous.ClientId = nil, proto.String("client-2")
+	beforeLogin := view("ev-0", sentAt.Add(-time.Minute), 60)
+	beforeLogin.CustomerId = nil
 	events := []*featurestorev1.Interaction{
+		beforeLogin,
 		view("ev-1", sentAt, 20),
 		view("ev-2", sentAt.Add(10*time.Minute), 40),
 		interaction("ev-3", "product_added_to_cart", sentAt.Add(11*time.Minute)),
@@ -236,9 +262,9 @@ SELECT total_views, unique_views, cart_adds, search_views, mobile_views, view_du
 	if err != nil {
 		t.Fatalf("read the pair's features: %v", err)
 	}
-	if totalViews != 2 || uniqueViews != 1 || cartAdds != 1 || searchViews != 2 || mobileViews != 2 || durationAvg != 30 || channel != "social" {
+	if totalViews != 3 || uniqueViews != 1 || cartAdds != 1 || searchViews != 3 || mobileViews != 3 || durationAvg != 40 || channel != "social" {
 		t.Errorf("features: total_views %d, unique_views %d, cart_adds %d, search_views %d, mobile_views %d, view_duration_avg %g, channel %q;"+
-			" want 2, 1, 1, 2, 2, 30, social", totalViews, uniqueViews, cartAdds, searchViews, mobileViews, durationAvg, channel)
+			" want 3, 1, 1, 3, 3, 40, social", totalViews, uniqueViews, cartAdds, searchViews, mobileViews, durationAvg, channel)
 	}
 	var pairs int
 	if err := pool.QueryRow(ctx, `SELECT count(*) FROM interaction_features WHERE shop_id = 'shop-1'`).Scan(&pairs); err != nil || pairs != 1 {

@@ -25,14 +25,14 @@ const (
 	// shop lock), so a copy may include rows an earlier run claimed but did
 	// not consume because it failed.
 	createClaimSQL = "CREATE TEMP TABLE " + claimTable +
-		" (id bigint, kind text, customer_ids text[], product_ids text[], order_ids text[])"
+		" (id bigint, kind text, customer_ids text[], product_ids text[], order_ids text[], client_ids text[])"
 	fillClaimSQL = "INSERT INTO " + claimTable + `
-SELECT id, kind, customer_ids, product_ids, order_ids FROM feature_changes WHERE shop_id = $1`
+SELECT id, kind, customer_ids, product_ids, order_ids, client_ids FROM feature_changes WHERE shop_id = $1`
 	// claimedKeysSQL selects the claimed changes one key to a row. unnest
 	// pads the arrays a kind leaves NULL with NULLs.
 	claimedKeysSQL = `
-SELECT c.kind, k.customer_id, k.product_id, k.order_id
-  FROM ` + claimTable + ` c, unnest(c.customer_ids, c.product_ids, c.order_ids) AS k(customer_id, product_id, order_id)`
+SELECT c.kind, k.customer_id, k.product_id, k.order_id, k.client_id
+  FROM ` + claimTable + ` c, unnest(c.customer_ids, c.product_ids, c.order_ids, c.client_ids) AS k(customer_id, product_id, order_id, client_id)`
 )
 
 // ClaimChanges copies the shop's change log as it is now. Call it before
@@ -52,11 +52,14 @@ func (r *Run) ClaimChanges(ctx context.Context) error {
 
 // ChangedPairs resolves the claimed changes into the pairs whose inputs
 // they changed, in (customer_id, product_id) byte order, keeping only the
-// run's customers when it has a subset. Customer, order, line and product
-// changes are resolved against the tables as they are now, which hold the
-// logged writes (see the migration for why that completes the log). A
-// changed customer stands for the pairs of its events and of its stored
-// rows: the latter are those whose events may all be gone.
+// run's customers when it has a subset. Customer, order, line, product and
+// client changes are resolved against the tables as they are now, which
+// hold the logged writes (see the migrations for why that completes the
+// log). A changed customer stands for the pairs of its events and of its
+// stored rows: the latter are those whose events may all be gone. A changed
+// client stands for its product, or all of its anonymous rows' products,
+// with every customer its link may name or have named (FEATURES.md 1.4):
+// those of its linking rows, and the one the change names.
 func (r *Run) ChangedPairs(ctx context.Context) ([]PairKey, error) {
 	customers := r.customerIDs
 	if customers == nil {
@@ -64,7 +67,17 @@ func (r *Run) ChangedPairs(ctx context.Context) ([]PairKey, error) {
 	}
 	rows, err := r.conn.Query(ctx, `
 WITH c AS (`+claimedKeysSQL+`),
-customers AS (SELECT DISTINCT customer_id FROM c WHERE kind = 'customer')
+customers AS (SELECT DISTINCT customer_id FROM c WHERE kind = 'customer'),
+clients AS (SELECT DISTINCT client_id, product_id, customer_id FROM c WHERE kind = 'client'),
+linked AS (
+    SELECT k.client_id, u.customer_id::text AS customer_id
+      FROM (SELECT DISTINCT client_id FROM clients) k
+      JOIN user_interactions u ON u.shop_id = $1 AND u.client_id COLLATE "C" = k.client_id
+     WHERE u.client_id <> '' AND u.customer_id <> '' AND u.created_at IS NOT NULL
+    UNION
+    SELECT client_id, customer_id FROM clients WHERE customer_id IS NOT NULL
+),
+whole_clients AS (SELECT DISTINCT client_id FROM clients WHERE product_id IS NULL)
 SELECT customer_id, product_id FROM (
     SELECT customer_id, product_id FROM c WHERE kind = 'pair'
     UNION
@@ -88,6 +101,17 @@ SELECT customer_id, product_id FROM (
       JOIN line_item_data li ON li.shop_id = $1 AND li.product_id = p.product_id AND li.price IS NULL
       JOIN order_data o ON o.shop_id = $1 AND o.order_id = li.order_id
      WHERE o.customer_id <> '' AND o.created_at IS NOT NULL
+    UNION
+    SELECT l.customer_id, k.product_id FROM clients k JOIN linked l USING (client_id) WHERE k.product_id IS NOT NULL
+    UNION
+    SELECT l.customer_id, u.product_id::text
+      FROM whole_clients k JOIN linked l USING (client_id)
+      JOIN user_interactions u ON u.shop_id = $1 AND u.client_id COLLATE "C" = k.client_id
+     WHERE u.client_id <> '' AND (u.customer_id IS NULL OR u.customer_id = '') AND u.product_id <> '' AND u.created_at IS NOT NULL
+    UNION
+    SELECT l.customer_id, f.product_id::text
+      FROM whole_clients k JOIN linked l USING (client_id)
+      JOIN interaction_features f ON f.shop_id = $1 AND f.customer_id = l.customer_id
 ) changed
  WHERE cardinality($2::text[]) = 0 OR customer_id = ANY($2::text[])
  ORDER BY customer_id COLLATE "C", product_id COLLATE "C"`, r.shopID, customers)
@@ -103,9 +127,9 @@ SELECT customer_id, product_id FROM (
 
 // consumeChanges deletes the claimed changes that the run covered: all of
 // them for a whole-shop run. A run of a customer subset covers the changes
-// of its customers only: the keys of other customers, and the line and
-// product changes, which name no customer and may concern customers outside
-// the subset, are logged again as new changes.
+// of its customers only: the keys of other customers, and the line,
+// product and client changes, which name no customer for sure and may
+// concern customers outside the subset, are logged again as new changes.
 func (r *Run) consumeChanges(ctx context.Context, tx pgx.Tx) error {
 	if !r.claimed {
 		return nil
@@ -119,9 +143,14 @@ func (r *Run) consumeChanges(ctx context.Context, tx pgx.Tx) error {
 	var relog string
 	err := tx.QueryRow(ctx, `SELECT featurestore_log_sql($1)`, `
 SELECT $1::text, kind, customer_id, product_id, order_id FROM (`+claimedKeysSQL+`) k
- WHERE customer_id IS NULL OR NOT customer_id = ANY($2::text[])`).Scan(&relog)
+ WHERE kind <> 'client' AND (customer_id IS NULL OR NOT customer_id = ANY($2::text[]))`).Scan(&relog)
 	if err == nil {
 		_, err = tx.Exec(ctx, relog, r.shopID, r.customerIDs)
+	}
+	if err == nil {
+		_, err = tx.Exec(ctx, `
+INSERT INTO feature_changes (shop_id, kind, customer_ids, product_ids, order_ids, client_ids)
+SELECT $1, kind, customer_ids, product_ids, order_ids, client_ids FROM `+claimTable+` WHERE kind = 'client'`, r.shopID)
 	}
 	if err != nil {
 		return fmt.Errorf("log the changes of other customers again: %w", err)

@@ -26,6 +26,13 @@ type Interaction struct {
 	// ViewDuration is in seconds.
 	ViewDuration *float64
 	CreatedAt    time.Time
+	// ClientID is the anonymous visitor id that identity resolution
+	// (FEATURES.md 1.4) links to a customer.
+	ClientID *string
+	// Metadata is the JSON text of an object kept with the row for later
+	// features and read by none (a storefront's variant, quantity, price,
+	// search query); nil is NULL.
+	Metadata []byte
 }
 
 // InteractionSource is a batch of interactions read by index, so that each
@@ -69,12 +76,13 @@ const interactionsStage = "featurestore_ingest_stage"
 
 // interactionColumns are user_interactions' columns in COPY order.
 var interactionColumns = []string{"id", "shop_id", "customer_id", "product_id", "event_type",
-	"page_type", "device_type", "referrer_type", "view_duration", "created_at"}
+	"page_type", "device_type", "referrer_type", "view_duration", "created_at", "client_id", "metadata"}
 
 var (
 	createInteractionsStageSQL = `CREATE TEMP TABLE IF NOT EXISTS ` + interactionsStage + ` (
     id text, shop_id text, customer_id text, product_id text, event_type text,
-    page_type text, device_type text, referrer_type text, view_duration float8, created_at timestamptz
+    page_type text, device_type text, referrer_type text, view_duration float8, created_at timestamptz,
+    client_id text, metadata jsonb
 ) ON COMMIT DELETE ROWS`
 
 	insertInteractionsSQL = fmt.Sprintf(`INSERT INTO user_interactions (%[1]s) SELECT %[1]s FROM %[2]s ON CONFLICT (shop_id, id) DO NOTHING`,
@@ -204,7 +212,7 @@ type interactionCopy struct {
 	src    InteractionSource
 	skip   []bool
 	i      int
-	values [10]any
+	values [12]any
 }
 
 func (c *interactionCopy) Next() bool {
@@ -223,8 +231,12 @@ func (c *interactionCopy) Values() ([]any, error) {
 	}
 	// Nil pointers are NULLs to pgx. created_at goes in UTC: copied into a
 	// timestamp column without a zone, a time keeps its wall clock.
-	c.values = [10]any{r.ID, r.ShopID, r.CustomerID, r.ProductID, r.EventType,
-		r.PageType, r.DeviceType, r.ReferrerType, r.ViewDuration, r.CreatedAt.UTC()}
+	c.values = [12]any{r.ID, r.ShopID, r.CustomerID, r.ProductID, r.EventType,
+		r.PageType, r.DeviceType, r.ReferrerType, r.ViewDuration, r.CreatedAt.UTC(), r.ClientID, nil}
+	// A nil slice in an any is not a nil any: NULL must be said so.
+	if r.Metadata != nil {
+		c.values[11] = r.Metadata
+	}
 	return c.values[:], nil
 }
 

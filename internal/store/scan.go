@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -42,8 +43,9 @@ type CustomerRange struct {
 	From, To string
 }
 
-// Pair is the input of one (customer, product) pair: its used interactions
-// ordered by (created_at, id) and its order lines. ScanPairs reuses a Pair's
+// Pair is the input of one (customer, product) pair: its used interactions,
+// those of the clients linked to the customer among them, ordered by
+// (created_at, id), and its order lines. ScanPairs reuses a Pair's
 // slices from one call of its callback to the next.
 type Pair struct {
 	CustomerID string
@@ -71,14 +73,45 @@ type Pair struct {
 // the planner do so whatever it guesses of the list's length; joined to the
 // list, it would sort the whole shop), with the same conditions, columns
 // and order as any other scan.
-func eventsSQL(req ScanRequest, arg func(any) string) string {
-	const columns = `customer_id::text AS customer_id, product_id::text AS product_id, id::text AS id, created_at::timestamptz AS created_at,
-       event_type::text, page_type::text, device_type::text, referrer_type::text, view_duration::float8`
-	used := `shop_id = ` + arg(req.ShopID) + ` AND customer_id <> '' AND product_id <> '' AND created_at <= ` + arg(req.AsOf)
-	order := func(table string) string {
-		return `
- ORDER BY ` + table + `customer_id COLLATE "C", ` + table + `product_id COLLATE "C", ` + table + `created_at, ` + table + `id COLLATE "C"`
+//
+// With resolve, the rows of anonymous clients are read too, under the
+// customer their link names (FEATURES.md 1.4): a second ordered leg, merged
+// with the first by Postgres (a Merge Append), so that a pair's rows arrive
+// together and in (created_at, id) order, exactly as if they had carried the
+// customer's id. Each leg sorts itself: Postgres 15 builds a Merge Append
+// of a UNION ALL only from legs that do, and so the identified leg stays the
+// index-ordered read it is without resolution.
+func eventsSQL(req ScanRequest, resolve bool, arg func(any) string) string {
+	identified := identifiedEventsSQL(req, arg)
+	if !resolve {
+		return identified
 	}
+	return `
+WITH ` + linksSQL(req, arg) + `
+SELECT s.* FROM ((` + identified + `
+) UNION ALL (` + anonymousEventsSQL(req, arg) + `
+)) s` + eventOrder("s.")
+}
+
+// eventColumns are the columns of a scanned event, cast to the types the
+// wire decoder expects, for a table aliased by prefix ("" or "u.").
+func eventColumns(prefix string) string {
+	return prefix + `product_id::text AS product_id, ` + prefix + `id::text AS id, ` + prefix + `created_at::timestamptz AS created_at,
+       ` + prefix + `event_type::text AS event_type, ` + prefix + `page_type::text AS page_type, ` + prefix + `device_type::text AS device_type,
+       ` + prefix + `referrer_type::text AS referrer_type, ` + prefix + `view_duration::float8 AS view_duration`
+}
+
+// eventOrder orders events by pair, then as the kernel reads them, for a
+// relation aliased by prefix ("" or "e.").
+func eventOrder(prefix string) string {
+	return `
+ ORDER BY ` + prefix + `customer_id COLLATE "C", ` + prefix + `product_id COLLATE "C", ` + prefix + `created_at, ` + prefix + `id COLLATE "C"`
+}
+
+// identifiedEventsSQL reads the used interactions that name their customer.
+func identifiedEventsSQL(req ScanRequest, arg func(any) string) string {
+	columns := `customer_id::text AS customer_id, ` + eventColumns("")
+	used := `shop_id = ` + arg(req.ShopID) + ` AND customer_id <> '' AND product_id <> '' AND created_at <= ` + arg(req.AsOf)
 	if req.Pairs != nil {
 		customers, products := pairColumns(req.Pairs)
 		return `
@@ -86,13 +119,80 @@ SELECT e.* FROM unnest(` + arg(customers) + `, ` + arg(products) + `) AS k(custo
     SELECT ` + columns + `
       FROM user_interactions
      WHERE ` + used + ` AND customer_id COLLATE "C" = k.customer_id AND product_id COLLATE "C" = k.product_id` +
-			req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + `) e` + order("e.")
+			req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + `) e` + eventOrder("e.")
 	}
 	return `
 SELECT ` + columns + `
   FROM user_interactions
- WHERE ` + used + req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + order("")
+ WHERE ` + used + req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + eventOrder("")
 }
+
+// linksSQL defines links(client_id, customer_id): the link at as_of of
+// every client that may name a customer of the request. For the whole
+// shop, or a range of customers, that is every client's first linking row,
+// read in one ordered pass over user_interactions_client_link_idx without
+// visiting the table. For a list of customers it is the first linking row
+// of each client that some linking row of theirs names (a client linked to
+// a customer has one: its first), one index probe per client.
+func linksSQL(req ScanRequest, arg func(any) string) string {
+	linking := `shop_id = ` + arg(req.ShopID) + ` AND client_id <> '' AND customer_id <> '' AND created_at <= ` + arg(req.AsOf)
+	customers := req.CustomerIDs
+	if req.Pairs != nil {
+		customers = distinctCustomers(req.Pairs)
+		if len(req.CustomerIDs) > 0 {
+			customers = slices.DeleteFunc(customers, func(c string) bool { return !slices.Contains(req.CustomerIDs, c) })
+		}
+	}
+	if len(customers) == 0 && req.Pairs == nil {
+		return `links AS (
+    SELECT DISTINCT ON (client_id COLLATE "C") client_id COLLATE "C" AS client_id, customer_id::text AS customer_id
+      FROM user_interactions
+     WHERE ` + linking + `
+     ORDER BY client_id COLLATE "C", created_at, id COLLATE "C"
+)`
+	}
+	return `candidates AS (
+    SELECT DISTINCT client_id COLLATE "C" AS client_id
+      FROM user_interactions
+     WHERE ` + linking + ` AND customer_id COLLATE "C" = ANY(` + arg(customers) + `)
+), links AS (
+    SELECT k.client_id, f.customer_id FROM candidates k, LATERAL (
+        SELECT customer_id::text AS customer_id
+          FROM user_interactions
+         WHERE ` + linking + ` AND client_id COLLATE "C" = k.client_id
+         ORDER BY created_at, id COLLATE "C" LIMIT 1) f
+)`
+}
+
+// anonymousEventsSQL reads the used interactions of anonymous clients under
+// the customer of their link, in the scan's order. The links come sorted
+// by customer and each client's rows are read from
+// user_interactions_client_anonymous_idx in a nested loop (OFFSET 0 keeps
+// Postgres from turning it into a join that loses that order), so the
+// final sort only orders each customer's rows among themselves, a few at a
+// time, instead of sorting the leg whole.
+func anonymousEventsSQL(req ScanRequest, arg func(any) string) string {
+	return `
+SELECT l.customer_id, u.*
+  FROM (SELECT client_id, customer_id FROM links
+         WHERE true` + req.customerScope("customer_id", arg) + req.pairCustomers("customer_id", arg) + `
+         ORDER BY customer_id COLLATE "C") l, LATERAL (
+    SELECT ` + eventColumns("") + `
+      FROM user_interactions
+     WHERE shop_id = ` + arg(req.ShopID) + ` AND client_id COLLATE "C" = l.client_id
+       AND client_id <> '' AND (customer_id IS NULL OR customer_id = '')
+       AND product_id <> '' AND created_at <= ` + arg(req.AsOf) + `
+    OFFSET 0) u
+ WHERE true` + req.pairScope("l.customer_id", "u.product_id", arg) + req.pairList("l.customer_id", "u.product_id", arg) + `
+ ORDER BY l.customer_id COLLATE "C", u.product_id COLLATE "C", u.created_at, u.id COLLATE "C"`
+}
+
+// hasAnonymousClientsSQL tells whether the shop has rows that identity
+// resolution may attribute: one probe of
+// user_interactions_client_anonymous_idx. A shop without them is read
+// exactly as it was before client ids existed.
+const hasAnonymousClientsSQL = `SELECT EXISTS (SELECT FROM user_interactions
+ WHERE shop_id = $1 AND client_id <> '' AND (customer_id IS NULL OR customer_id = ''))`
 
 // linesSQL is the ordered read of the shop's order lines. An order is
 // counted once per (customer, order_id) even if order_data holds it twice;
@@ -277,8 +377,12 @@ func (s *Store) ScanPairs(ctx context.Context, req ScanRequest, fn func(*Pair) e
 	}
 	defer evConn.Release()
 	defer lnConn.Release()
+	var resolve bool
+	if err := evConn.QueryRow(ctx, hasAnonymousClientsSQL, req.ShopID).Scan(&resolve); err != nil {
+		return translate(fmt.Errorf("look for anonymous clients: %w", err))
+	}
 	var evArgs []any
-	evQuery := eventsSQL(req, placeholders(&evArgs))
+	evQuery := eventsSQL(req, resolve, placeholders(&evArgs))
 	evRows, err := evConn.Query(ctx, evQuery, append([]any{binaryResults}, evArgs...)...)
 	if err != nil {
 		return translate(fmt.Errorf("query events: %w", err))

@@ -10,6 +10,7 @@ import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
+	structpb "google.golang.org/protobuf/types/known/structpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1346,8 +1347,15 @@ type Interaction struct {
 	DeviceType   *string                `protobuf:"bytes,7,opt,name=device_type,json=deviceType,proto3,oneof" json:"device_type,omitempty"`
 	ReferrerType *string                `protobuf:"bytes,8,opt,name=referrer_type,json=referrerType,proto3,oneof" json:"referrer_type,omitempty"`
 	// view_duration is in seconds.
-	ViewDuration  *float64               `protobuf:"fixed64,9,opt,name=view_duration,json=viewDuration,proto3,oneof" json:"view_duration,omitempty"`
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	ViewDuration *float64               `protobuf:"fixed64,9,opt,name=view_duration,json=viewDuration,proto3,oneof" json:"view_duration,omitempty"`
+	CreatedAt    *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// client_id is the anonymous visitor id (a Shopify web pixel's clientId).
+	// A row without customer_id is attributed to the customer named by the
+	// client's first row that has both (docs/FEATURES.md 1.4).
+	ClientId *string `protobuf:"bytes,11,opt,name=client_id,json=clientId,proto3,oneof" json:"client_id,omitempty"`
+	// metadata is kept with the row for later features (a variant, quantity,
+	// price, search query); no feature reads it. At most 16 KiB as JSON.
+	Metadata      *structpb.Struct `protobuf:"bytes,12,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1448,6 +1456,20 @@ func (x *Interaction) GetViewDuration() float64 {
 func (x *Interaction) GetCreatedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *Interaction) GetClientId() string {
+	if x != nil && x.ClientId != nil {
+		return *x.ClientId
+	}
+	return ""
+}
+
+func (x *Interaction) GetMetadata() *structpb.Struct {
+	if x != nil {
+		return x.Metadata
 	}
 	return nil
 }
@@ -1746,7 +1768,7 @@ var File_featurestore_v1_featurestore_proto protoreflect.FileDescriptor
 
 const file_featurestore_v1_featurestore_proto_rawDesc = "" +
 	"\n" +
-	"\"featurestore/v1/featurestore.proto\x12\x0ffeaturestore.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x01\n" +
+	"\"featurestore/v1/featurestore.proto\x12\x0ffeaturestore.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x01\n" +
 	"\x16ComputeFeaturesRequest\x12\x17\n" +
 	"\ashop_id\x18\x01 \x01(\tR\x06shopId\x12/\n" +
 	"\x05as_of\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04asOf\x12!\n" +
@@ -1862,7 +1884,7 @@ const file_featurestore_v1_featurestore_proto_rawDesc = "" +
 	"\acompute\x18\a \x01(\bR\acompute\"u\n" +
 	"\x16StreamFeaturesResponse\x128\n" +
 	"\arecords\x18\x01 \x03(\v2\x1e.featurestore.v1.FeatureRecordR\arecords\x12!\n" +
-	"\fresume_token\x18\x02 \x01(\tR\vresumeToken\"\xd7\x03\n" +
+	"\fresume_token\x18\x02 \x01(\tR\vresumeToken\"\xbc\x04\n" +
 	"\vInteraction\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x17\n" +
 	"\ashop_id\x18\x02 \x01(\tR\x06shopId\x12$\n" +
@@ -1879,14 +1901,18 @@ const file_featurestore_v1_featurestore_proto_rawDesc = "" +
 	"\rview_duration\x18\t \x01(\x01H\x05R\fviewDuration\x88\x01\x01\x129\n" +
 	"\n" +
 	"created_at\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAtB\x0e\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12 \n" +
+	"\tclient_id\x18\v \x01(\tH\x06R\bclientId\x88\x01\x01\x123\n" +
+	"\bmetadata\x18\f \x01(\v2\x17.google.protobuf.StructR\bmetadataB\x0e\n" +
 	"\f_customer_idB\r\n" +
 	"\v_product_idB\f\n" +
 	"\n" +
 	"_page_typeB\x0e\n" +
 	"\f_device_typeB\x10\n" +
 	"\x0e_referrer_typeB\x10\n" +
-	"\x0e_view_duration\"]\n" +
+	"\x0e_view_durationB\f\n" +
+	"\n" +
+	"_client_id\"]\n" +
 	"\x19IngestInteractionsRequest\x12@\n" +
 	"\finteractions\x18\x01 \x03(\v2\x1c.featurestore.v1.InteractionR\finteractions\"X\n" +
 	"\x1aIngestInteractionsResponse\x12\x1a\n" +
@@ -1971,6 +1997,7 @@ var file_featurestore_v1_featurestore_proto_goTypes = []any{
 	(*DescribeFeaturesResponse)(nil),   // 20: featurestore.v1.DescribeFeaturesResponse
 	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
 	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
+	(*structpb.Struct)(nil),            // 23: google.protobuf.Struct
 }
 var file_featurestore_v1_featurestore_proto_depIdxs = []int32{
 	21, // 0: featurestore.v1.ComputeFeaturesRequest.as_of:type_name -> google.protobuf.Timestamp
@@ -1996,24 +2023,25 @@ var file_featurestore_v1_featurestore_proto_depIdxs = []int32{
 	21, // 20: featurestore.v1.StreamFeaturesRequest.as_of:type_name -> google.protobuf.Timestamp
 	8,  // 21: featurestore.v1.StreamFeaturesResponse.records:type_name -> featurestore.v1.FeatureRecord
 	21, // 22: featurestore.v1.Interaction.created_at:type_name -> google.protobuf.Timestamp
-	15, // 23: featurestore.v1.IngestInteractionsRequest.interactions:type_name -> featurestore.v1.Interaction
-	2,  // 24: featurestore.v1.FeatureDescriptor.type:type_name -> featurestore.v1.FeatureType
-	19, // 25: featurestore.v1.DescribeFeaturesResponse.features:type_name -> featurestore.v1.FeatureDescriptor
-	3,  // 26: featurestore.v1.FeatureStoreService.ComputeFeatures:input_type -> featurestore.v1.ComputeFeaturesRequest
-	10, // 27: featurestore.v1.FeatureStoreService.GetFeatures:input_type -> featurestore.v1.GetFeaturesRequest
-	13, // 28: featurestore.v1.FeatureStoreService.StreamFeatures:input_type -> featurestore.v1.StreamFeaturesRequest
-	16, // 29: featurestore.v1.FeatureStoreService.IngestInteractions:input_type -> featurestore.v1.IngestInteractionsRequest
-	18, // 30: featurestore.v1.FeatureStoreService.DescribeFeatures:input_type -> featurestore.v1.DescribeFeaturesRequest
-	4,  // 31: featurestore.v1.FeatureStoreService.ComputeFeatures:output_type -> featurestore.v1.ComputeFeaturesResponse
-	12, // 32: featurestore.v1.FeatureStoreService.GetFeatures:output_type -> featurestore.v1.GetFeaturesResponse
-	14, // 33: featurestore.v1.FeatureStoreService.StreamFeatures:output_type -> featurestore.v1.StreamFeaturesResponse
-	17, // 34: featurestore.v1.FeatureStoreService.IngestInteractions:output_type -> featurestore.v1.IngestInteractionsResponse
-	20, // 35: featurestore.v1.FeatureStoreService.DescribeFeatures:output_type -> featurestore.v1.DescribeFeaturesResponse
-	31, // [31:36] is the sub-list for method output_type
-	26, // [26:31] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	23, // 23: featurestore.v1.Interaction.metadata:type_name -> google.protobuf.Struct
+	15, // 24: featurestore.v1.IngestInteractionsRequest.interactions:type_name -> featurestore.v1.Interaction
+	2,  // 25: featurestore.v1.FeatureDescriptor.type:type_name -> featurestore.v1.FeatureType
+	19, // 26: featurestore.v1.DescribeFeaturesResponse.features:type_name -> featurestore.v1.FeatureDescriptor
+	3,  // 27: featurestore.v1.FeatureStoreService.ComputeFeatures:input_type -> featurestore.v1.ComputeFeaturesRequest
+	10, // 28: featurestore.v1.FeatureStoreService.GetFeatures:input_type -> featurestore.v1.GetFeaturesRequest
+	13, // 29: featurestore.v1.FeatureStoreService.StreamFeatures:input_type -> featurestore.v1.StreamFeaturesRequest
+	16, // 30: featurestore.v1.FeatureStoreService.IngestInteractions:input_type -> featurestore.v1.IngestInteractionsRequest
+	18, // 31: featurestore.v1.FeatureStoreService.DescribeFeatures:input_type -> featurestore.v1.DescribeFeaturesRequest
+	4,  // 32: featurestore.v1.FeatureStoreService.ComputeFeatures:output_type -> featurestore.v1.ComputeFeaturesResponse
+	12, // 33: featurestore.v1.FeatureStoreService.GetFeatures:output_type -> featurestore.v1.GetFeaturesResponse
+	14, // 34: featurestore.v1.FeatureStoreService.StreamFeatures:output_type -> featurestore.v1.StreamFeaturesResponse
+	17, // 35: featurestore.v1.FeatureStoreService.IngestInteractions:output_type -> featurestore.v1.IngestInteractionsResponse
+	20, // 36: featurestore.v1.FeatureStoreService.DescribeFeatures:output_type -> featurestore.v1.DescribeFeaturesResponse
+	32, // [32:37] is the sub-list for method output_type
+	27, // [27:32] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_featurestore_v1_featurestore_proto_init() }
