@@ -66,7 +66,7 @@ CREATE TABLE user_interactions (id text CONSTRAINT event_sync_key PRIMARY KEY, s
 				before[table] = tableRows(t, pool, table)
 			}
 
-			if _, err := store.Migrate(ctx, pool, testenv.Logger()); err != nil {
+			if err := store.New(pool).MigrateTo(ctx, shopIDsVersion); err != nil {
 				t.Fatalf("migrate up: %v", err)
 			}
 			for table, col := range inputTables {
