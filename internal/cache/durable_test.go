@@ -308,7 +308,7 @@ func TestFailedWriteThroughSurvivesRestart(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer admin.Close()
-			if _, err := admin.Exec(context.Background(), `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = 'doomed'`); err != nil {
+			if _, err := admin.Exec(context.Background(), `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = 'doomed' AND datname = current_database()`); err != nil {
 				t.Fatal(err)
 			}
 			cache.Kill(a)

@@ -124,7 +124,7 @@ func TestMarkUnsettledRuns(t *testing.T) {
 	// The dead run's process would hold nothing; here its connection goes
 	// back so that the pool can close.
 	defer func() { _ = dead.Finish(store.RunTotals{}, errors.New("killed")) }()
-	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = 'doomed'`); err != nil {
+	if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE application_name = 'doomed' AND datname = current_database()`); err != nil {
 		t.Fatal(err)
 	}
 	reap(2)
