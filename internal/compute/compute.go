@@ -178,6 +178,9 @@ type Store interface {
 	// req.AsOf, holding at most two connections at once, and stop with
 	// fn's error as soon as fn fails.
 	ScanPairs(ctx context.Context, req store.ScanRequest, fn func(*store.Pair) error) error
+	// ExportRows must call fn once for every stored row that req selects,
+	// in (customer_id, product_id) byte order, reading one snapshot.
+	ExportRows(ctx context.Context, req store.ExportRequest, fn func(*store.StoredRow) error) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -266,6 +269,8 @@ func (e *Engine) acquireRunSlot(ctx context.Context) (func(), error) {
 // read by the progress reporter.
 type counters struct {
 	events, lines, computed, written atomic.Int64
+	// changed is set before any write of the table that may commit.
+	changed atomic.Bool
 	// unsettled is set when a write of the table may have committed
 	// without the Sink having made the cache safe for it.
 	unsettled atomic.Bool
@@ -353,7 +358,7 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 		// Without a Sink nothing told the cache: the shop's cached hashes,
 		// if any process has them, are repaired once a run that changed
 		// rows ends.
-		CacheSettled: !c.unsettled.Load() && (e.cfg.Sink != nil || c.written.Load() == 0 && sum.PairsDeleted == 0),
+		CacheSettled: !c.unsettled.Load() && (e.cfg.Sink != nil || !c.changed.Load()),
 	}, runErr)
 	if runErr != nil {
 		e.logger.WarnContext(ctx, "compute run failed", "shop_id", req.ShopID, "mode", req.Mode, "error", runErr,
@@ -379,6 +384,12 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 // run claims the shop's change log, computes and writes the run's pairs,
 // and removes the rows of pairs that no longer exist. Finish, after it,
 // consumes the claimed changes if it succeeded.
+//
+// A FULL run of the whole shop writes through a store.Replace: the shop's
+// new rows replace the previous ones in one transaction, and the Sink
+// learns of them once it committed (writeThroughReplaced). Other runs
+// upsert their rows in batches, each committed and written through on its
+// own, then remove the vanished pairs' rows.
 func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counters, start time.Time, progress func(Progress)) (Summary, error) {
 	sum := Summary{ShopID: req.ShopID, Mode: req.Mode, AsOf: req.AsOf, StartedAt: run.StartedAt()}
 	// The claim comes before any scan, so every claimed change is read.
@@ -395,7 +406,30 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 	if err != nil {
 		return sum, err
 	}
-	vanished, err := e.computeParts(ctx, run, req, parts, c, start, progress)
+	// The writers take their connections before any scan starts: a scan
+	// holding connections while its writers wait for one could wait for
+	// ever on a busy pool.
+	var (
+		ws      []batchWriter
+		replace *store.Replace
+	)
+	if req.Mode == Full && len(req.CustomerIDs) == 0 {
+		if replace, err = run.BeginReplace(ctx); err != nil {
+			return sum, err
+		}
+		defer replace.Close()
+		ws = append(ws, replace)
+	} else {
+		for range e.writers() {
+			w, err := run.NewWriter(ctx)
+			if err != nil {
+				return sum, err
+			}
+			defer w.Close()
+			ws = append(ws, w)
+		}
+	}
+	vanished, err := e.computeParts(ctx, ws, replace == nil, req, parts, c, start, progress)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return sum, ctxErr
@@ -403,17 +437,25 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 		return sum, err
 	}
 	var deleted []store.PairKey
-	if req.Mode == Full {
+	switch {
+	case replace != nil:
+		c.changed.Store(true)
+		deleted, err = replace.Commit(ctx)
+	case req.Mode == Full:
 		deleted, err = run.DeleteStale(ctx, req.CustomerIDs)
-	} else {
+	default:
 		deleted, err = run.DeletePairs(ctx, vanished)
 	}
 	if err != nil {
-		// The removal may have committed without its answer arriving.
+		// The removal, or the replacement, may have committed without
+		// its answer arriving.
 		c.unsettled.Store(true)
 		return sum, err
 	}
 	sum.PairsDeleted = int64(len(deleted))
+	if len(deleted) > 0 {
+		c.changed.Store(true)
+	}
 	// Every removed row was written before the run started, so the run's
 	// start marks the removal as newer than any copy of it.
 	if e.cfg.Sink != nil && len(deleted) > 0 {
@@ -422,7 +464,46 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 			e.logger.WarnContext(ctx, "cache removal failed and was not recorded", "shop_id", req.ShopID, "pairs", len(deleted), "error", err)
 		}
 	}
+	if replace != nil && e.cfg.Sink != nil {
+		if err := e.writeThroughReplaced(ctx, req, replace.ComputedAt()); err != nil {
+			c.unsettled.Store(true)
+			e.logger.WarnContext(ctx, "write-through after the shop's rows were replaced failed and was not recorded",
+				"shop_id", req.ShopID, "error", err)
+		}
+	}
 	sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten = c.events.Load(), c.lines.Load(), c.written.Load()
 	sum.Duration = time.Since(start)
 	return sum, nil
+}
+
+// writeThroughReplaced tells the Sink of every row that a Replace
+// committed, reading them back from the table in order, a batch at a time:
+// the cached customers' hashes get the new vectors, and no hash is dropped,
+// so readers of cached customers do not all turn to Postgres at once. Until
+// it is done, cached customers may be served the previous run's vectors;
+// if the process dies meanwhile, the run's unsettled intent has the shop's
+// cache repaired. An error means some rows may not have reached the cache.
+func (e *Engine) writeThroughReplaced(ctx context.Context, req Request, computedAt time.Time) error {
+	batch := make([]store.FeatureRow, 0, e.cfg.BatchSize)
+	var sinkErr error
+	flush := func() {
+		if err := e.cfg.Sink.Written(ctx, req.ShopID, batch, computedAt, req.AsOf); err != nil {
+			sinkErr = err
+		}
+		batch = batch[:0]
+	}
+	err := e.store.ExportRows(ctx, store.ExportRequest{ShopID: req.ShopID}, func(r *store.StoredRow) error {
+		batch = append(batch, store.FeatureRow{CustomerID: r.CustomerID, ProductID: r.ProductID, Vector: r.Vector})
+		if len(batch) == e.cfg.BatchSize {
+			flush()
+		}
+		return nil
+	})
+	if len(batch) > 0 {
+		flush()
+	}
+	if errors.Is(err, store.ErrUnknownShop) {
+		err = nil
+	}
+	return errors.Join(err, sinkErr)
 }
