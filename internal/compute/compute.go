@@ -189,9 +189,12 @@ var _ Store = (*store.Store)(nil)
 type Config struct {
 	// Sink, if not nil, receives each run's writes after each commit.
 	Sink Sink
-	// BatchSize is the number of rows per upsert transaction.
+	// BatchSize is the number of rows per batch: an upsert transaction, or
+	// one COPY of a FULL run's replacement of a shop.
 	BatchSize int
-	// Writers is the number of connections that write batches at once.
+	// Writers is the number of connections that upsert batches at once. A
+	// FULL run of a whole shop writes on one: its rows go in one
+	// transaction.
 	Writers int
 	// Workers is the number of parts of a run (ranges of customers, or
 	// chunks of changed pairs) scanned and computed at once, each on its own
