@@ -49,13 +49,7 @@ func TestCacheAfterFullRun(t *testing.T) {
 	if _, err := e.Run(ctx, compute.Request{ShopID: goldenShop, AsOf: march, Mode: compute.Full}, nil); err != nil {
 		t.Fatal(err)
 	}
-	var products []string
-	for _, r := range testenv.StoredRows(t, pool, goldenShop) {
-		if r.CustomerID == goldenCustomer {
-			products = append(products, r.ProductID)
-		}
-	}
-	products = append(products, "gid://shopify/Product/none")
+	products := goldenProducts(t, pool)
 	old := tableAsOf(t, pool, products)
 	for range 2 { // a fill, then a read of the hash
 		if d := diff(readAsOf(t, c, products), old); d != "" {

@@ -439,19 +439,28 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 		}
 		return sum, err
 	}
+	if replace != nil {
+		c.changed.Store(true)
+		if err := replace.Commit(ctx); err != nil {
+			// The replacement may have committed without its answer
+			// arriving.
+			c.unsettled.Store(true)
+			return sum, err
+		}
+		sum.PairsDeleted = e.afterReplace(ctx, run, replace, req, c)
+		sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten = c.events.Load(), c.lines.Load(), c.written.Load()
+		sum.Duration = time.Since(start)
+		return sum, nil
+	}
 	var deleted []store.PairKey
 	switch {
-	case replace != nil:
-		c.changed.Store(true)
-		deleted, err = replace.Commit(ctx)
 	case req.Mode == Full:
 		deleted, err = run.DeleteStale(ctx, req.CustomerIDs)
 	default:
 		deleted, err = run.DeletePairs(ctx, vanished)
 	}
 	if err != nil {
-		// The removal, or the replacement, may have committed without
-		// its answer arriving.
+		// The removal may have committed without its answer arriving.
 		c.unsettled.Store(true)
 		return sum, err
 	}
@@ -467,46 +476,66 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 			e.logger.WarnContext(ctx, "cache removal failed and was not recorded", "shop_id", req.ShopID, "pairs", len(deleted), "error", err)
 		}
 	}
-	if replace != nil && e.cfg.Sink != nil {
-		if err := e.writeThroughReplaced(ctx, req, replace.ComputedAt()); err != nil {
-			c.unsettled.Store(true)
-			e.logger.WarnContext(ctx, "write-through after the shop's rows were replaced failed and was not recorded",
-				"shop_id", req.ShopID, "error", err)
-		}
-	}
 	sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten = c.events.Load(), c.lines.Load(), c.written.Load()
 	sum.Duration = time.Since(start)
 	return sum, nil
 }
 
-// writeThroughReplaced tells the Sink of every row that a Replace
-// committed, reading them back from the table in order, a batch at a time:
-// the cached customers' hashes get the new vectors, and no hash is dropped,
-// so readers of cached customers do not all turn to Postgres at once. Until
-// it is done, cached customers may be served the previous run's vectors;
-// if the process dies meanwhile, the run's unsettled intent has the shop's
-// cache repaired. An error means some rows may not have reached the cache.
-func (e *Engine) writeThroughReplaced(ctx context.Context, req Request, computedAt time.Time) error {
-	batch := make([]store.FeatureRow, 0, e.cfg.BatchSize)
-	var sinkErr error
+// afterReplace goes through the shop's rows once a Replace committed them,
+// beside the previous rows, and returns how many pairs no longer exist.
+// With a Sink, it writes the new rows through, a batch at a time, and
+// removes the vanished pairs: the cached customers' hashes get the new
+// vectors, and none is dropped, so readers of cached customers do not all
+// turn to Postgres at once. Until it is done, cached customers may be
+// served the previous run's vectors; if the process dies meanwhile, the
+// run's unsettled intent has the shop's cache repaired. The rows are the
+// shop's already: a failure here fails no run, it leaves the cache
+// unsettled and the count short.
+func (e *Engine) afterReplace(ctx context.Context, run *store.Run, replace *store.Replace, req Request, c *counters) int64 {
+	sink := e.cfg.Sink
+	var (
+		vanished int64
+		rows     []store.FeatureRow
+		gone     []store.PairKey
+		sinkErr  error
+	)
 	flush := func() {
-		if err := e.cfg.Sink.Written(ctx, req.ShopID, batch, computedAt, req.AsOf); err != nil {
-			sinkErr = err
+		if len(rows) > 0 {
+			sinkErr = errors.Join(sinkErr, sink.Written(ctx, req.ShopID, rows, replace.ComputedAt(), req.AsOf))
 		}
-		batch = batch[:0]
+		// Every removed row was written before the run started, so the
+		// run's start marks the removal as newer than any copy of it.
+		if len(gone) > 0 {
+			sinkErr = errors.Join(sinkErr, sink.Deleted(ctx, req.ShopID, gone, run.StartedAt()))
+		}
+		rows, gone = rows[:0], gone[:0]
 	}
-	err := e.store.ExportRows(ctx, store.ExportRequest{ShopID: req.ShopID}, func(r *store.StoredRow) error {
-		batch = append(batch, store.FeatureRow{CustomerID: r.CustomerID, ProductID: r.ProductID, Vector: r.Vector})
-		if len(batch) == e.cfg.BatchSize {
+	err := replace.Walk(ctx, sink != nil, func(key store.PairKey, row *store.StoredRow, isVanished bool) error {
+		if isVanished {
+			vanished++
+		}
+		if sink == nil {
+			return nil
+		}
+		if isVanished {
+			gone = append(gone, key)
+		} else {
+			rows = append(rows, store.FeatureRow{CustomerID: key.CustomerID, ProductID: key.ProductID, Vector: row.Vector})
+		}
+		if len(rows)+len(gone) >= e.cfg.BatchSize {
 			flush()
 		}
 		return nil
 	})
-	if len(batch) > 0 {
+	if sink != nil {
 		flush()
 	}
-	if errors.Is(err, store.ErrUnknownShop) {
-		err = nil
+	if err != nil || sinkErr != nil {
+		if sink != nil {
+			c.unsettled.Store(true)
+		}
+		e.logger.WarnContext(ctx, "reading the replaced rows back failed, or writing them through did and was not recorded",
+			"shop_id", req.ShopID, "error", errors.Join(err, sinkErr))
 	}
-	return errors.Join(err, sinkErr)
+	return vanished
 }

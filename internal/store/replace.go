@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -45,12 +46,10 @@ type Replace struct {
 	computedAt time.Time
 	values     []any
 	finished   bool
+	// previous, from just before the commit until Walk ends, is a
+	// read-only transaction whose snapshot holds the previous rows.
+	previous pgx.Tx
 }
-
-// replacedTable holds the pairs a Replace removed, until its commit drops
-// it: the pairs among them that the run did not write again are the pairs
-// that no longer exist.
-const replacedTable = "featurestore_replaced"
 
 // replaceLockTimeout bounds each wait of a Replace's removal for a lock.
 const replaceLockTimeout = 2 * time.Second
@@ -62,12 +61,8 @@ var (
 	// replaceColumns are the columns a Replace COPYs, in order.
 	replaceColumns = append(append([]string(nil), stageColumns...), "last_computed_at")
 
-	removeShopSQL = `WITH removed AS (DELETE FROM interaction_features WHERE shop_id = $1 RETURNING customer_id, product_id)
-INSERT INTO ` + replacedTable + ` SELECT customer_id, product_id FROM removed`
-
-	vanishedSQL = `SELECT r.customer_id, r.product_id FROM ` + replacedTable + ` r
- WHERE NOT EXISTS (SELECT 1 FROM interaction_features f
-                    WHERE f.shop_id = $1 AND f.customer_id = r.customer_id AND f.product_id = r.product_id)`
+	// shopPairsSQL reads a shop's pairs in byte order, through the pair key.
+	shopPairsSQL = `SELECT customer_id, product_id FROM interaction_features WHERE shop_id = $1 ORDER BY customer_id, product_id`
 )
 
 // BeginReplace starts the rewrite of every row of the run's shop on a
@@ -95,15 +90,12 @@ func (x *Replace) begin(ctx context.Context) error {
 	if err := x.tx.QueryRow(ctx, `SELECT now()`).Scan(&x.computedAt); err != nil {
 		return err
 	}
-	_, err = x.tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d;
-CREATE TEMP TABLE %s (customer_id text COLLATE "C", product_id text COLLATE "C") ON COMMIT DROP`,
-		replaceLockTimeout.Milliseconds(), replacedTable))
-	if err != nil {
+	if _, err := x.tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, replaceLockTimeout.Milliseconds())); err != nil {
 		return err
 	}
 	for {
 		err := pgx.BeginFunc(ctx, x.tx, func(sp pgx.Tx) error {
-			_, err := sp.Exec(ctx, removeShopSQL, x.run.shopID)
+			_, err := sp.Exec(ctx, `DELETE FROM interaction_features WHERE shop_id = $1`, x.run.shopID)
 			return err
 		})
 		var pgErr *pgconn.PgError
@@ -136,30 +128,114 @@ func (x *Replace) WriteBatch(ctx context.Context, rows []FeatureRow) (time.Time,
 	return x.computedAt, nil
 }
 
-// Commit makes the written rows the shop's rows, at once, and returns the
-// pairs whose rows it removed without writing them again: those that no
-// longer exist. An error may come after the commit took effect, when its
-// answer was lost.
-func (x *Replace) Commit(ctx context.Context) ([]PairKey, error) {
-	// Without statistics the planner takes the removed pairs for a handful
-	// and probes the pair key once for each.
-	if _, err := x.tx.Exec(ctx, "ANALYZE "+replacedTable); err != nil {
-		return nil, translate(fmt.Errorf("commit replacement: %w", err))
-	}
-	rows, err := x.tx.Query(ctx, vanishedSQL, x.run.shopID)
+// Commit makes the written rows the shop's rows, at once. Walk then tells
+// which pairs no longer exist. An error may come after the commit took
+// effect, when its answer was lost.
+func (x *Replace) Commit(ctx context.Context) error {
+	// The previous rows stay readable in this snapshot, taken before the
+	// commit, for Walk to set beside the new ones.
+	prev, err := x.run.store.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return nil, translate(fmt.Errorf("commit replacement: find vanished pairs: %w", err))
+		return translate(fmt.Errorf("commit replacement: %w", err))
 	}
-	vanished, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PairKey])
-	if err != nil {
-		return nil, translate(fmt.Errorf("commit replacement: find vanished pairs: %w", err))
+	x.previous = prev
+	if _, err := prev.Exec(ctx, `SELECT 1`); err != nil {
+		return translate(fmt.Errorf("commit replacement: hold the previous rows: %w", err))
 	}
 	err = x.tx.Commit(ctx)
 	x.finished = true
 	if err != nil {
-		return nil, translate(fmt.Errorf("commit replacement: %w", err))
+		return translate(fmt.Errorf("commit replacement: %w", err))
 	}
-	return vanished, nil
+	return nil
+}
+
+// Walk goes, after Commit, through the shop's new rows and the previous
+// rows' pairs together, in (customer_id, product_id) byte order: it calls
+// fn with each pair that the Replace wrote, and with each pair of the
+// previous rows that it did not write again (a pair that no longer
+// exists), then with row nil. With rows, fn gets each written pair's row
+// (which it must not keep: Walk reuses it); without, row is nil for every
+// pair and only the pairs are read. An error from fn stops the walk and is
+// returned as is.
+func (x *Replace) Walk(ctx context.Context, rows bool, fn func(key PairKey, row *StoredRow, vanished bool) error) error {
+	if x.previous == nil {
+		return errors.New("walk a replacement that did not commit")
+	}
+	old, err := x.previous.Query(ctx, shopPairsSQL, x.run.shopID)
+	if err != nil {
+		return translate(fmt.Errorf("read the previous pairs: %w", err))
+	}
+	defer old.Close()
+	var prev PairKey
+	more := true
+	next := func() error {
+		if more = old.Next(); more {
+			return old.Scan(&prev.CustomerID, &prev.ProductID)
+		}
+		return nil
+	}
+	if err := next(); err != nil {
+		return translate(fmt.Errorf("read the previous pairs: %w", err))
+	}
+	// through hands fn the previous pairs before key (all, when key is
+	// nil), and skips key's own.
+	through := func(key *PairKey) error {
+		for more && (key == nil || comparePairs(prev, *key) <= 0) {
+			if key == nil || prev != *key {
+				if err := fn(prev, nil, true); err != nil {
+					return err
+				}
+			}
+			if err := next(); err != nil {
+				return translate(fmt.Errorf("read the previous pairs: %w", err))
+			}
+		}
+		return nil
+	}
+	written := func(key PairKey, row *StoredRow) error {
+		if err := through(&key); err != nil {
+			return err
+		}
+		return fn(key, row, false)
+	}
+	if rows {
+		err = x.run.store.eachStoredRow(ctx, exportSQL(ExportRequest{ShopID: x.run.shopID}, func(any) string { return "$1" }), []any{x.run.shopID},
+			func(r *StoredRow) error { return written(PairKey{r.CustomerID, r.ProductID}, r) })
+	} else {
+		err = x.eachPair(ctx, func(k PairKey) error { return written(k, nil) })
+	}
+	if err == nil {
+		err = through(nil)
+	}
+	if err == nil {
+		err = old.Err()
+	}
+	return translate(err)
+}
+
+// eachPair calls fn with each of the shop's pairs, in byte order.
+func (x *Replace) eachPair(ctx context.Context, fn func(PairKey) error) error {
+	rows, err := x.run.store.pool.Query(ctx, shopPairsSQL, x.run.shopID)
+	if err != nil {
+		return fmt.Errorf("read the new pairs: %w", err)
+	}
+	defer rows.Close()
+	var k PairKey
+	for rows.Next() {
+		if err := rows.Scan(&k.CustomerID, &k.ProductID); err != nil {
+			return fmt.Errorf("read the new pairs: %w", err)
+		}
+		if err := fn(k); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// comparePairs orders two pairs in byte order, the order of the pair key.
+func comparePairs(a, b PairKey) int {
+	return cmp.Or(cmp.Compare(a.CustomerID, b.CustomerID), cmp.Compare(a.ProductID, b.ProductID))
 }
 
 // Close rolls back a Replace that did not commit, which leaves the shop's
@@ -168,6 +244,9 @@ func (x *Replace) Commit(ctx context.Context) ([]PairKey, error) {
 func (x *Replace) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if x.previous != nil {
+		_ = x.previous.Rollback(ctx) // read-only: a failure ends the connection, and the snapshot with it
+	}
 	if x.tx != nil && !x.finished {
 		if err := x.tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
 			_ = x.conn.Conn().Close(ctx)
