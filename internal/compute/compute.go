@@ -293,8 +293,9 @@ func (c *counters) progress(elapsed time.Duration) Progress {
 // shop, a *store.PastAsOfError when req.AsOf is older than the as_of of the
 // shop's last successful run and req.AllowPastAsOf is not set, a
 // *NoInputsError when the shop has no interaction and no order, an
-// *invalid.Error for a bad request, and the context's error when cancelled;
-// a cancelled run leaves only whole batches behind.
+// *invalid.Error for a bad request, and the context's error when cancelled.
+// A cancelled FULL run of the whole shop leaves the shop's rows as they
+// were; another cancelled run leaves only whole batches behind.
 //
 // An INCREMENTAL run recomputes the pairs named by the shop's change log and
 // leaves every other row as it is. When the shop has no successful FULL run
@@ -390,7 +391,7 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 //
 // A FULL run of the whole shop writes through a store.Replace: the shop's
 // new rows replace the previous ones in one transaction, and the Sink
-// learns of them once it committed (writeThroughReplaced). Other runs
+// learns of them once it committed (afterReplace). Other runs
 // upsert their rows in batches, each committed and written through on its
 // own, then remove the vanished pairs' rows.
 func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counters, start time.Time, progress func(Progress)) (Summary, error) {
