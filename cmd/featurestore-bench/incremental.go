@@ -13,12 +13,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
-	"github.com/featurestore/featurestore/internal/compute"
-	"github.com/featurestore/featurestore/internal/store"
 )
 
 func init() { register("incremental", benchIncremental) }
@@ -34,20 +31,21 @@ const changedEventPrefix = "bench-incremental-"
 type incrementalResult struct {
 	events, pairs, changed int64
 	workers                int
-	// write is the upsert alone: the shop's stored rows written back as a
-	// FULL run writes them, with as many writers, without reading events.
-	read, write, full1, fullN time.Duration
-	incremental               time.Duration
+	// first is a FULL run of the shop without stored rows; rerun the same
+	// run over the rows of the previous one, which it replaces.
+	read, first, rerun time.Duration
+	incremental        time.Duration
+	peakRSS            int64
 }
 
 // benchIncremental times, on the largest --events shop, the ordered read of
-// its events (the floor of a run), the upsert of its rows without reading
-// events (the other floor: a FULL run rewrites every row), a FULL
-// ComputeFeatures run through a server computing on one worker, the same
-// through a server with the default number of workers (one per CPU), and an
-// INCREMENTAL run after 1% of the pairs got a new event, the rounds
-// alternating the cases. Then it removes the events it added and brings the
-// table back up to date.
+// its events (the floor of a run), a first FULL ComputeFeatures run (the
+// shop's stored rows removed before it), a FULL rerun over the rows of the
+// previous run, and an INCREMENTAL run after 1% of the pairs got a new
+// event, the rounds alternating the cases, through a server computing with
+// the default number of workers (one per CPU); then the server's peak
+// memory. Then it removes the events it added and brings the table back up
+// to date.
 func benchIncremental(ctx context.Context, e env) error {
 	c := benchShop(slices.Max(e.opts.events))
 	if err := ensureShop(ctx, e, c); err != nil {
@@ -57,34 +55,27 @@ func benchIncremental(ctx context.Context, e env) error {
 	if err != nil {
 		return err
 	}
-	one, err := startServer(ctx, e.opts.binary, e.url, "", "--compute-workers", "1")
+	srv, err := startServer(ctx, e.opts.binary, e.url, "")
 	if err != nil {
 		return err
 	}
-	defer one.stop()
-	all, err := startServer(ctx, e.opts.binary, e.url, "")
-	if err != nil {
-		return err
-	}
-	defer all.stop()
-	oneClient := featurestorev1.NewFeatureStoreServiceClient(one.conn)
-	allClient := featurestorev1.NewFeatureStoreServiceClient(all.conn)
-	run := func(client featurestorev1.FeatureStoreServiceClient, mode featurestorev1.ComputeMode) (*featurestorev1.ComputeSummary, time.Duration, error) {
+	defer srv.stop()
+	client := featurestorev1.NewFeatureStoreServiceClient(srv.conn)
+	run := func(mode featurestorev1.ComputeMode) (*featurestorev1.ComputeSummary, time.Duration, error) {
 		start := time.Now()
 		sum, err := computeSummary(ctx, client, &featurestorev1.ComputeFeaturesRequest{ShopId: c.ShopID, AsOf: timestamppb.New(c.End), Mode: mode})
 		return sum, time.Since(start), err
 	}
 
-	// A fresh shop's first FULL run inserts its rows rather than updating
-	// them, and consumes the seed's change log: a warm-up run makes every
-	// round measure the same work.
-	if _, _, err := run(allClient, featurestorev1.ComputeMode_COMPUTE_MODE_FULL); err != nil {
+	// A fresh shop's first FULL run consumes the seed's change log: a
+	// warm-up run makes every round measure the same work.
+	if _, _, err := run(featurestorev1.ComputeMode_COMPUTE_MODE_FULL); err != nil {
 		return fmt.Errorf("warm-up full run: %w", err)
 	}
 	// The server's default: one worker per CPU of this machine, which runs
 	// Postgres too.
 	res := incrementalResult{workers: runtime.NumCPU()}
-	var reads, writes, full1s, fullNs, incrementals []time.Duration
+	var reads, firsts, reruns, incrementals []time.Duration
 	for round := range e.opts.rounds {
 		start := time.Now()
 		rows, err := copyRows(ctx, e.pool, floor, io.Discard)
@@ -94,48 +85,49 @@ func benchIncremental(ctx context.Context, e env) error {
 		reads = append(reads, time.Since(start))
 		res.events = rows
 
-		batches, err := storedBatches(ctx, e.st, c.ShopID)
+		// A first run finds no rows of the shop, and a table whose space
+		// the removed rows left is reclaimed, as after a while it is.
+		if _, err := e.pool.Exec(ctx, `DELETE FROM interaction_features WHERE shop_id = $1`, c.ShopID); err != nil {
+			return fmt.Errorf("remove the shop's rows: %w", err)
+		}
+		if _, err := e.pool.Exec(ctx, `VACUUM interaction_features`); err != nil {
+			return fmt.Errorf("vacuum: %w", err)
+		}
+		sum, d, err := run(featurestorev1.ComputeMode_COMPUTE_MODE_FULL)
 		if err != nil {
-			return err
+			return fmt.Errorf("first full run: %w", err)
 		}
-		d, err := rewriteRows(ctx, e.st, c.ShopID, c.End, batches)
-		if err != nil {
-			return err
-		}
-		writes = append(writes, d)
-
-		if _, d, err = run(oneClient, featurestorev1.ComputeMode_COMPUTE_MODE_FULL); err != nil {
-			return fmt.Errorf("full run on one worker: %w", err)
-		}
-		full1s = append(full1s, d)
-		sum, d, err := run(allClient, featurestorev1.ComputeMode_COMPUTE_MODE_FULL)
-		if err != nil {
-			return fmt.Errorf("full run on all workers: %w", err)
-		}
-		fullNs = append(fullNs, d)
+		firsts = append(firsts, d)
 		res.pairs = sum.GetPairsWritten()
+		if _, d, err = run(featurestorev1.ComputeMode_COMPUTE_MODE_FULL); err != nil {
+			return fmt.Errorf("full rerun: %w", err)
+		}
+		reruns = append(reruns, d)
 
 		if res.changed, err = changePairs(ctx, e.pool, c.ShopID, c.End, round); err != nil {
 			return err
 		}
-		if sum, d, err = run(allClient, featurestorev1.ComputeMode_COMPUTE_MODE_INCREMENTAL); err != nil {
+		if sum, d, err = run(featurestorev1.ComputeMode_COMPUTE_MODE_INCREMENTAL); err != nil {
 			return fmt.Errorf("incremental run: %w", err)
 		}
 		if sum.GetMode() != featurestorev1.ComputeMode_COMPUTE_MODE_INCREMENTAL {
 			return fmt.Errorf("the incremental run was done as %s", sum.GetMode())
 		}
 		incrementals = append(incrementals, d)
-		fmt.Fprintf(os.Stderr, "  %s round %d: read %s, upsert %s, full (1 worker) %s, full (%d workers) %s, incremental after %d changed pairs %s\n",
-			c.ShopID, round+1, reads[round].Round(time.Millisecond), writes[round].Round(time.Millisecond), full1s[round].Round(time.Millisecond),
-			res.workers, fullNs[round].Round(time.Millisecond), res.changed, incrementals[round].Round(time.Millisecond))
+		fmt.Fprintf(os.Stderr, "  %s round %d: read %s, first full %s, full rerun %s, incremental after %d changed pairs %s\n",
+			c.ShopID, round+1, reads[round].Round(time.Millisecond), firsts[round].Round(time.Millisecond),
+			reruns[round].Round(time.Millisecond), res.changed, incrementals[round].Round(time.Millisecond))
 	}
-	res.read, res.write, res.full1, res.fullN, res.incremental = median(reads), median(writes), median(full1s), median(fullNs), median(incrementals)
+	res.read, res.first, res.rerun, res.incremental = median(reads), median(firsts), median(reruns), median(incrementals)
+	if res.peakRSS, err = srv.peakRSS(); err != nil {
+		return err
+	}
 
 	// Leave the shop as seeded for the other benchmarks.
 	if _, err := e.pool.Exec(ctx, `DELETE FROM user_interactions WHERE shop_id = $1 AND id LIKE $2`, c.ShopID, changedEventPrefix+"%"); err != nil {
 		return fmt.Errorf("remove the added events: %w", err)
 	}
-	if _, _, err := run(allClient, featurestorev1.ComputeMode_COMPUTE_MODE_INCREMENTAL); err != nil {
+	if _, _, err := run(featurestorev1.ComputeMode_COMPUTE_MODE_INCREMENTAL); err != nil {
 		return fmt.Errorf("incremental run after removing the added events: %w", err)
 	}
 	printIncrementalResult(res)
@@ -175,78 +167,14 @@ SELECT $2 || f.id, f.shop_id, f.customer_id, f.product_id, 'product_viewed', 'se
 	return tag.RowsAffected(), nil
 }
 
-// storedBatches reads the shop's stored rows into batches of a run's size,
-// for rewriteRows to write without reading. They take about a kilobyte per
-// row of the benchmark process' memory.
-func storedBatches(ctx context.Context, st *store.Store, shopID string) ([][]store.FeatureRow, error) {
-	const batchSize = 5000
-	var batches [][]store.FeatureRow
-	err := st.ExportRows(ctx, store.ExportRequest{ShopID: shopID}, func(r *store.StoredRow) error {
-		if len(batches) == 0 || len(batches[len(batches)-1]) == batchSize {
-			batches = append(batches, make([]store.FeatureRow, 0, batchSize))
-		}
-		last := &batches[len(batches)-1]
-		*last = append(*last, store.FeatureRow{CustomerID: r.CustomerID, ProductID: r.ProductID, Vector: r.Vector})
-		return nil
-	})
-	return batches, err
-}
-
-// rewriteRows writes batches of the shop's rows back through the writers a
-// FULL run uses (store.Writer, as many as a server has) and returns how
-// long that took: what a FULL run costs beside reading and computing. It
-// records itself in feature_runs under a mode of its own, which no schedule
-// mistakes for a FULL run.
-func rewriteRows(ctx context.Context, st *store.Store, shopID string, asOf time.Time, batches [][]store.FeatureRow) (time.Duration, error) {
-	run, err := st.BeginRun(ctx, store.RunInfo{ShopID: shopID, Mode: "bench-upsert", AsOf: asOf})
-	if err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	g, gctx := errgroup.WithContext(ctx)
-	next := make(chan []store.FeatureRow)
-	for range compute.DefaultConfig().Writers {
-		g.Go(func() error {
-			w, err := run.NewWriter(gctx)
-			if err != nil {
-				return err
-			}
-			defer w.Close()
-			for b := range next {
-				if _, err := w.WriteBatch(gctx, b); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-	}
-	g.Go(func() error {
-		defer close(next)
-		for _, b := range batches {
-			select {
-			case next <- b:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		}
-		return nil
-	})
-	err = g.Wait()
-	d := time.Since(start)
-	if finishErr := run.Finish(store.RunTotals{}, err); err == nil {
-		err = finishErr
-	}
-	return d, err
-}
-
 func printIncrementalResult(r incrementalResult) {
-	fmt.Println("\nComputeFeatures FULL on one worker and on all, against the ordered read of the same events and the upsert of the")
-	fmt.Println("rows it writes (stored rows written back, no events read); then INCREMENTAL after 1% of the pairs changed (medians)")
+	fmt.Println("\nComputeFeatures FULL, a first run (no stored rows) and a rerun (replacing the previous run's rows), against the")
+	fmt.Println("ordered read of the same events; then INCREMENTAL after 1% of the pairs changed (medians; " + strconv.Itoa(r.workers) + " workers)")
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "events\tpairs\tread\tupsert\t/ read\tFULL, 1 worker\t/ read\tFULL, "+strconv.Itoa(r.workers)+" workers\t/ read (target <= 1.25x)\tchanged pairs\tINCREMENTAL\t/ FULL (target < 5%)\t")
+	fmt.Fprintln(tw, "events\tpairs\tread\tfirst FULL\t/ read\tFULL rerun\t/ read (target <= 1.5x)\tserver peak RSS\tchanged pairs\tINCREMENTAL\t/ FULL rerun (target < 5%)\t")
 	ms := func(d time.Duration) string { return d.Round(time.Millisecond).String() }
-	fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.2fx\t%s\t%.2fx\t%s\t%.2fx\t%d\t%s\t%.1f%%\t\n", r.events, r.pairs,
-		ms(r.read), ms(r.write), r.write.Seconds()/r.read.Seconds(), ms(r.full1), r.full1.Seconds()/r.read.Seconds(),
-		ms(r.fullN), r.fullN.Seconds()/r.read.Seconds(), r.changed, ms(r.incremental), 100*r.incremental.Seconds()/r.fullN.Seconds())
+	fmt.Fprintf(tw, "%d\t%d\t%s\t%s\t%.2fx\t%s\t%.2fx\t%.1f MiB\t%d\t%s\t%.1f%%\t\n", r.events, r.pairs,
+		ms(r.read), ms(r.first), r.first.Seconds()/r.read.Seconds(), ms(r.rerun), r.rerun.Seconds()/r.read.Seconds(),
+		float64(r.peakRSS)/(1<<20), r.changed, ms(r.incremental), 100*r.incremental.Seconds()/r.rerun.Seconds())
 	tw.Flush()
 }

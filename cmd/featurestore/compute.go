@@ -33,7 +33,7 @@ func runCompute(ctx context.Context, args []string) error {
 	fs.StringVar(&asOf, "as-of", "", "computation instant, RFC 3339 (default: now)")
 	fs.StringVar(&customers, "customers", "", "comma-separated customer ids to compute (default: all)")
 	fs.StringVar(&mode, "mode", "full", "full or incremental")
-	fs.IntVar(&batchSize, "batch-size", 5000, "rows per upsert transaction")
+	fs.IntVar(&batchSize, "batch-size", 5000, "rows per batch: an upsert transaction, or one COPY of a FULL run of the whole shop")
 	fs.BoolVar(&allowPast, "allow-past-as-of", false, "allow an --as-of older than the as_of of the shop's last successful run, which moves its stored features back in time")
 	if err := cfg.parse(fs, args); err != nil {
 		return err

@@ -79,6 +79,19 @@ func describeRow(r *store.StoredRow) string {
 	return fmt.Sprintf("as of %s computed at %s", r.AsOf.UTC().Format(time.RFC3339), r.ComputedAt.UTC().Format(time.RFC3339Nano))
 }
 
+// goldenProducts returns the golden customer's stored products, and one
+// without a row.
+func goldenProducts(t *testing.T, pool *pgxpool.Pool) []string {
+	t.Helper()
+	var products []string
+	for _, r := range testenv.StoredRows(t, pool, goldenShop) {
+		if r.CustomerID == goldenCustomer {
+			products = append(products, r.ProductID)
+		}
+	}
+	return append(products, "gid://shopify/Product/none")
+}
+
 // tableAsOf is what readAsOf must answer: the table's rows.
 func tableAsOf(t *testing.T, pool *pgxpool.Pool, products []string) []string {
 	t.Helper()
@@ -334,13 +347,7 @@ func TestFailedWriteThroughSurvivesRestart(t *testing.T) {
 			if _, err := e.Run(context.Background(), compute.Request{ShopID: goldenShop, AsOf: march, Mode: compute.Full}, nil); err != nil {
 				t.Fatal(err)
 			}
-			var products []string
-			for _, r := range testenv.StoredRows(t, pool, goldenShop) {
-				if r.CustomerID == goldenCustomer {
-					products = append(products, r.ProductID)
-				}
-			}
-			products = append(products, "gid://shopify/Product/none")
+			products := goldenProducts(t, pool)
 			old := tableAsOf(t, pool, products)
 			for name, c := range map[string]*cache.Cache{"the first server": a, "the second server": second} {
 				if d := diff(readAsOf(t, c, products), old); d != "" {

@@ -178,6 +178,9 @@ type Store interface {
 	// req.AsOf, holding at most two connections at once, and stop with
 	// fn's error as soon as fn fails.
 	ScanPairs(ctx context.Context, req store.ScanRequest, fn func(*store.Pair) error) error
+	// ExportRows must call fn once for every stored row that req selects,
+	// in (customer_id, product_id) byte order, reading one snapshot.
+	ExportRows(ctx context.Context, req store.ExportRequest, fn func(*store.StoredRow) error) error
 }
 
 var _ Store = (*store.Store)(nil)
@@ -186,9 +189,12 @@ var _ Store = (*store.Store)(nil)
 type Config struct {
 	// Sink, if not nil, receives each run's writes after each commit.
 	Sink Sink
-	// BatchSize is the number of rows per upsert transaction.
+	// BatchSize is the number of rows per batch: an upsert transaction, or
+	// one COPY of a FULL run's replacement of a shop.
 	BatchSize int
-	// Writers is the number of connections that write batches at once.
+	// Writers is the number of connections that upsert batches at once. A
+	// FULL run of a whole shop writes on one: its rows go in one
+	// transaction.
 	Writers int
 	// Workers is the number of parts of a run (ranges of customers, or
 	// chunks of changed pairs) scanned and computed at once, each on its own
@@ -266,6 +272,8 @@ func (e *Engine) acquireRunSlot(ctx context.Context) (func(), error) {
 // read by the progress reporter.
 type counters struct {
 	events, lines, computed, written atomic.Int64
+	// changed is set before any write of the table that may commit.
+	changed atomic.Bool
 	// unsettled is set when a write of the table may have committed
 	// without the Sink having made the cache safe for it.
 	unsettled atomic.Bool
@@ -285,8 +293,9 @@ func (c *counters) progress(elapsed time.Duration) Progress {
 // shop, a *store.PastAsOfError when req.AsOf is older than the as_of of the
 // shop's last successful run and req.AllowPastAsOf is not set, a
 // *NoInputsError when the shop has no interaction and no order, an
-// *invalid.Error for a bad request, and the context's error when cancelled;
-// a cancelled run leaves only whole batches behind.
+// *invalid.Error for a bad request, and the context's error when cancelled.
+// A cancelled FULL run of the whole shop leaves the shop's rows as they
+// were; another cancelled run leaves only whole batches behind.
 //
 // An INCREMENTAL run recomputes the pairs named by the shop's change log and
 // leaves every other row as it is. When the shop has no successful FULL run
@@ -353,7 +362,7 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 		// Without a Sink nothing told the cache: the shop's cached hashes,
 		// if any process has them, are repaired once a run that changed
 		// rows ends.
-		CacheSettled: !c.unsettled.Load() && (e.cfg.Sink != nil || c.written.Load() == 0 && sum.PairsDeleted == 0),
+		CacheSettled: !c.unsettled.Load() && (e.cfg.Sink != nil || !c.changed.Load()),
 	}, runErr)
 	if runErr != nil {
 		e.logger.WarnContext(ctx, "compute run failed", "shop_id", req.ShopID, "mode", req.Mode, "error", runErr,
@@ -379,6 +388,12 @@ func (e *Engine) Run(ctx context.Context, req Request, progress func(Progress)) 
 // run claims the shop's change log, computes and writes the run's pairs,
 // and removes the rows of pairs that no longer exist. Finish, after it,
 // consumes the claimed changes if it succeeded.
+//
+// A FULL run of the whole shop writes through a store.Replace: the shop's
+// new rows replace the previous ones in one transaction, and the Sink
+// learns of them once it committed (afterReplace). Other runs
+// upsert their rows in batches, each committed and written through on its
+// own, then remove the vanished pairs' rows.
 func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counters, start time.Time, progress func(Progress)) (Summary, error) {
 	sum := Summary{ShopID: req.ShopID, Mode: req.Mode, AsOf: req.AsOf, StartedAt: run.StartedAt()}
 	// The claim comes before any scan, so every claimed change is read.
@@ -395,17 +410,54 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 	if err != nil {
 		return sum, err
 	}
-	vanished, err := e.computeParts(ctx, run, req, parts, c, start, progress)
+	// The writers take their connections before any scan starts: a scan
+	// holding connections while its writers wait for one could wait for
+	// ever on a busy pool.
+	var (
+		ws      []batchWriter
+		replace *store.Replace
+	)
+	if req.Mode == Full && len(req.CustomerIDs) == 0 {
+		if replace, err = run.BeginReplace(ctx); err != nil {
+			return sum, err
+		}
+		defer replace.Close()
+		ws = append(ws, replace)
+	} else {
+		for range e.writers() {
+			w, err := run.NewWriter(ctx)
+			if err != nil {
+				return sum, err
+			}
+			defer w.Close()
+			ws = append(ws, w)
+		}
+	}
+	vanished, err := e.computeParts(ctx, ws, replace == nil, req, parts, c, start, progress)
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return sum, ctxErr
 		}
 		return sum, err
 	}
+	if replace != nil {
+		c.changed.Store(true)
+		if err := replace.Commit(ctx); err != nil {
+			// The replacement may have committed without its answer
+			// arriving.
+			c.unsettled.Store(true)
+			return sum, err
+		}
+		sum.PairsDeleted = e.afterReplace(ctx, run, replace, req, c)
+		sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten = c.events.Load(), c.lines.Load(), c.written.Load()
+		sum.Duration = time.Since(start)
+		return sum, nil
+	}
 	var deleted []store.PairKey
-	if req.Mode == Full {
+	switch {
+	case req.Mode == Full:
 		deleted, err = run.DeleteStale(ctx, req.CustomerIDs)
-	} else {
+	default:
 		deleted, err = run.DeletePairs(ctx, vanished)
 	}
 	if err != nil {
@@ -414,6 +466,9 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 		return sum, err
 	}
 	sum.PairsDeleted = int64(len(deleted))
+	if len(deleted) > 0 {
+		c.changed.Store(true)
+	}
 	// Every removed row was written before the run started, so the run's
 	// start marks the removal as newer than any copy of it.
 	if e.cfg.Sink != nil && len(deleted) > 0 {
@@ -425,4 +480,63 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 	sum.EventsRead, sum.OrderLinesRead, sum.PairsWritten = c.events.Load(), c.lines.Load(), c.written.Load()
 	sum.Duration = time.Since(start)
 	return sum, nil
+}
+
+// afterReplace goes through the shop's rows once a Replace committed them,
+// beside the previous rows, and returns how many pairs no longer exist.
+// With a Sink, it writes the new rows through, a batch at a time, and
+// removes the vanished pairs: the cached customers' hashes get the new
+// vectors, and none is dropped, so readers of cached customers do not all
+// turn to Postgres at once. Until it is done, cached customers may be
+// served the previous run's vectors; if the process dies meanwhile, the
+// run's unsettled intent has the shop's cache repaired. The rows are the
+// shop's already: a failure here fails no run, it leaves the cache
+// unsettled and the count short.
+func (e *Engine) afterReplace(ctx context.Context, run *store.Run, replace *store.Replace, req Request, c *counters) int64 {
+	sink := e.cfg.Sink
+	var (
+		vanished int64
+		rows     []store.FeatureRow
+		gone     []store.PairKey
+		sinkErr  error
+	)
+	flush := func() {
+		if len(rows) > 0 {
+			sinkErr = errors.Join(sinkErr, sink.Written(ctx, req.ShopID, rows, replace.ComputedAt(), req.AsOf))
+		}
+		// Every removed row was written before the run started, so the
+		// run's start marks the removal as newer than any copy of it.
+		if len(gone) > 0 {
+			sinkErr = errors.Join(sinkErr, sink.Deleted(ctx, req.ShopID, gone, run.StartedAt()))
+		}
+		rows, gone = rows[:0], gone[:0]
+	}
+	err := replace.Walk(ctx, sink != nil, func(key store.PairKey, row *store.StoredRow, isVanished bool) error {
+		if isVanished {
+			vanished++
+		}
+		if sink == nil {
+			return nil
+		}
+		if isVanished {
+			gone = append(gone, key)
+		} else {
+			rows = append(rows, store.FeatureRow{CustomerID: key.CustomerID, ProductID: key.ProductID, Vector: row.Vector})
+		}
+		if len(rows)+len(gone) >= e.cfg.BatchSize {
+			flush()
+		}
+		return nil
+	})
+	if sink != nil {
+		flush()
+	}
+	if err != nil || sinkErr != nil {
+		if sink != nil {
+			c.unsettled.Store(true)
+		}
+		e.logger.WarnContext(ctx, "reading the replaced rows back failed, or writing them through did and was not recorded",
+			"shop_id", req.ShopID, "error", errors.Join(err, sinkErr))
+	}
+	return vanished
 }

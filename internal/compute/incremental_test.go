@@ -235,28 +235,7 @@ func TestInterruptedRunThenNewRun(t *testing.T) {
 			mustRun(t, newEngine(t, reference, nil), compute.Request{ShopID: "shop-0", AsOf: june, Mode: tc.mode})
 
 			pool, url := prepare()
-			// Named after the database: tests of other checkouts may share
-			// the server and end connections by name.
-			doomed, err := store.Open(context.Background(), withParam(url, "application_name=doomed-"+pool.Config().ConnConfig.Database))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer doomed.Close()
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			e := newEngine(t, doomed, func(c *compute.Config) {
-				c.BatchSize, c.Workers, c.ProgressInterval = 1, 3, time.Millisecond
-			})
-			killed := false
-			_, err = e.Run(ctx, compute.Request{ShopID: "shop-0", AsOf: june, Mode: tc.mode}, func(p compute.Progress) {
-				if p.PairsWritten >= 3 && !killed {
-					killed = true
-					tc.kill(t, pool, cancel)
-				}
-			})
-			if err == nil || !killed {
-				t.Fatalf("the run ended (%v) before it could be stopped", err)
-			}
+			stopRun(t, pool, url, compute.Request{ShopID: "shop-0", AsOf: june, Mode: tc.mode}, tc.kill)
 			if n := pendingChanges(t, pool, "shop-0"); n == 0 {
 				t.Fatal("the stopped run consumed the change log")
 			}
@@ -273,6 +252,35 @@ func TestInterruptedRunThenNewRun(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// stopRun runs req on pool's database, one row per batch, through
+// connections named doomed, and stops it with kill once it has written
+// some rows; it fails the test unless the run was stopped.
+func stopRun(t *testing.T, pool *pgxpool.Pool, url string, req compute.Request, kill func(t *testing.T, pool *pgxpool.Pool, cancel context.CancelFunc)) {
+	t.Helper()
+	// Named after the database: tests of other checkouts may share the
+	// server and end connections by name.
+	doomed, err := store.Open(context.Background(), withParam(url, "application_name=doomed-"+pool.Config().ConnConfig.Database))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer doomed.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	e := newEngine(t, doomed, func(c *compute.Config) {
+		c.BatchSize, c.Workers, c.ProgressInterval = 1, 3, time.Millisecond
+	})
+	killed := false
+	_, err = e.Run(ctx, req, func(p compute.Progress) {
+		if p.PairsWritten >= 3 && !killed {
+			killed = true
+			kill(t, pool, cancel)
+		}
+	})
+	if err == nil || !killed {
+		t.Fatalf("the run ended (%v) before it could be stopped", err)
 	}
 }
 

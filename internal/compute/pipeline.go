@@ -14,37 +14,30 @@ import (
 	"github.com/featurestore/featurestore/internal/store"
 )
 
+// batchWriter stores a run's batches; *store.Writer and *store.Replace
+// implement it.
+type batchWriter interface {
+	// WriteBatch must store rows, whole or not at all, and return their
+	// last_computed_at.
+	WriteBatch(ctx context.Context, rows []store.FeatureRow) (time.Time, error)
+}
+
 // computeParts scans the parts on up to Config.Workers workers at once,
-// runs the kernel on every pair and writes the vectors through
-// Config.Writers writer connections, each batch in its own transaction,
-// while the scans go on.
+// runs the kernel on every pair and writes the vectors through ws, each
+// writer taking one batch at a time, while the scans go on. With
+// writeThrough, the Sink learns of each batch once it is written: the
+// writers commit each batch.
 // Batches circulate between the workers and the writers, one per writer
 // and worker, so memory stays at a few batches whatever the shop's size.
 // For a part that lists its pairs (an incremental run), it returns the
 // listed pairs the scan did not find: they no longer exist at as_of.
-func (e *Engine) computeParts(ctx context.Context, run *store.Run, req Request, parts []store.ScanRequest,
+func (e *Engine) computeParts(ctx context.Context, ws []batchWriter, writeThrough bool, req Request, parts []store.ScanRequest,
 	c *counters, start time.Time, progress func(Progress)) ([]store.PairKey, error) {
 	if len(parts) == 0 {
 		return nil, nil
 	}
-	batchSize, writers := e.cfg.BatchSize, e.writers()
+	batchSize, writers := e.cfg.BatchSize, len(ws)
 	workers := min(e.workers(), len(parts))
-	// The writers take their connections before any scan starts: a scan
-	// holding connections while its writers wait for one could wait for
-	// ever on a busy pool.
-	ws := make([]*store.Writer, 0, writers)
-	defer func() {
-		for _, w := range ws {
-			w.Close()
-		}
-	}()
-	for range writers {
-		w, err := run.NewWriter(ctx)
-		if err != nil {
-			return nil, err
-		}
-		ws = append(ws, w)
-	}
 	free := make(chan []store.FeatureRow, writers+workers)
 	full := make(chan []store.FeatureRow)
 	for range writers + workers {
@@ -52,7 +45,7 @@ func (e *Engine) computeParts(ctx context.Context, run *store.Run, req Request, 
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for _, w := range ws {
-		g.Go(func() error { return e.write(gctx, w, req, full, free, c) })
+		g.Go(func() error { return e.write(gctx, w, writeThrough, req, full, free, c) })
 	}
 	scanners, sctx := errgroup.WithContext(gctx)
 	var (
@@ -116,19 +109,24 @@ func (e *Engine) writers() int {
 // one writer and a scan's two.
 const minRunConns = 4
 
-// write stores the batches that arrive on full until it is closed, and
-// hands each back on free.
-func (e *Engine) write(ctx context.Context, w *store.Writer, req Request, full <-chan []store.FeatureRow, free chan<- []store.FeatureRow, c *counters) error {
+// write stores the batches that arrive on full until it is closed, tells
+// the Sink of each when writeThrough is set, and hands each back on free.
+func (e *Engine) write(ctx context.Context, w batchWriter, writeThrough bool, req Request, full <-chan []store.FeatureRow, free chan<- []store.FeatureRow, c *counters) error {
 	for batch := range full {
+		if writeThrough {
+			c.changed.Store(true)
+		}
 		computedAt, err := w.WriteBatch(ctx, batch)
 		if err != nil {
-			// The batch may have committed without its answer arriving:
-			// the cache cannot be told which rows changed.
-			c.unsettled.Store(true)
+			if writeThrough {
+				// The batch may have committed without its answer
+				// arriving: the cache cannot be told which rows changed.
+				c.unsettled.Store(true)
+			}
 			return err
 		}
 		c.written.Add(int64(len(batch)))
-		if e.cfg.Sink != nil {
+		if writeThrough && e.cfg.Sink != nil {
 			if err := e.cfg.Sink.Written(ctx, req.ShopID, batch, computedAt, req.AsOf); err != nil {
 				c.unsettled.Store(true)
 				e.logger.WarnContext(ctx, "write-through failed and was not recorded", "shop_id", req.ShopID, "rows", len(batch), "error", err)

@@ -226,9 +226,18 @@ func TestComputeFeaturesConcurrentRunsOneAborts(t *testing.T) {
 	}
 }
 
+// TestComputeFeaturesCancelLeavesWholeBatches cancels a run that upserts
+// its rows batch by batch, a FULL run of named customers (all of the
+// shop's): the batches it committed stay, whole. (A FULL run of the whole
+// shop replaces its rows at once: compute's tests stop those.)
 func TestComputeFeaturesCancelLeavesWholeBatches(t *testing.T) {
 	t.Parallel()
 	pool, _ := testenv.GoldenPostgres(t)
+	var customers []string
+	if err := pool.QueryRow(context.Background(), `SELECT array_agg(DISTINCT customer_id) FROM user_interactions WHERE shop_id = 'shop-0' AND customer_id <> ''`).
+		Scan(&customers); err != nil {
+		t.Fatal(err)
+	}
 	const batch = 7
 	// The run waits once it has committed three batches, until cancelled.
 	gate := newGateSink(3)
@@ -241,7 +250,7 @@ func TestComputeFeaturesCancelLeavesWholeBatches(t *testing.T) {
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stream, err := client.ComputeFeatures(ctx, &featurestorev1.ComputeFeaturesRequest{ShopId: "shop-0"})
+	stream, err := client.ComputeFeatures(ctx, &featurestorev1.ComputeFeaturesRequest{ShopId: "shop-0", CustomerIds: customers})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -177,7 +177,7 @@ func (w *Writer) WriteBatch(ctx context.Context, rows []FeatureRow) (time.Time, 
 		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&computedAt); err != nil {
 			return err
 		}
-		src := &rowSource{w: w, rows: rows, idx: -1}
+		src := &rowSource{run: w.run, values: &w.values, rows: rows, idx: -1}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, stageColumns, src); err != nil {
 			return fmt.Errorf("copy: %w", err)
 		}
@@ -193,21 +193,27 @@ func (w *Writer) WriteBatch(ctx context.Context, rows []FeatureRow) (time.Time, 
 }
 
 // rowSource feeds a batch to COPY without building the whole batch's values
-// at once.
+// at once. Each row carries the run's shop, as_of and features version, and
+// lastComputedAt when it is set (the stage table has no such column).
 type rowSource struct {
-	w    *Writer
-	rows []FeatureRow
-	idx  int
+	run            *Run
+	values         *[]any
+	rows           []FeatureRow
+	idx            int
+	lastComputedAt *time.Time
 }
 
 func (s *rowSource) Next() bool { s.idx++; return s.idx < len(s.rows) }
 func (s *rowSource) Err() error { return nil }
 func (s *rowSource) Values() ([]any, error) {
 	row := &s.rows[s.idx]
-	v := append(s.w.values[:0], s.w.run.shopID, row.CustomerID, row.ProductID)
+	v := append((*s.values)[:0], s.run.shopID, row.CustomerID, row.ProductID)
 	v = row.Vector.AppendValues(v)
-	v = append(v, s.w.run.asOf, int64(features.Version))
-	s.w.values = v
+	v = append(v, s.run.asOf, int64(features.Version))
+	if s.lastComputedAt != nil {
+		v = append(v, *s.lastComputedAt)
+	}
+	*s.values = v
 	return v, nil
 }
 
