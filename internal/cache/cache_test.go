@@ -28,10 +28,12 @@ func newTestCache(t *testing.T, url string) *Cache {
 	return newTestCacheWith(t, cfg)
 }
 
-// newTestCacheWith returns a cache with cfg in front of a new database,
-// which keeps its record of hashes to repair.
+// newTestCacheWith returns a cache with cfg, in the mode its URL is
+// reached in, in front of a new database, which keeps its record of hashes
+// to repair.
 func newTestCacheWith(t *testing.T, cfg Config) *Cache {
 	t.Helper()
+	cfg.Mode = Mode(testenv.RedisModeOf(cfg.URL))
 	pool, _ := testenv.Postgres(t)
 	c, err := New(context.Background(), store.New(pool), cfg, testenv.Logger())
 	if err != nil {
