@@ -722,14 +722,11 @@ cluster_free_block() {
 	return 1
 }
 
-# cluster_create: start the nodes on fresh directories and join them into
-# a cluster with one replica per master.
-cluster_create() {
-	local want=${FS_REDIS_CLUSTER_PORT:-$CLUSTER_PORT} i port dir offset addrs=()
-	CLUSTER_PORT=$(cluster_free_block "$want") || die "no $((2 * CLUSTER_NODES)) free ports for the redis cluster at or above $want"
-	if [[ $CLUSTER_PORT != "$want" ]]; then
-		log "ports $want-$((want + 2 * CLUSTER_NODES - 1)) are not all free; the redis cluster goes on $CLUSTER_PORT"
-	fi
+# cluster_start_nodes: start the nodes on fresh directories at
+# CLUSTER_PORT; fails (with the nodes stopped) when a port was taken
+# between the check and the bind, as an outgoing connection's port can be.
+cluster_start_nodes() {
+	local i port dir waited
 	rm -rf -- "$CLUSTER_DIR"
 	mkdir -p -- "$CLUSTER_DIR"
 	printf '%s\n' "$CLUSTER_PORT" >"$CLUSTER_PORTFILE"
@@ -748,17 +745,41 @@ cluster_create() {
 				tail_log "$dir/redis.log"
 				die "redis cluster node $i did not start"
 			}
-		addrs+=("127.0.0.1:$port")
 	done
 	for ((i = 0; i < CLUSTER_NODES; i++)); do
-		for ((offset = 0; offset < TIMEOUT * 5; offset++)); do
+		dir=$(cluster_node_dir "$i")
+		for ((waited = 0; waited < TIMEOUT * 5; waited++)); do
 			cluster_node_ours "$i" && break
+			grep -qiE 'aborting|fatal' "$dir/redis.log" 2>/dev/null && break
 			sleep 0.2
 		done
-		cluster_node_ours "$i" || {
-			tail_log "$(cluster_node_dir "$i")/redis.log"
-			die "redis cluster node $i on port $(cluster_node_port "$i") did not start within ${TIMEOUT}s"
-		}
+		cluster_node_ours "$i" && continue
+		if grep -q 'Address already in use' "$dir/redis.log" 2>/dev/null; then
+			log "a port of node $i was taken meanwhile"
+			cluster_stop
+			return 1
+		fi
+		tail_log "$dir/redis.log"
+		die "redis cluster node $i on port $(cluster_node_port "$i") did not start within ${TIMEOUT}s"
+	done
+}
+
+# cluster_create: start the nodes and join them into a cluster with one
+# replica per master.
+cluster_create() {
+	local want=${FS_REDIS_CLUSTER_PORT:-$CLUSTER_PORT} from attempt i addrs=()
+	from=$want
+	for attempt in 1 2 3 4 5; do
+		CLUSTER_PORT=$(cluster_free_block "$from") || die "no $((2 * CLUSTER_NODES)) free ports for the redis cluster at or above $want"
+		if [[ $CLUSTER_PORT != "$want" ]]; then
+			log "ports $want-$((want + 2 * CLUSTER_NODES - 1)) are not all free; the redis cluster goes on $CLUSTER_PORT"
+		fi
+		cluster_start_nodes && break
+		from=$((CLUSTER_PORT + 2 * CLUSTER_NODES))
+		((attempt < 5)) || die "the redis cluster found no free ports"
+	done
+	for ((i = 0; i < CLUSTER_NODES; i++)); do
+		addrs+=("127.0.0.1:$(cluster_node_port "$i")")
 	done
 	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >&2 3>&- 9>&- ||
 		die "redis-cli --cluster create failed"
