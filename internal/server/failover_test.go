@@ -41,17 +41,22 @@ func (l *readLog) add(took time.Duration, err error) {
 	}
 }
 
-// summary returns the count of reads, the failed ones, the first failure
-// and the 99th percentile of the latencies.
-func (l *readLog) summary() (int, int, error, time.Duration) {
+// readStats sums up a readLog.
+type readStats struct {
+	reads, failed int
+	firstErr      error
+	p99           time.Duration
+}
+
+func (l *readLog) summary() readStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	took := slices.Sorted(slices.Values(l.took))
-	var p99 time.Duration
+	s := readStats{reads: len(took), failed: l.failed, firstErr: l.firstErr}
 	if len(took) > 0 {
-		p99 = took[min(len(took)-1, len(took)*99/100)]
+		s.p99 = took[min(len(took)-1, len(took)*99/100)]
 	}
-	return len(took), l.failed, l.firstErr, p99
+	return s
 }
 
 // TestGetFeaturesThroughClusterFailover serves GetFeatures from a Redis
@@ -205,14 +210,14 @@ func TestGetFeaturesThroughClusterFailover(t *testing.T) {
 			computes++
 			return writesThrough()
 		})
-		n, failed, firstErr, p99 := log.summary()
+		s := log.summary()
 		t.Logf("%s: slot moved in %s; %d reads at concurrency %d, %d failed, p99 %s; write-through resumed after %s (%d compute runs)",
-			tc.name, moved.Round(time.Millisecond), n, failoverReaders, failed, p99.Round(time.Microsecond), time.Since(began).Round(time.Millisecond), computes)
-		if failed > 0 {
-			t.Errorf("%s: %d of %d reads failed; the first: %v", tc.name, failed, n, firstErr)
+			tc.name, moved.Round(time.Millisecond), s.reads, failoverReaders, s.failed, s.p99.Round(time.Microsecond), time.Since(began).Round(time.Millisecond), computes)
+		if s.failed > 0 {
+			t.Errorf("%s: %d of %d reads failed; the first: %v", tc.name, s.failed, s.reads, s.firstErr)
 		}
-		if n < failoverReaders {
-			t.Errorf("%s: only %d reads ran", tc.name, n)
+		if s.reads < failoverReaders {
+			t.Errorf("%s: only %d reads ran", tc.name, s.reads)
 		}
 	}
 }

@@ -3,7 +3,6 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -246,7 +245,8 @@ func (c *RedisCluster) SlotOwners(ctx context.Context, key string) (master int, 
 	return 0, nil, false
 }
 
-// slotOwners asks node who serves key's slot, master first.
+// slotOwners asks node who serves key's slot: the master first, then the
+// replicas that are online.
 func slotOwners(ctx context.Context, node *redis.Client, key string) ([]int, bool) {
 	info, err := node.ClusterInfo(ctx).Result()
 	if err != nil || !strings.Contains(info, "cluster_state:ok") {
@@ -256,24 +256,25 @@ func slotOwners(ctx context.Context, node *redis.Client, key string) ([]int, boo
 	if err != nil {
 		return nil, false
 	}
-	slots, err := node.ClusterSlots(ctx).Result()
+	shards, err := node.ClusterShards(ctx).Result()
 	if err != nil {
 		return nil, false
 	}
-	for _, s := range slots {
-		if int64(s.Start) > slot || int64(s.End) < slot {
+	for _, shard := range shards {
+		if !slices.ContainsFunc(shard.Slots, func(r redis.SlotRange) bool { return r.Start <= slot && slot <= r.End }) {
 			continue
 		}
-		var ports []int
-		for _, n := range s.Nodes {
-			_, p, _ := net.SplitHostPort(n.Addr)
-			port, err := strconv.Atoi(p)
-			if err != nil {
-				return nil, false
+		var master int
+		var replicas []int
+		for _, n := range shard.Nodes {
+			switch {
+			case n.Role == "master" && n.Health == "online":
+				master = int(n.Port)
+			case n.Role == "replica" && n.Health == "online":
+				replicas = append(replicas, int(n.Port))
 			}
-			ports = append(ports, port)
 		}
-		return ports, len(ports) > 0
+		return append([]int{master}, replicas...), master != 0
 	}
 	return nil, false
 }
