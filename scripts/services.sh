@@ -4,7 +4,8 @@
 # Usage: scripts/services.sh [start|env|status|stop|destroy|help]
 #
 #   start (default)  Make a Postgres and a Redis available and print
-#                    export DATABASE_URL='...' / export REDIS_URL='...'
+#                    export DATABASE_URL='...' / export REDIS_URL='...' /
+#                    export FEATURESTORE_REDIS_MODE=...
 #                    on stdout, so that  eval "$(scripts/services.sh)"  works.
 #                    A non-empty DATABASE_URL / REDIS_URL in the environment is
 #                    used as is; otherwise a private server is started under
@@ -13,7 +14,8 @@
 #   env              Print the export lines without starting anything; fails
 #                    when a private server is not running.
 #   status           Report on stderr whether the servers are up (exit 1 if not).
-#   stop             Stop the private servers (not those given by the environment).
+#   stop             Stop the private servers (not those given by the
+#                    environment), the Redis Cluster's too.
 #   destroy          Stop them and delete their data.
 #
 # The script never adopts, uses, flushes or stops a server it did not start.
@@ -25,10 +27,26 @@
 # carries the key featurestore:test:disposable, which tells the tests that
 # they may empty its logical databases 1-15.
 #
+# With REDIS=cluster (make services REDIS=cluster), the Redis is a local
+# Redis Cluster instead: six redis-servers with cluster mode on, three
+# masters and three replicas, made by redis-cli --cluster create. REDIS_URL
+# then names every node in the form go-redis' ParseClusterURL reads,
+# redis://127.0.0.1:P0?addr=127.0.0.1:P1&addr=..., and
+# FEATURESTORE_REDIS_MODE is cluster. The same ownership rules hold for
+# each node (pid file, port, data directory). Nodes that are not all
+# running and agreeing are stopped and the cluster made anew: it holds
+# nothing but a cache. The cluster carries the same disposable key, which
+# tells the tests that they may delete its keys.
+#
 # Environment: DATABASE_URL, REDIS_URL (use these instead of private servers),
 # FS_PG_PORT (default 55432), FS_REDIS_PORT (default 56379): the ports to
 # start on when free; FS_DATA_DIR (default .data in the repository): where
-# the private servers keep their data, pid files and ports.
+# the private servers keep their data, pid files and ports. REDIS (single or
+# cluster; default FEATURESTORE_REDIS_MODE, else single): which Redis;
+# FS_REDIS_CLUSTER_PORT (default 56700): the first of the twelve ports the
+# cluster takes (six for clients, six for its bus) when they are free;
+# FS_REDIS_CLUSTER_NODE_TIMEOUT (milliseconds, default 3000): how long a
+# master may not answer before its replica takes over.
 #
 # Only the export lines go to stdout; all progress messages go to stderr.
 set -euo pipefail
@@ -68,6 +86,13 @@ REDIS_PORTFILE=$REDIS_DIR/port
 # REDIS_MARKER is the key that marks a Redis this script started.
 REDIS_MARKER=featurestore:test:disposable
 
+# REDIS_MODE is which Redis: one server, or a Redis Cluster.
+REDIS_MODE=${REDIS:-${FEATURESTORE_REDIS_MODE:-single}}
+[[ $REDIS_MODE == single || $REDIS_MODE == cluster ]] || {
+	printf 'services: error: REDIS must be single or cluster, not %s\n' "$REDIS_MODE" >&2
+	exit 1
+}
+
 log() { printf 'services: %s\n' "$*" >&2; }
 die() {
 	printf 'services: error: %s\n' "$*" >&2
@@ -98,15 +123,18 @@ PG_PORT=${PG_PORT:-${FS_PG_PORT:-$DEFAULT_PG_PORT}}
 private_url() {
 	case $1 in
 	DATABASE_URL) printf 'postgres://postgres@127.0.0.1:%s/%s?sslmode=disable' "$PG_PORT" "$PG_DB" ;;
-	REDIS_URL) printf 'redis://127.0.0.1:%s/0' "$REDIS_PORT" ;;
+	REDIS_URL)
+		if [[ $REDIS_MODE == cluster ]]; then cluster_url; else printf 'redis://127.0.0.1:%s/0' "$REDIS_PORT"; fi
+		;;
 	esac
 }
 
 # given NAME: NAME (DATABASE_URL or REDIS_URL) is set by the environment to
-# something other than the private server's URL (which a previous
+# something other than a private server's URL (which a previous
 # eval "$(scripts/services.sh)" exports: that one is still managed here).
 given() {
-	[[ -n ${!1:-} && ${!1} != "$(private_url "$1")" ]]
+	[[ -n ${!1:-} && ${!1} != "$(private_url "$1")" ]] || return 1
+	[[ $1 != REDIS_URL || (${!1} != "$(REDIS_MODE=single private_url REDIS_URL)" && ${!1} != "$(cluster_url)") ]]
 }
 
 # shell_quote VALUE: single-quote VALUE for eval.
@@ -119,7 +147,8 @@ print_exports() {
 	local db rd
 	if given DATABASE_URL; then db=$DATABASE_URL; else db=$(private_url DATABASE_URL); fi
 	if given REDIS_URL; then rd=$REDIS_URL; else rd=$(private_url REDIS_URL); fi
-	printf 'export DATABASE_URL=%s\nexport REDIS_URL=%s\n' "$(shell_quote "$db")" "$(shell_quote "$rd")" >&3
+	printf 'export DATABASE_URL=%s\nexport REDIS_URL=%s\nexport FEATURESTORE_REDIS_MODE=%s\n' \
+		"$(shell_quote "$db")" "$(shell_quote "$rd")" "$REDIS_MODE" >&3
 }
 
 # log_size FILE: current size of FILE in bytes (0 if missing).
@@ -499,10 +528,10 @@ redis_ours() {
 	[[ $(redis_on "$port" config get dir 2>/dev/null | sed -n 2p) == "$REDIS_DIR" ]]
 }
 
-# redis_shutdown PID: stop our Redis, found by its pid (not by a port
-# that another server may hold by now).
+# redis_shutdown PID [PIDFILE]: stop our Redis, found by its pid (not by a
+# port that another server may hold by now), and remove its pid file.
 redis_shutdown() {
-	local pid=$1 i
+	local pid=$1 pidfile=${2:-$REDIS_PIDFILE} i
 	log "stopping redis (pid $pid)"
 	kill -TERM "$pid" 2>/dev/null || true
 	for ((i = 0; i < TIMEOUT * 5; i++)); do
@@ -510,7 +539,7 @@ redis_shutdown() {
 		sleep 0.2
 	done
 	! pid_alive "$pid" || die "redis (pid $pid) did not stop"
-	rm -f -- "$REDIS_PIDFILE"
+	rm -f -- "$pidfile"
 }
 
 # redis_start: start a Redis on REDIS_PORT, or, when that port is taken by
@@ -547,7 +576,7 @@ redis_start() {
 	die "redis found no free port"
 }
 
-ensure_redis() {
+redis_packages() {
 	if ! command -v redis-server >/dev/null; then
 		apt_install redis-server
 	elif ! command -v redis-cli >/dev/null; then
@@ -556,6 +585,10 @@ ensure_redis() {
 	if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
 		die "redis-server/redis-cli not found after installing"
 	fi
+}
+
+ensure_redis() {
+	redis_packages
 
 	local pid want=${FS_REDIS_PORT:-}
 	if redis_ours "$REDIS_PORT"; then
@@ -585,6 +618,206 @@ ensure_redis() {
 		die "could not mark redis on port $REDIS_PORT"
 }
 
+# ----------------------------------------------------------- redis cluster --
+# REDIS=cluster: a Redis Cluster of CLUSTER_NODES redis-servers under
+# $CLUSTER_DIR/node-<i>, node i on client port CLUSTER_PORT+i and cluster bus
+# port CLUSTER_PORT+CLUSTER_NODES+i (set with cluster-port: the default bus
+# port, client port + 10000, is out of range for ports above 55535).
+
+DEFAULT_REDIS_CLUSTER_PORT=56700
+CLUSTER_NODES=6
+CLUSTER_DIR=$DATA/redis-cluster
+CLUSTER_PORTFILE=$CLUSTER_DIR/port
+CLUSTER_NODE_TIMEOUT=${FS_REDIS_CLUSTER_NODE_TIMEOUT:-3000}
+[[ $CLUSTER_NODE_TIMEOUT =~ ^[0-9]+$ ]] && ((CLUSTER_NODE_TIMEOUT >= 100)) ||
+	die "FS_REDIS_CLUSTER_NODE_TIMEOUT must be a number of milliseconds of at least 100, not $CLUSTER_NODE_TIMEOUT"
+CLUSTER_PORT=$(read_port "$CLUSTER_PORTFILE")
+CLUSTER_PORT=${CLUSTER_PORT:-${FS_REDIS_CLUSTER_PORT:-$DEFAULT_REDIS_CLUSTER_PORT}}
+valid_port "$CLUSTER_PORT" && ((CLUSTER_PORT + 2 * CLUSTER_NODES <= 65536)) ||
+	die "invalid cluster port: $CLUSTER_PORT (the cluster takes it and the next $((2 * CLUSTER_NODES - 1)))"
+
+cluster_node_dir() { printf '%s/node-%s' "$CLUSTER_DIR" "$1"; }
+cluster_node_port() { printf '%s' "$((CLUSTER_PORT + $1))"; }
+
+# cluster_url: REDIS_URL of the cluster, every node a seed.
+cluster_url() {
+	local i
+	printf 'redis://127.0.0.1:%s' "$CLUSTER_PORT"
+	for ((i = 1; i < CLUSTER_NODES; i++)); do
+		printf '%saddr=127.0.0.1:%s' "$([[ $i == 1 ]] && echo '?' || echo '&')" "$(cluster_node_port "$i")"
+	done
+}
+
+# cluster_node_pid I: the pid that node I wrote, if that process is alive,
+# is a redis-server and works in node I's directory.
+cluster_node_pid() {
+	local dir pid
+	dir=$(cluster_node_dir "$1")
+	pid=$(cat -- "$dir/redis.pid" 2>/dev/null || true)
+	pid_alive "$pid" || return 1
+	[[ $(cat "/proc/$pid/comm" 2>/dev/null) == redis-server* ]] || return 1
+	[[ $(readlink "/proc/$pid/cwd" 2>/dev/null) == "$dir" ]] || return 1
+	printf '%s' "$pid"
+}
+
+# cluster_node_ours I: node I is the server started here, on its port.
+cluster_node_ours() {
+	local pid port
+	port=$(cluster_node_port "$1")
+	pid=$(cluster_node_pid "$1") || return 1
+	pid_listens "$pid" "$port" || return 1
+	[[ $(redis_on "$port" config get dir 2>/dev/null | sed -n 2p) == "$(cluster_node_dir "$1")" ]]
+}
+
+# cluster_ok: every node is ours and sees a cluster in state ok of
+# CLUSTER_NODES nodes with CLUSTER_NODES/2 masters serving slots.
+cluster_ok() {
+	local i info
+	for ((i = 0; i < CLUSTER_NODES; i++)); do
+		cluster_node_ours "$i" || return 1
+		info=$(redis_on "$(cluster_node_port "$i")" cluster info 2>/dev/null | tr -d '\r') || return 1
+		grep -qx 'cluster_state:ok' <<<"$info" || return 1
+		grep -qx "cluster_known_nodes:$CLUSTER_NODES" <<<"$info" || return 1
+		grep -qx "cluster_size:$((CLUSTER_NODES / 2))" <<<"$info" || return 1
+	done
+}
+
+# cluster_wait_ok SECONDS: wait until cluster_ok.
+cluster_wait_ok() {
+	local i
+	for ((i = 0; i < $1 * 5; i++)); do
+		cluster_ok && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+# cluster_stop: stop every node started here (found by pid file and
+# working directory; a node's port may be another server's by now).
+cluster_stop() {
+	local i pid any=
+	for ((i = 0; i < CLUSTER_NODES; i++)); do
+		if pid=$(cluster_node_pid "$i"); then
+			any=1
+			redis_shutdown "$pid" "$(cluster_node_dir "$i")/redis.pid"
+		fi
+	done
+	[[ -n $any ]] || log "redis cluster: not running"
+}
+
+# cluster_free_block PORT: the first port at or above PORT from which the
+# cluster's 2*CLUSTER_NODES ports are all free.
+cluster_free_block() {
+	local base=$1 p
+	while ((base + 2 * CLUSTER_NODES <= 65536)); do
+		for ((p = base; p < base + 2 * CLUSTER_NODES; p++)); do
+			port_open "$p" && break
+		done
+		if ((p == base + 2 * CLUSTER_NODES)); then
+			printf '%s' "$base"
+			return 0
+		fi
+		base=$((p + 1))
+	done
+	return 1
+}
+
+# cluster_start_nodes: start the nodes on fresh directories at
+# CLUSTER_PORT; fails (with the nodes stopped) when a port was taken
+# between the check and the bind, as an outgoing connection's port can be.
+cluster_start_nodes() {
+	local i port dir waited
+	rm -rf -- "$CLUSTER_DIR"
+	mkdir -p -- "$CLUSTER_DIR"
+	printf '%s\n' "$CLUSTER_PORT" >"$CLUSTER_PORTFILE"
+	log "starting a redis cluster of $CLUSTER_NODES nodes on 127.0.0.1:$CLUSTER_PORT-$((CLUSTER_PORT + CLUSTER_NODES - 1)) ($CLUSTER_DIR)"
+	for ((i = 0; i < CLUSTER_NODES; i++)); do
+		port=$(cluster_node_port "$i")
+		dir=$(cluster_node_dir "$i")
+		mkdir -p -- "$dir"
+		redis-server --bind 127.0.0.1 --port "$port" --daemonize yes \
+			--cluster-enabled yes --cluster-port "$((CLUSTER_PORT + CLUSTER_NODES + i))" \
+			--cluster-config-file nodes.conf --cluster-node-timeout "$CLUSTER_NODE_TIMEOUT" \
+			--cluster-replica-validity-factor 0 \
+			--save '' --appendonly no --dir "$dir" \
+			--pidfile "$dir/redis.pid" --logfile "$dir/redis.log" </dev/null >&2 3>&- 9>&- ||
+			{
+				tail_log "$dir/redis.log"
+				die "redis cluster node $i did not start"
+			}
+	done
+	for ((i = 0; i < CLUSTER_NODES; i++)); do
+		dir=$(cluster_node_dir "$i")
+		for ((waited = 0; waited < TIMEOUT * 5; waited++)); do
+			cluster_node_ours "$i" && break
+			grep -qiE 'aborting|fatal' "$dir/redis.log" 2>/dev/null && break
+			sleep 0.2
+		done
+		cluster_node_ours "$i" && continue
+		if grep -q 'Address already in use' "$dir/redis.log" 2>/dev/null; then
+			log "a port of node $i was taken meanwhile"
+			cluster_stop
+			return 1
+		fi
+		tail_log "$dir/redis.log"
+		die "redis cluster node $i on port $(cluster_node_port "$i") did not start within ${TIMEOUT}s"
+	done
+}
+
+# cluster_create: start the nodes and join them into a cluster with one
+# replica per master.
+cluster_create() {
+	local want=${FS_REDIS_CLUSTER_PORT:-$CLUSTER_PORT} from attempt i addrs=()
+	from=$want
+	for attempt in 1 2 3 4 5; do
+		CLUSTER_PORT=$(cluster_free_block "$from") || die "no $((2 * CLUSTER_NODES)) free ports for the redis cluster at or above $want"
+		if [[ $CLUSTER_PORT != "$want" ]]; then
+			log "ports $want-$((want + 2 * CLUSTER_NODES - 1)) are not all free; the redis cluster goes on $CLUSTER_PORT"
+		fi
+		cluster_start_nodes && break
+		from=$((CLUSTER_PORT + 2 * CLUSTER_NODES))
+		((attempt < 5)) || die "the redis cluster found no free ports"
+	done
+	for ((i = 0; i < CLUSTER_NODES; i++)); do
+		addrs+=("127.0.0.1:$(cluster_node_port "$i")")
+	done
+	redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes >&2 3>&- 9>&- ||
+		die "redis-cli --cluster create failed"
+	cluster_wait_ok "$TIMEOUT" || {
+		redis_on "$CLUSTER_PORT" cluster info >&2 || true
+		die "the redis cluster did not reach state ok within ${TIMEOUT}s"
+	}
+}
+
+ensure_redis_cluster() {
+	redis_packages
+	local want=${FS_REDIS_CLUSTER_PORT:-$CLUSTER_PORT}
+	if cluster_ok && [[ $want == "$CLUSTER_PORT" ]]; then
+		log "redis cluster: running on 127.0.0.1:$CLUSTER_PORT-$((CLUSTER_PORT + CLUSTER_NODES - 1))"
+	elif [[ $want == "$CLUSTER_PORT" ]] && cluster_node_ours 0 && cluster_wait_ok 10; then
+		log "redis cluster: running on 127.0.0.1:$CLUSTER_PORT-$((CLUSTER_PORT + CLUSTER_NODES - 1)) (it settled)"
+	else
+		# Not all running, not agreeing, or wanted elsewhere: it holds only
+		# a cache, so it is made anew.
+		cluster_stop
+		cluster_create
+	fi
+	# The mark that lets the tests delete this cluster's keys; set again on
+	# every start, since the nodes keep nothing on disk.
+	redis-cli -c -h 127.0.0.1 -p "$CLUSTER_PORT" set "$REDIS_MARKER" "started by scripts/services.sh for $DATA" >/dev/null ||
+		die "could not mark the redis cluster"
+}
+
+# cluster_status: report on the cluster; fails when it is not running.
+cluster_status() {
+	if cluster_ok; then
+		log "redis cluster: running on 127.0.0.1:$CLUSTER_PORT-$((CLUSTER_PORT + CLUSTER_NODES - 1)) ($CLUSTER_DIR)"
+		return 0
+	fi
+	log "redis cluster: not running (its data directory is $CLUSTER_DIR)"
+	return 1
+}
+
 # ---------------------------------------------------------------- commands --
 
 lock() {
@@ -602,6 +835,8 @@ cmd_start() {
 	fi
 	if given REDIS_URL; then
 		log "using REDIS_URL from the environment"
+	elif [[ $REDIS_MODE == cluster ]]; then
+		ensure_redis_cluster
 	else
 		ensure_redis
 	fi
@@ -627,6 +862,8 @@ cmd_status() {
 	fi
 	if given REDIS_URL; then
 		log "redis: REDIS_URL given by the environment"
+	elif [[ $REDIS_MODE == cluster ]]; then
+		cluster_status || ok=1
 	elif redis_ours "$REDIS_PORT"; then
 		log "redis: running on 127.0.0.1:$REDIS_PORT ($REDIS_DIR)"
 	else
@@ -663,6 +900,7 @@ cmd_stop() {
 	else
 		log "redis: not running"
 	fi
+	given REDIS_URL || cluster_stop
 }
 
 cmd_destroy() {
@@ -678,6 +916,10 @@ cmd_destroy() {
 	if [[ -e $DATA/postgres || -L $DATA/postgres || -e $DATA/pgrun || -L $DATA/pgrun || -e $REDIS_DIR ]]; then
 		log "removing $DATA/postgres $DATA/pgrun $REDIS_DIR"
 		rm -rf -- "$DATA/postgres" "$DATA/pgrun" "$REDIS_DIR" "$PG_PORTFILE"
+	fi
+	if [[ -e $CLUSTER_DIR ]] && ! given REDIS_URL; then
+		log "removing $CLUSTER_DIR"
+		rm -rf -- "$CLUSTER_DIR"
 	fi
 }
 

@@ -23,6 +23,7 @@ import (
 type config struct {
 	DatabaseURL string
 	RedisURL    string
+	RedisMode   string
 	Addr        string
 	LogLevel    string
 	LogFormat   string
@@ -46,9 +47,9 @@ type config struct {
 	RefreshInterval     time.Duration
 	FullRefreshInterval time.Duration
 
-	// serving and computing say which settings were registered, and so are
+	// serving, computing and caching say which settings were registered, and so are
 	// validated: a command that does not serve has no health interval.
-	serving, computing bool
+	serving, computing, caching bool
 	// envErrs collects environment variables whose values do not parse; a
 	// command refuses to start while there is one (validate reports them),
 	// rather than quietly using the default in its place.
@@ -134,7 +135,11 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 // compute share: every process that writes interaction_features writes
 // through to the cache the servers read.
 func (c *config) cacheFlags(fs *flag.FlagSet) {
-	fs.StringVar(&c.RedisURL, "redis-url", envString("REDIS_URL", ""), "Redis URL for the online cache; empty runs without a cache (env REDIS_URL)")
+	c.caching = true
+	fs.StringVar(&c.RedisURL, "redis-url", envString("REDIS_URL", ""),
+		"Redis URL for the online cache; empty runs without a cache. With --redis-mode cluster, seed nodes: redis://host1:port?addr=host2:port&addr=... (env REDIS_URL)")
+	fs.StringVar(&c.RedisMode, "redis-mode", envString("FEATURESTORE_REDIS_MODE", string(cache.ModeSingle)),
+		"how --redis-url is reached: single (one server) or cluster (a Redis Cluster) (env FEATURESTORE_REDIS_MODE)")
 	fs.DurationVar(&c.CacheTTL, "cache-ttl", c.envDuration("FEATURESTORE_CACHE_TTL", 24*time.Hour), "how long a cached customer lives after its last write (env FEATURESTORE_CACHE_TTL)")
 	fs.DurationVar(&c.CacheTimeout, "cache-timeout", c.envDuration("FEATURESTORE_CACHE_TIMEOUT", 50*time.Millisecond), "Redis budget per round trip before a read falls back to Postgres (env FEATURESTORE_CACHE_TIMEOUT)")
 	fs.DurationVar(&c.CachePoll, "cache-poll-interval", c.envDuration("FEATURESTORE_CACHE_POLL_INTERVAL", time.Second),
@@ -147,6 +152,7 @@ func (c *config) cacheConfig() (cache.Config, bool) {
 		return cache.Config{}, false
 	}
 	cc := cache.DefaultConfig(c.RedisURL)
+	cc.Mode = cache.Mode(c.RedisMode)
 	cc.TTL, cc.Timeout, cc.PollInterval = c.CacheTTL, c.CacheTimeout, c.CachePoll
 	return cc, true
 }
@@ -194,6 +200,9 @@ func (c *config) validate() error {
 	if c.ShutdownGrace < 0 {
 		return fmt.Errorf("%w: --shutdown-grace must not be negative", errUsage)
 	}
+	if err := c.validateRedisMode(); err != nil {
+		return err
+	}
 	if cc, ok := c.cacheConfig(); ok {
 		if err := cc.Validate(); err != nil {
 			return fmt.Errorf("%w: --redis-url / --cache-*: %v", errUsage, err)
@@ -229,6 +238,20 @@ func (c *config) validate() error {
 		}
 	}
 	return c.HTTP.validate()
+}
+
+// validateRedisMode checks --redis-mode, even without a --redis-url: a
+// typo there would otherwise go unseen until a URL is set.
+func (c *config) validateRedisMode() error {
+	if !c.caching {
+		return nil
+	}
+	for _, m := range cache.Modes {
+		if cache.Mode(c.RedisMode) == m {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: --redis-mode (or FEATURESTORE_REDIS_MODE) must be single or cluster, not %q", errUsage, c.RedisMode)
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -17,8 +17,12 @@ import (
 
 // Config is a Cache's settings.
 type Config struct {
-	// URL is a redis:// or rediss:// URL.
+	// URL is a redis:// or rediss:// URL. In ModeCluster it names seed
+	// nodes of the cluster, in the form of go-redis' ParseClusterURL:
+	// redis://host1:port?addr=host2:port&addr=host3:port
 	URL string
+	// Mode is ModeSingle (the default when empty) or ModeCluster.
+	Mode Mode
 	// TTL is how long a customer's hash lives after its last write.
 	TTL time.Duration
 	// Timeout bounds each Redis round trip of a read or write; past it the
@@ -41,7 +45,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults for url.
 func DefaultConfig(url string) Config {
-	return Config{URL: url, TTL: 24 * time.Hour, Timeout: 50 * time.Millisecond, BreakerThreshold: 3, BreakerCooldown: time.Second,
+	return Config{URL: url, Mode: ModeSingle, TTL: 24 * time.Hour, Timeout: 50 * time.Millisecond, BreakerThreshold: 3, BreakerCooldown: time.Second,
 		PollInterval: time.Second, RepairTimeout: time.Second}
 }
 
@@ -63,10 +67,18 @@ func (c Config) Validate() error {
 	case c.RepairTimeout <= 0:
 		return fmt.Errorf("cache: RepairTimeout must be positive, got %s", c.RepairTimeout)
 	}
-	if _, err := redis.ParseURL(c.URL); err != nil {
-		return fmt.Errorf("cache: URL: %w", redactURLError(err))
+	if err := checkURL(c.mode(), c.URL); err != nil {
+		return fmt.Errorf("cache: URL (mode %s): %w", c.mode(), err)
 	}
 	return nil
+}
+
+// mode is the configured mode, ModeSingle when none is.
+func (c Config) mode() Mode {
+	if c.Mode == "" {
+		return ModeSingle
+	}
+	return c.Mode
 }
 
 // redactURLError drops the URL from a URL parse error, which quotes it
@@ -86,8 +98,8 @@ func redactURLError(err error) error {
 // by every online operation; repairs have connections of their own.
 type Cache struct {
 	source     Source
-	rdb        *redis.Client
-	repairRdb  *redis.Client
+	rdb        redis.UniversalClient
+	repairRdb  redis.UniversalClient
 	cfg        Config
 	flights    singleflight.Group
 	breaker    *breaker
@@ -111,29 +123,26 @@ func New(ctx context.Context, src Source, cfg Config, logger *slog.Logger) (*Cac
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	opts, err := redis.ParseURL(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("cache: redis url: %w", redactURLError(err))
-	}
-	// A cache must fail fast: no retries, short socket timeouts, and the
-	// caller's context honoured, so a slow Redis costs a read at most the
+	// A cache must fail fast, so a slow Redis costs a read at most the
 	// timeout before it falls back.
-	opts.MaxRetries = -1
-	opts.DialTimeout = max(2*cfg.Timeout, 100*time.Millisecond)
-	opts.ReadTimeout, opts.WriteTimeout = cfg.Timeout, cfg.Timeout
-	opts.ContextTimeoutEnabled = true
-	opts.PoolSize = max(opts.PoolSize, 8*runtime.GOMAXPROCS(0))
-	opts.PoolTimeout = cfg.Timeout
-	// Repairs get two connections of their own and their own budget, so
-	// that a long repair neither waits behind nor starves online reads.
-	repairOpts := *opts
-	repairOpts.PoolSize, repairOpts.MinIdleConns = 2, 0
-	repairOpts.DialTimeout = max(cfg.RepairTimeout, opts.DialTimeout)
-	repairOpts.ReadTimeout, repairOpts.WriteTimeout, repairOpts.PoolTimeout = cfg.RepairTimeout, cfg.RepairTimeout, cfg.RepairTimeout
+	online := tuning{dial: max(2*cfg.Timeout, 100*time.Millisecond), readWrite: cfg.Timeout, pool: cfg.Timeout, poolSize: 8 * runtime.GOMAXPROCS(0)}
+	// Repairs get two connections of their own (per node of a cluster) and
+	// their own budget, so that a long repair neither waits behind nor
+	// starves online reads.
+	repair := tuning{dial: max(cfg.RepairTimeout, online.dial), readWrite: cfg.RepairTimeout, pool: cfg.RepairTimeout, poolSize: 2, noIdle: true}
+	rdb, err := newClient(cfg.mode(), cfg.URL, online)
+	if err != nil {
+		return nil, fmt.Errorf("cache: redis url: %w", err)
+	}
+	repairRdb, err := newClient(cfg.mode(), cfg.URL, repair)
+	if err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("cache: redis url: %w", err)
+	}
 	c := &Cache{
 		source:     src,
-		rdb:        redis.NewClient(opts),
-		repairRdb:  redis.NewClient(&repairOpts),
+		rdb:        rdb,
+		repairRdb:  repairRdb,
 		cfg:        cfg,
 		breaker:    newBreaker(cfg.BreakerThreshold, cfg.BreakerCooldown, 30*time.Second),
 		marks:      newMarkSet(),
@@ -164,11 +173,13 @@ func New(ctx context.Context, src Source, cfg Config, logger *slog.Logger) (*Cac
 	if cfg.Registerer != nil {
 		for _, col := range []prometheus.Collector{c.lookups, c.writes, c.breakerG, marksG, newPoolCollector(c.rdb)} {
 			if err := cfg.Registerer.Register(col); err != nil {
+				c.rdb.Close()
+				c.repairRdb.Close()
 				return nil, fmt.Errorf("cache: register metrics: %w", err)
 			}
 		}
 	}
-	pingCtx, cancel := context.WithTimeout(ctx, min(opts.DialTimeout+cfg.Timeout, 5*time.Second))
+	pingCtx, cancel := context.WithTimeout(ctx, min(online.dial+cfg.Timeout, 5*time.Second))
 	defer cancel()
 	if err := c.rdb.Ping(pingCtx).Err(); err != nil {
 		logger.Warn("redis does not answer; reads go to postgres until it does", "error", err)
@@ -223,6 +234,7 @@ func (c *Cache) call(ctx context.Context, fn func(ctx context.Context) error) er
 		c.breaker.release()
 		return ctx.Err()
 	}
+	reloadTopology(ctx, c.rdb)
 	if c.breaker.failure() {
 		c.logger.Warn("redis failing; breaker open, reads go to postgres", "error", err)
 	}
@@ -231,14 +243,18 @@ func (c *Cache) call(ctx context.Context, fn func(ctx context.Context) error) er
 
 var errBreakerOpen = errors.New("redis breaker open")
 
+// poolStatser is the part of a Redis client that reports on its
+// connection pool (every node's, for a cluster client).
+type poolStatser interface{ PoolStats() *redis.PoolStats }
+
 // poolCollector exports the Redis connection pool's state.
 type poolCollector struct {
-	rdb                           *redis.Client
+	rdb                           poolStatser
 	hits, misses, timeouts, total *prometheus.Desc
 	idle                          *prometheus.Desc
 }
 
-func newPoolCollector(rdb *redis.Client) *poolCollector {
+func newPoolCollector(rdb poolStatser) *poolCollector {
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc("featurestore_redis_pool_"+name, help, nil, nil)
 	}

@@ -28,10 +28,12 @@ func newTestCache(t *testing.T, url string) *Cache {
 	return newTestCacheWith(t, cfg)
 }
 
-// newTestCacheWith returns a cache with cfg in front of a new database,
-// which keeps its record of hashes to repair.
+// newTestCacheWith returns a cache with cfg, in the mode its URL is
+// reached in, in front of a new database, which keeps its record of hashes
+// to repair.
 func newTestCacheWith(t *testing.T, cfg Config) *Cache {
 	t.Helper()
+	cfg.Mode = Mode(testenv.RedisModeOf(cfg.URL))
 	pool, _ := testenv.Postgres(t)
 	c, err := New(context.Background(), store.New(pool), cfg, testenv.Logger())
 	if err != nil {
@@ -401,5 +403,66 @@ func TestScriptReloadedAfterFlush(t *testing.T) {
 	}
 	if !isNoScript(redis.ErrNoScript) {
 		t.Error("isNoScript(redis.ErrNoScript) = false")
+	}
+}
+
+// TestRepairReachesEveryNode fills the hashes of many customers, which a
+// Redis Cluster spreads over its masters, marks half of them one by one,
+// then the whole shop: each repair removes every marked hash whatever node
+// holds it, and only those.
+func TestRepairReachesEveryNode(t *testing.T) {
+	t.Parallel()
+	c := newTestCache(t, testenv.Redis(t))
+	ctx := context.Background()
+	const n = 60
+	customers := make([]string, n)
+	batch := make([]customerRecords, n)
+	for i := range customers {
+		customers[i] = "c" + strconv.Itoa(i)
+		batch[i] = customerRecords{customerID: customers[i], records: map[string]stampedRecord{"p": record(t, 1, time.Now())}}
+	}
+	for _, shop := range []string{"shop", "other"} {
+		if err := c.put(ctx, shop, batch, "fill"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// cached counts the customers of a shop whose hash exists.
+	cached := func(shop string, customers []string) int {
+		t.Helper()
+		cmds := make([]*redis.IntCmd, len(customers))
+		if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, cust := range customers {
+				cmds[i] = p.Exists(ctx, Key(shop, cust))
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		found := 0
+		for _, cmd := range cmds {
+			found += int(cmd.Val())
+		}
+		return found
+	}
+	if got := cached("shop", customers); got != n {
+		t.Fatalf("%d of %d hashes after the fill", got, n)
+	}
+	if err := c.markDirty(ctx, "shop", customers[:n/2]); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, time.Minute, "the marked customers' hashes removed", func() bool {
+		return cached("shop", customers[:n/2]) == 0 && c.marks.empty()
+	})
+	if got := cached("shop", customers[n/2:]); got != n/2 {
+		t.Errorf("%d of the %d unmarked customers' hashes left", got, n/2)
+	}
+	if err := c.markDirty(ctx, "shop", nil); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, time.Minute, "the whole shop's hashes removed", func() bool {
+		return cached("shop", customers) == 0 && c.marks.empty()
+	})
+	if got := cached("other", customers); got != n {
+		t.Errorf("%d of another shop's %d hashes left", got, n)
 	}
 }

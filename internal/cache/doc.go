@@ -22,6 +22,13 @@
 // Redis is only a cache: when it fails or is slow, reads go to Postgres, and
 // a breaker stops asking Redis on every request while it is down.
 //
+// Redis is one server (ModeSingle) or a Redis Cluster (ModeCluster, through
+// go-redis' cluster client; client.go). Every script call and every key a
+// repair removes is one customer's hash, in one slot; pipelines span
+// slots, and the client splits them by node. A slot whose master fails
+// over fails its calls like any Redis failure, and reads go to Postgres
+// until the client has found the new master.
+//
 // A write-through that fails is marked in Postgres (cache_marks), where every
 // process sharing the database finds it: each loads the marks before it
 // serves and polls their version, reads marked customers from Postgres,

@@ -161,7 +161,9 @@ func TestFillOutlivesItsLeader(t *testing.T) {
 // that fell back to Postgres for want of time would answer another
 // question.
 func patientConfig(t *testing.T) cache.Config {
-	cfg := cache.DefaultConfig(testenv.Redis(t))
+	url := testenv.Redis(t)
+	cfg := cache.DefaultConfig(url)
+	cfg.Mode = cache.Mode(testenv.RedisModeOf(url))
 	cfg.Timeout = 10 * time.Second
 	return cfg
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/featurestore/featurestore/internal/store"
 )
 
@@ -375,7 +377,7 @@ func (c *Cache) repair(ctx context.Context) error {
 		for i, m := range step {
 			keys[i] = Key(m.ShopID, m.CustomerID)
 		}
-		if err := c.repairStep(ctx, func(ctx context.Context) error { return c.repairRdb.Unlink(ctx, keys...).Err() }); err != nil {
+		if err := c.repairStep(ctx, func(ctx context.Context) error { return unlinkEach(ctx, c.repairRdb, keys) }); err != nil {
 			return err
 		}
 		if err := c.unmark(ctx, step); err != nil {
@@ -395,17 +397,26 @@ func (c *Cache) repair(ctx context.Context) error {
 }
 
 // repairShop removes every cached hash of a shop, scanning the keyspace in
-// steps of repairScanCount keys. SCAN returns every key that exists from
-// the scan's start to its end, so every hash the shop had when its marks
-// were read is removed.
+// steps of repairScanCount keys, on every master of a cluster. SCAN
+// returns every key that exists on its node from the scan's start to its
+// end, so every hash the shop had when its marks were read is removed. A
+// master that fails over during the scan fails the step, and the repair
+// runs again from the start.
 func (c *Cache) repairShop(ctx context.Context, shopID string) error {
+	return forEachMaster(ctx, c.repairRdb, func(ctx context.Context, node redis.Cmdable) error {
+		return c.repairShopOn(ctx, node, shopID)
+	})
+}
+
+// repairShopOn removes the shop's hashes that one node holds.
+func (c *Cache) repairShopOn(ctx context.Context, node redis.Cmdable, shopID string) error {
 	pattern := globEscape(keyPrefix(shopID)) + "*}"
 	var cursor uint64
 	for {
 		err := c.repairStep(ctx, func(ctx context.Context) error {
-			found, next, err := c.repairRdb.Scan(ctx, cursor, pattern, repairScanCount).Result()
+			found, next, err := node.Scan(ctx, cursor, pattern, repairScanCount).Result()
 			if err == nil && len(found) > 0 {
-				err = c.repairRdb.Unlink(ctx, found...).Err()
+				err = unlinkEach(ctx, node, found)
 			}
 			if err == nil {
 				cursor = next

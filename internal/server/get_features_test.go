@@ -63,6 +63,7 @@ func startOnline(t testing.TB, redisURL string, tune func(*cache.Config)) *onlin
 	t.Cleanup(o.pool.Close)
 	if redisURL != "" {
 		cfg := cache.DefaultConfig(redisURL)
+		cfg.Mode = cache.Mode(testenv.RedisModeOf(redisURL))
 		// Production's 50 ms per round trip is too little on a busy
 		// machine, where a read would then go to Postgres and the test's
 		// query count would be off; tests that time Redis tune their own.

@@ -29,7 +29,9 @@ func TestMetrics(t *testing.T) {
 	if err := m.RegisterPool(st); err != nil {
 		t.Fatal(err)
 	}
-	cacheCfg := cache.DefaultConfig(testenv.Redis(t))
+	redisURL := testenv.Redis(t)
+	cacheCfg := cache.DefaultConfig(redisURL)
+	cacheCfg.Mode = cache.Mode(testenv.RedisModeOf(redisURL))
 	cacheCfg.Timeout = 10 * time.Second // a busy machine's round trip, not a cache failure
 	cacheCfg.Registerer = m.Registry
 	c, err := cache.New(context.Background(), st, cacheCfg, testenv.Logger())

@@ -42,10 +42,16 @@ const leaseTTL = 30 * time.Minute
 var releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
 
 // Redis returns the URL of a Redis logical database that no other test uses
-// while this one runs, emptied before and after it.
+// while this one runs, emptied before and after it. When
+// FEATURESTORE_REDIS_MODE is cluster, REDIS_URL names a Redis Cluster,
+// which has only database 0: Redis then returns that URL to one test at a
+// time (redisCluster); RedisModeOf tells the test which mode it is.
 func Redis(t testing.TB) string {
 	t.Helper()
 	base := require(t, "REDIS_URL")
+	if RedisMode() == "cluster" {
+		return redisCluster(t, base)
+	}
 	opts, err := redis.ParseURL(base)
 	if err != nil {
 		t.Fatalf("parse REDIS_URL: %v", err)
@@ -91,7 +97,7 @@ func Redis(t testing.TB) string {
 }
 
 // checkDisposable fails the test unless the Redis at url may be flushed.
-func checkDisposable(t testing.TB, admin *redis.Client, url string) {
+func checkDisposable(t testing.TB, admin redis.Cmdable, url string) {
 	t.Helper()
 	if os.Getenv(redisFlushEnv) == "1" {
 		return
@@ -102,7 +108,7 @@ func checkDisposable(t testing.TB, admin *redis.Client, url string) {
 	}
 	if n == 0 {
 		t.Fatalf("REDIS_URL=%s names a Redis that scripts/services.sh did not start (it has no key %q), "+
-			"and tests empty its logical databases 1-%d: if that server holds nothing you need, set %s=1",
+			"and tests empty its logical databases 1-%d (a cluster's keys): if that server holds nothing you need, set %s=1",
 			url, RedisDisposableKey, redisDatabases-1, redisFlushEnv)
 	}
 }
@@ -115,7 +121,7 @@ func leaseHolder() string {
 
 // reclaimLease deletes lease if a test binary of this machine that has
 // since exited holds it.
-func reclaimLease(ctx context.Context, admin *redis.Client, lease string) {
+func reclaimLease(ctx context.Context, admin redis.Cmdable, lease string) {
 	holder, err := admin.Get(ctx, lease).Result()
 	if err != nil {
 		return

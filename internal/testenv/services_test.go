@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -305,5 +306,64 @@ func TestServicesScriptUsesGivenURLs(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(data); len(entries) > 1 { // the lock file only
 		t.Errorf("the data directory holds %d entries after a start with given URLs, want none but the lock", len(entries))
+	}
+}
+
+// TestServicesScriptCluster starts a Redis Cluster with REDIS=cluster where
+// a server it did not start holds the first port it wants: the cluster goes
+// on the next free ports and leaves that server alone, a second start
+// finds the same cluster, and stop stops every node. Six servers are worth
+// their time only in the runs against a cluster.
+func TestServicesScriptCluster(t *testing.T) {
+	needTools(t, "bash", "redis-server", "redis-cli")
+	if testenv.RedisMode() != "cluster" {
+		t.Skip("no Redis Cluster configured: this test runs when FEATURESTORE_REDIS_MODE=cluster (.ci/run)")
+	}
+	sq := squatRedis(t)
+	dir := t.TempDir()
+	env := map[string]string{"REDIS": "cluster", "FS_REDIS_CLUSTER_PORT": strconv.Itoa(sq.port), "DATABASE_URL": os.Getenv("DATABASE_URL")}
+	run := func(args ...string) string {
+		t.Helper()
+		out, stderr, err := services(t, dir, env, args...)
+		if err != nil {
+			t.Fatalf("services.sh %v: %v\n%s", args, err, stderr)
+		}
+		return out
+	}
+	t.Cleanup(func() { _, _, _ = services(t, dir, env, "stop") })
+	out := run("start")
+	url := exported(t, out, "REDIS_URL")
+	if mode := exported(t, out, "FEATURESTORE_REDIS_MODE"); mode != "cluster" {
+		t.Errorf("FEATURESTORE_REDIS_MODE=%s, want cluster", mode)
+	}
+	opts, err := redis.ParseClusterURL(url)
+	if err != nil {
+		t.Fatalf("REDIS_URL %q is not a cluster url: %v", url, err)
+	}
+	if len(opts.Addrs) != 6 || slices.Contains(opts.Addrs, "127.0.0.1:"+strconv.Itoa(sq.port)) {
+		t.Fatalf("REDIS_URL %s: want six nodes, none on the squatter's port %d", url, sq.port)
+	}
+	client := redis.NewClusterClient(opts)
+	defer client.Close()
+	ctx := context.Background()
+	if n, err := client.Exists(ctx, testenv.RedisDisposableKey).Result(); err != nil || n != 1 {
+		t.Errorf("the cluster is not marked disposable: %d, %v", n, err)
+	}
+	if again := exported(t, run("start"), "REDIS_URL"); again != url {
+		t.Errorf("a second start printed REDIS_URL=%s, want the running cluster's %s", again, url)
+	}
+	run("status")
+	run("stop")
+	for _, addr := range opts.Addrs {
+		port, _ := strconv.Atoi(addr[strings.LastIndex(addr, ":")+1:])
+		if listening(port) {
+			t.Errorf("a node still listens on %s after stop", addr)
+		}
+	}
+	if !sq.alive(t) {
+		t.Error("the squatting server did not survive")
+	}
+	if _, _, err := services(t, dir, env, "env"); err == nil {
+		t.Error("env succeeded with the cluster stopped")
 	}
 }
