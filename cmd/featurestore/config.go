@@ -38,6 +38,7 @@ type config struct {
 	HTTP           httpConfig
 	Security       securityConfig
 	Bulk           bulkConfig
+	Replica        replicaConfig
 
 	// compute runs, in serve and compute
 	ComputeWorkers int
@@ -128,6 +129,7 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	c.HTTP.flags(fs, c)
 	c.Security.flags(fs, c)
 	c.Bulk.flags(fs, c)
+	c.Replica.flags(fs, c)
 }
 
 // cacheFlags registers the online cache's settings, which serve and
@@ -195,6 +197,9 @@ func (c *config) validate() error {
 	}
 	if c.serving {
 		if err := c.Bulk.validate(); err != nil {
+			return err
+		}
+		if err := c.Replica.validate(); err != nil {
 			return err
 		}
 	}
