@@ -15,10 +15,14 @@
 -- whoever starts them: claims only decide which replica runs a due shop.
 --
 -- Every key leads with shop_id, the distribution column of a distributed
--- Postgres (Citus): the claim, the state it reads (feature_changes,
--- feature_runs) and the lock all route to the shop's shard. feature_runs
--- and feature_changes get primary keys that lead with shop_id too; their
--- ids stay unique on their own (identity columns).
+-- Postgres (Citus, docs/SCALING.md), which accepts a primary or unique key
+-- only when it holds that column: the claim and the state it reads
+-- (feature_changes, feature_runs) route to the shop's shard. The last three
+-- keys that did not lead with it, the identity ids of interaction_features,
+-- feature_runs and feature_changes, become (shop_id, id); the ids stay
+-- unique on their own, and every query that names a row by id names its
+-- shop too. Rebuilding interaction_features' key blocks writes to it for
+-- about as long as CREATE INDEX takes.
 
 -- +goose Up
 CREATE TABLE refresh_claims (
@@ -30,8 +34,10 @@ CREATE TABLE refresh_claims (
 
 ALTER TABLE feature_runs DROP CONSTRAINT feature_runs_pkey, ADD PRIMARY KEY (shop_id, id);
 ALTER TABLE feature_changes DROP CONSTRAINT feature_changes_pkey, ADD PRIMARY KEY (shop_id, id);
+ALTER TABLE interaction_features DROP CONSTRAINT interaction_features_pkey, ADD PRIMARY KEY (shop_id, id);
 
 -- +goose Down
+ALTER TABLE interaction_features DROP CONSTRAINT interaction_features_pkey, ADD PRIMARY KEY (id);
 ALTER TABLE feature_changes DROP CONSTRAINT feature_changes_pkey, ADD PRIMARY KEY (id);
 ALTER TABLE feature_runs DROP CONSTRAINT feature_runs_pkey, ADD PRIMARY KEY (id);
 DROP TABLE IF EXISTS refresh_claims;
