@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
 
@@ -175,4 +176,81 @@ func TestReplicasRefreshEachShopOnce(t *testing.T) {
 	if abnormal > 0 {
 		t.Errorf("%d runs did not succeed", abnormal)
 	}
+}
+
+// TestServeReadsTheReplica serves with --database-read-url while the
+// replica's replay is paused and the primary changes: within
+// --max-replica-lag, GetFeatures without a cache and StreamFeatures answer
+// what the replica holds, and the change once the replica has replayed it.
+func TestServeReadsTheReplica(t *testing.T) {
+	primary, url, rep, repURL := testenv.ReplicaPostgres(t)
+	t.Cleanup(func() { testenv.SetReplay(t, rep, false) })
+	ctx := context.Background()
+	const shop = "replica-served"
+	if _, err := store.New(primary).SeedFeatureRows(ctx, shop, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	var customer, product string
+	if err := primary.QueryRow(ctx, `SELECT customer_id, product_id FROM interaction_features WHERE shop_id = $1
+		ORDER BY customer_id, product_id LIMIT 1`, shop).Scan(&customer, &product); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 2*time.Minute, "the replica has the seeded rows", func() bool {
+		var n int
+		if err := rep.QueryRow(ctx, `SELECT count(*) FROM interaction_features WHERE shop_id = $1`, shop).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 6
+	})
+	addr := freeAddr(t)
+	conn := testenv.DialGRPC(t, addr)
+	health := healthpb.NewHealthClient(conn)
+	serveInProcess(t, []string{"--database-url", url, "--database-read-url", repURL, "--max-replica-lag", "1h", "--addr", addr,
+		"--metrics-addr=", "--auth", "none", "--log-level", "error", "--migrate=false"}, func() error {
+		_, err := health.Check(ctx, &healthpb.HealthCheckRequest{})
+		return err
+	})
+	client := featurestorev1.NewFeatureStoreServiceClient(conn)
+	views := func() (online, streamed int32) {
+		t.Helper()
+		resp, err := client.GetFeatures(ctx, &featurestorev1.GetFeaturesRequest{ShopId: shop, CustomerId: customer, ProductIds: []string{product}})
+		if err != nil {
+			t.Fatalf("GetFeatures: %v", err)
+		}
+		online = resp.GetResults()[0].GetRecord().GetFeatures().GetTotalViews()
+		stream, err := client.StreamFeatures(ctx, &featurestorev1.StreamFeaturesRequest{ShopId: shop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			msg, err := stream.Recv()
+			if errors.Is(err, io.EOF) {
+				return online, streamed
+			}
+			if err != nil {
+				t.Fatalf("StreamFeatures: %v", err)
+			}
+			for _, r := range msg.GetRecords() {
+				if r.GetCustomerId() == customer && r.GetProductId() == product {
+					streamed = r.GetFeatures().GetTotalViews()
+				}
+			}
+		}
+	}
+	// The server reads the replica once its monitor has measured it.
+	old, _ := views()
+	testenv.SetReplay(t, rep, true)
+	if _, err := primary.Exec(ctx, `UPDATE interaction_features SET total_views = total_views + 1000
+		WHERE shop_id = $1 AND customer_id = $2 AND product_id = $3`, shop, customer, product); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 2*time.Minute, "the server reads the paused replica", func() bool {
+		online, streamed := views()
+		return online == old && streamed == old
+	})
+	testenv.SetReplay(t, rep, false)
+	testenv.WaitFor(t, 2*time.Minute, "the server reads the change once the replica has replayed it", func() bool {
+		online, streamed := views()
+		return online == old+1000 && streamed == old+1000
+	})
 }

@@ -69,20 +69,7 @@ func (f *fixture) views(t *testing.T, pool *pgxpool.Pool) int64 {
 // setReplay pauses or resumes the replica's replay and waits until it has.
 func (f *fixture) setReplay(t *testing.T, pause bool) {
 	t.Helper()
-	fn, state := "pg_wal_replay_resume", "not paused"
-	if pause {
-		fn, state = "pg_wal_replay_pause", "paused"
-	}
-	if _, err := f.replica.Exec(f.ctx, `SELECT `+fn+`()`); err != nil {
-		t.Fatal(err)
-	}
-	testenv.WaitFor(t, wait, "the replica's replay is "+state, func() bool {
-		var got string
-		if err := f.replica.QueryRow(f.ctx, `SELECT pg_get_wal_replay_pause_state()`).Scan(&got); err != nil {
-			t.Fatal(err)
-		}
-		return got == state
-	})
+	testenv.SetReplay(t, f.replica, pause)
 }
 
 // addViews adds n to the pair's total_views on the primary and returns the

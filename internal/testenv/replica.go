@@ -19,8 +19,9 @@ import (
 // DATABASE_READ_URL is not set, in CI too: a replica is started only for
 // the runs that test the read path (make services PG=replica).
 //
-// Tests that pause the replica's replay pause it for every database of the
-// server: they must not run in parallel with each other.
+// Tests that pause the replica's replay (SetReplay) pause it for every
+// database of the server: they must not run in parallel with each other,
+// in one package or in several (go test -p 1).
 func ReplicaPostgres(t testing.TB) (primary *pgxpool.Pool, primaryURL string, replica *pgxpool.Pool, replicaURL string) {
 	t.Helper()
 	readURL := os.Getenv("DATABASE_READ_URL")
@@ -55,4 +56,27 @@ func ReplicaPostgres(t testing.TB) (primary *pgxpool.Pool, primaryURL string, re
 	// Closed before the database is dropped on the primary.
 	t.Cleanup(replica.Close)
 	return primary, primaryURL, replica, replicaURL
+}
+
+// SetReplay pauses (pause true) or resumes the replay of the streaming
+// replica that pool reaches, and waits until it has. A test that pauses it
+// must resume it (in a cleanup), or every database of the server stays
+// behind.
+func SetReplay(t testing.TB, pool *pgxpool.Pool, pause bool) {
+	t.Helper()
+	fn, state := "pg_wal_replay_resume", "not paused"
+	if pause {
+		fn, state = "pg_wal_replay_pause", "paused"
+	}
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `SELECT `+fn+`()`); err != nil {
+		t.Fatal(err)
+	}
+	WaitFor(t, 2*time.Minute, "the replica's replay is "+state, func() bool {
+		var got string
+		if err := pool.QueryRow(ctx, `SELECT pg_get_wal_replay_pause_state()`).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		return got == state
+	})
 }
