@@ -18,6 +18,9 @@ STATICCHECK_VERSION        := v0.8.2
 
 BIN      := .bin/featurestore
 DEMO_SHOP ?= demo-shop
+# PG=replica makes `make services` start a streaming replica of the private
+# Postgres too.
+PG       ?= single
 ADDR     ?= 127.0.0.1:50051
 # Tests mostly wait on Postgres: eight at a time in each package keep the
 # cores busy.
@@ -65,8 +68,8 @@ build: ## build the featurestore binary into .bin/
 	go build -o $(BIN) ./cmd/featurestore
 
 .PHONY: services
-services: ## make a Postgres and a Redis available and print DATABASE_URL / REDIS_URL
-	@scripts/services.sh
+services: ## make a Postgres and a Redis available and print DATABASE_URL / REDIS_URL (PG=replica: and a streaming replica, DATABASE_READ_URL)
+	@PG='$(PG)' scripts/services.sh
 
 .PHONY: services-stop
 services-stop: ## stop the private Postgres and Redis that make services started

@@ -48,6 +48,15 @@
 # FS_REDIS_CLUSTER_NODE_TIMEOUT (milliseconds, default 3000): how long a
 # master may not answer before its replica takes over.
 #
+# PG=replica (make services PG=replica) also starts a streaming replica of
+# the private Postgres: a copy made with pg_basebackup -R that replays the
+# primary's WAL, on FS_PG_REPLICA_PORT (default 55433, or the next free
+# port), and prints export DATABASE_READ_URL='...' for it. The primary
+# allows replication from 127.0.0.1 (pg_hba) with wal_level replica. A
+# DATABASE_READ_URL in the environment is used as is; a given DATABASE_URL
+# without one cannot get a replica here. stop and destroy stop (and
+# delete) the replica too, whatever PG says.
+#
 # Only the export lines go to stdout; all progress messages go to stderr.
 set -euo pipefail
 
@@ -66,6 +75,7 @@ if [[ -d $DATA ]]; then
 	DATA=$(cd -P -- "$DATA" && pwd -P)
 fi
 DEFAULT_PG_PORT=55432
+DEFAULT_PG_REPLICA_PORT=55433
 DEFAULT_REDIS_PORT=56379
 PG_DB=featurestore
 TIMEOUT=30
@@ -101,9 +111,13 @@ die() {
 
 valid_port() { [[ $1 =~ ^[0-9]+$ ]] && (($1 >= 1 && $1 <= 65535)); }
 
-for p in "${FS_PG_PORT:-$DEFAULT_PG_PORT}" "${FS_REDIS_PORT:-$DEFAULT_REDIS_PORT}"; do
+for p in "${FS_PG_PORT:-$DEFAULT_PG_PORT}" "${FS_REDIS_PORT:-$DEFAULT_REDIS_PORT}" "${FS_PG_REPLICA_PORT:-$DEFAULT_PG_REPLICA_PORT}"; do
 	valid_port "$p" || die "invalid port: $p"
 done
+case ${PG:-single} in
+single | replica) ;;
+*) die "PG must be single or replica, not '$PG'" ;;
+esac
 
 # read_port FILE: the port recorded in FILE, or nothing.
 read_port() {
@@ -149,6 +163,7 @@ print_exports() {
 	if given REDIS_URL; then rd=$REDIS_URL; else rd=$(private_url REDIS_URL); fi
 	printf 'export DATABASE_URL=%s\nexport REDIS_URL=%s\nexport FEATURESTORE_REDIS_MODE=%s\n' \
 		"$(shell_quote "$db")" "$(shell_quote "$rd")" "$REDIS_MODE" >&3
+	print_replica_export
 }
 
 # log_size FILE: current size of FILE in bytes (0 if missing).
@@ -818,6 +833,154 @@ cluster_status() {
 	return 1
 }
 
+# ------------------------------------------------ postgres streaming replica --
+#
+# The replica is a second cluster beside the primary's ($PG_BASE/postgres-replica,
+# its socket and log in $PG_BASE/pgrun-replica, its port recorded in
+# $DATA/postgres-replica.port). It is driven by the same functions as the
+# primary, run in a subshell with the PG_* variables pointed at it
+# (as_replica), so the same ownership rules hold: it counts as ours only
+# when its pid file names a live postmaster that listens on the recorded
+# port and serves its data directory.
+
+REPLICA_PORTFILE=$DATA/postgres-replica.port
+REPLICA_PORT=
+
+replica_wanted() { [[ ${PG:-single} == replica ]]; }
+
+# as_replica CMD...: run CMD (a function of this script) in a subshell with
+# PG_DATA/PG_RUN/PG_LOG/PG_PORT/PG_PORTFILE naming the replica. pg_layout
+# must have set PG_BASE.
+as_replica() {
+	(
+		PG_DATA=$PG_BASE/postgres-replica
+		PG_RUN=$PG_BASE/pgrun-replica
+		PG_LOG=$PG_RUN/postgres.log
+		PG_PORTFILE=$REPLICA_PORTFILE
+		PG_PORT=$(read_port "$PG_PORTFILE")
+		PG_PORT=${PG_PORT:-${FS_PG_REPLICA_PORT:-$DEFAULT_PG_REPLICA_PORT}}
+		"$@"
+	)
+}
+
+# replica_port_now: print the port the replica's pid file records (the
+# port it runs on), when it is ours.
+replica_port_now() { pg_ours && printf '%s' "$PG_PORT"; }
+
+# replica_prepare_primary: the primary must let a replica stream its WAL:
+# wal_level replica or logical (replica is the default), WAL senders, and a
+# pg_hba entry for replication connections from 127.0.0.1.
+replica_prepare_primary() {
+	local level senders
+	level=$(pg_psql -c 'SHOW wal_level') || die "could not ask the primary for wal_level"
+	senders=$(pg_psql -c 'SHOW max_wal_senders') || die "could not ask the primary for max_wal_senders"
+	if [[ $level == minimal || $senders == 0 ]]; then
+		die "the primary has wal_level=$level, max_wal_senders=$senders; a replica needs wal_level replica and WAL senders"
+	fi
+	if [[ -z $(pg_psql -c "SELECT 1 FROM pg_hba_file_rules WHERE 'replication' = ANY(database) AND type = 'host' AND address = '127.0.0.1' LIMIT 1") ]]; then
+		log "allowing replication connections from 127.0.0.1 (pg_hba.conf)"
+		printf '\n# scripts/services.sh: the streaming replica (PG=replica).\nhost replication all 127.0.0.1/32 trust\n' >>"$PG_DATA/pg_hba.conf"
+		pg_psql -c 'SELECT pg_reload_conf()' >/dev/null || die "could not reload the primary's configuration"
+	fi
+}
+
+# replica_create: copy the primary into the replica's data directory with
+# pg_basebackup -R (which writes standby.signal and primary_conninfo), and
+# give it settings of its own.
+replica_create() {
+	local d
+	for d in "$PG_DATA" "$PG_RUN"; do
+		[[ -d $d ]] && continue
+		mkdir -m 700 -- "$d"
+		((EUID != 0)) || chown postgres:postgres -- "$d"
+	done
+	log "pg_basebackup from 127.0.0.1:$1 into $PG_DATA"
+	as_pg "$PG_BIN/pg_basebackup" -h 127.0.0.1 -p "$1" -U postgres -D "$PG_DATA" -R -X stream -c fast --no-sync >&2 ||
+		{ rm -rf -- "${PG_DATA:?}"/* && die "pg_basebackup failed"; }
+	cat >"$PG_DATA/featurestore-replica.conf" <<CONF
+# Written by scripts/services.sh: a streaming replica for read tests.
+hot_standby = on
+# The primary keeps the rows that the replica's queries still read, so
+# that long exports on the replica are not cancelled by the primary's
+# vacuum.
+hot_standby_feedback = on
+CONF
+	printf "include_if_exists = 'featurestore-replica.conf'\n" >>"$PG_DATA/postgresql.conf"
+	((EUID != 0)) || chown postgres:postgres -- "$PG_DATA/featurestore-replica.conf"
+}
+
+# replica_ensure PRIMARY_PORT: make the replica run (create it when
+# missing) and print its port.
+replica_ensure() {
+	local primary=$1
+	if ! pg_initialized; then
+		replica_create "$primary"
+	elif [[ ! -f $PG_DATA/standby.signal ]]; then
+		die "$PG_DATA is not a standby (no standby.signal; promoted?); run '$0 destroy' to start over"
+	fi
+	if pg_running; then
+		pg_ours || die "the replica of $PG_DATA (pid $(pg_pid)) runs but does not answer as expected on the port its pid file records; run '$0 stop' and try again"
+	else
+		# The primary may have moved to another port since the copy.
+		sed -i -E "s/(primary_conninfo = '.*port=)[0-9]+/\1$primary/" "$PG_DATA/postgresql.auto.conf"
+		local want=${FS_PG_REPLICA_PORT:-$PG_PORT} port
+		port=$(free_port "$want") || die "no free port for the replica at or above $want"
+		[[ $port == "$want" ]] || log "127.0.0.1:$want is in use by a server this script did not start; the replica goes on port $port"
+		PG_PORT=$port
+		pg_start
+	fi
+	pg_wait
+	pg_ours || die "the replica just started on port $PG_PORT is not the server of $PG_DATA"
+	[[ $(pg_psql -c 'SELECT pg_is_in_recovery()') == t ]] || die "the server of $PG_DATA is not in recovery: not a replica"
+	printf '%s' "$PG_PORT"
+}
+
+# replica_stop: stop the replica if it is ours.
+replica_stop() {
+	if ! pg_initialized; then
+		return 0
+	elif pg_ours; then
+		log "stopping the postgres replica ($PG_DATA)"
+		as_pg "$PG_BIN/pg_ctl" stop -w -t "$TIMEOUT" -m fast -D "$PG_DATA" >&2
+	elif pg_running; then
+		log "postgres replica: the pid file of $PG_DATA names a process that is not its server on its port; not stopping it"
+	else
+		log "postgres replica: not running"
+	fi
+}
+
+replica_status() {
+	if pg_initialized && pg_ours; then
+		log "postgres replica: running on 127.0.0.1:$PG_PORT ($PG_DATA)"
+	else
+		log "postgres replica: not running"
+		return 1
+	fi
+}
+
+# ensure_replica: with PG=replica, a running replica of the private primary
+# (or DATABASE_READ_URL from the environment); sets REPLICA_PORT.
+ensure_replica() {
+	replica_wanted || return 0
+	if [[ -n ${DATABASE_READ_URL:-} && ${DATABASE_READ_URL} != "$(replica_url)" ]]; then
+		log "using DATABASE_READ_URL from the environment"
+		return 0
+	fi
+	given DATABASE_URL && die "PG=replica starts a replica of the private Postgres only; with DATABASE_URL given, give DATABASE_READ_URL too"
+	replica_prepare_primary
+	REPLICA_PORT=$(as_replica replica_ensure "$PG_PORT") || exit 1
+}
+
+replica_url() { printf 'postgres://postgres@127.0.0.1:%s/%s?sslmode=disable' "${REPLICA_PORT:-$(read_port "$REPLICA_PORTFILE")}" "$PG_DB"; }
+
+# print_replica_export: with PG=replica, the DATABASE_READ_URL line.
+print_replica_export() {
+	replica_wanted || return 0
+	local url
+	if [[ -n ${DATABASE_READ_URL:-} && ${DATABASE_READ_URL} != "$(replica_url)" ]]; then url=$DATABASE_READ_URL; else url=$(replica_url); fi
+	printf 'export DATABASE_READ_URL=%s\n' "$(shell_quote "$url")" >&3
+}
+
 # ---------------------------------------------------------------- commands --
 
 lock() {
@@ -833,6 +996,7 @@ cmd_start() {
 	else
 		ensure_postgres
 	fi
+	ensure_replica
 	if given REDIS_URL; then
 		log "using REDIS_URL from the environment"
 	elif [[ $REDIS_MODE == cluster ]]; then
@@ -860,6 +1024,13 @@ cmd_status() {
 		log "postgres: not running (its data directory is $DATA)"
 		ok=1
 	fi
+	if replica_wanted && ! [[ -n ${DATABASE_READ_URL:-} && ${DATABASE_READ_URL} != "$(replica_url)" ]]; then
+		if pg_existing && as_replica replica_status; then
+			REPLICA_PORT=$(as_replica replica_port_now)
+		else
+			ok=1
+		fi
+	fi
 	if given REDIS_URL; then
 		log "redis: REDIS_URL given by the environment"
 	elif [[ $REDIS_MODE == cluster ]]; then
@@ -881,6 +1052,10 @@ cmd_env() {
 cmd_stop() {
 	[[ -d $DATA ]] && lock
 	local pid
+	# The replica first (whatever PG says), while its primary still runs.
+	if ! given DATABASE_URL && pg_existing; then
+		as_replica replica_stop || true
+	fi
 	if given DATABASE_URL; then
 		log "postgres: DATABASE_URL given by the environment, not stopping it"
 	elif pg_existing && pg_ours; then
@@ -920,6 +1095,10 @@ cmd_destroy() {
 	if [[ -e $CLUSTER_DIR ]] && ! given REDIS_URL; then
 		log "removing $CLUSTER_DIR"
 		rm -rf -- "$CLUSTER_DIR"
+	fi
+	if [[ -e $DATA/postgres-replica || -e $DATA/pgrun-replica || -e $REPLICA_PORTFILE ]]; then
+		log "removing $DATA/postgres-replica $DATA/pgrun-replica"
+		rm -rf -- "$DATA/postgres-replica" "$DATA/pgrun-replica" "$REPLICA_PORTFILE"
 	fi
 }
 

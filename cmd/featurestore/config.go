@@ -39,6 +39,7 @@ type config struct {
 	HTTP           httpConfig
 	Security       securityConfig
 	Bulk           bulkConfig
+	Replica        replicaConfig
 
 	// compute runs, in serve and compute
 	ComputeWorkers int
@@ -129,6 +130,7 @@ func (c *config) serveFlags(fs *flag.FlagSet) {
 	c.HTTP.flags(fs, c)
 	c.Security.flags(fs, c)
 	c.Bulk.flags(fs, c)
+	c.Replica.flags(fs, c)
 }
 
 // cacheFlags registers the online cache's settings, which serve and
@@ -213,6 +215,9 @@ func (c *config) validate() error {
 	}
 	if c.serving {
 		if err := c.Bulk.validate(); err != nil {
+			return err
+		}
+		if err := c.Replica.validate(); err != nil {
 			return err
 		}
 	}

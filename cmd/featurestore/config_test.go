@@ -87,3 +87,32 @@ func TestRedisModeFlags(t *testing.T) {
 		})
 	}
 }
+
+// TestReplicaFlags checks the read replica's settings: each bad one is
+// refused naming its flag, and --max-replica-lag matters only with a
+// replica.
+func TestReplicaFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // in the error; "" for none
+	}{
+		{nil, ""},
+		{[]string{"--max-replica-lag", "0s"}, ""},
+		{[]string{"--database-read-url", "postgres://u@127.0.0.2/db"}, ""},
+		{[]string{"--database-read-url", "postgres://u@127.0.0.2/db", "--max-replica-lag", "0s"}, "--max-replica-lag"},
+		{[]string{"--database-read-url", "postgres://u@127.0.0.2/db", "--max-replica-lag", "-1s"}, "--max-replica-lag"},
+		{[]string{"--database-read-url", "postgres://u@[bad/db"}, "--database-read-url"},
+	} {
+		var cfg config
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		cfg.serveFlags(fs)
+		err := parseFlags(fs, append([]string{"--database-url", "postgres://u@127.0.0.1/db"}, tc.args...))
+		if err == nil {
+			err = cfg.validate()
+		}
+		if tc.want == "" && err != nil || tc.want != "" && (!errors.Is(err, errUsage) || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%v: %v, want %s", tc.args, err, map[bool]string{true: "no error", false: "a usage error naming " + tc.want}[tc.want == ""])
+		}
+	}
+}

@@ -71,12 +71,25 @@ func runServe(ctx context.Context, args []string) error {
 		return fmt.Errorf("metrics: %w", err)
 	}
 	engineCfg := cfg.computeConfig()
+	// Streams compute their rows for compute = true with an engine of the
+	// bulk store: it only reads, and writes no Sink.
+	bulkEngine, err := compute.NewEngine(bulkStore, cfg.computeConfig(), logger)
+	if err != nil {
+		return err
+	}
+	// The reads that may lag go to the read replica, when there is one and
+	// it is close enough behind the primary.
+	reads, closeReplica, err := cfg.Replica.open(ctx, st, bulkStore, bulkEngine, &cfg.Bulk, cfg.computeConfig(), m, logger)
+	if err != nil {
+		return err
+	}
+	defer closeReplica()
 	// Reads go to Postgres, or through the cache, which wraps the same
 	// reader, when there is one.
-	var reader server.PairReader = st
+	var reader server.PairReader = reads.online
 	if cc, ok := cfg.cacheConfig(); ok {
 		cc.Registerer = m.Registry
-		redisCache, err := cache.New(ctx, st, cc, logger)
+		redisCache, err := cache.New(ctx, reads.online, cc, logger)
 		if err != nil {
 			return err
 		}
@@ -89,14 +102,8 @@ func runServe(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	// Streams compute their rows for compute = true with an engine of the
-	// bulk store: it only reads, and writes no Sink.
-	bulkEngine, err := compute.NewEngine(bulkStore, cfg.computeConfig(), logger)
-	if err != nil {
-		return err
-	}
 	svc, err := server.NewService(server.Config{
-		Computer: engine, Rows: bulkEngine, Reader: reader, Exporter: bulkStore, Ingester: ingest.NewWriter(st),
+		Computer: engine, Rows: reads.rows, Reader: reader, Exporter: reads.exports, Ingester: ingest.NewWriter(st),
 		Streams: cfg.Bulk.Limits, Registerer: m.Registry,
 	}, logger)
 	if err != nil {
@@ -174,6 +181,12 @@ func runServe(ctx context.Context, args []string) error {
 	if scheduler != nil {
 		g.Go(func() error {
 			scheduler.Run(gctx)
+			return nil
+		})
+	}
+	if reads.monitor != nil {
+		g.Go(func() error {
+			reads.monitor.Run(gctx)
 			return nil
 		})
 	}

@@ -5,5 +5,8 @@
 // Everything it decides from lives in Postgres (the change log and
 // feature_runs), so a restarted server continues the schedule where the
 // last one stopped, and the compute engine's shop lock keeps runs of one
-// shop from overlapping, across servers too.
+// shop from overlapping, across servers too. Many servers sharing the
+// database spread the due shops among them: each claims a shop in
+// Postgres (refresh_claims, FOR UPDATE SKIP LOCKED) before it runs it, so
+// that each due shop is computed once.
 package refresh

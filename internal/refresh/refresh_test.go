@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -172,4 +174,141 @@ func TestRunKeepsFeaturesCurrent(t *testing.T) {
 		}
 		return n == 1
 	})
+}
+
+// gatedRunner holds each scheduler's first run until every scheduler has
+// begun one, so that the test sees the schedulers share the work whatever
+// the machine's load: a scheduler waiting in its first run holds its claim,
+// and the others must claim other shops to get there.
+type gatedRunner struct {
+	t       *testing.T
+	engine  *compute.Engine
+	first   sync.Once
+	started *sync.WaitGroup
+	all     <-chan struct{}
+}
+
+func (g *gatedRunner) Run(ctx context.Context, req compute.Request, progress func(compute.Progress)) (compute.Summary, error) {
+	g.first.Do(func() {
+		g.started.Done()
+		select {
+		case <-g.all:
+		case <-time.After(2 * time.Minute):
+			g.t.Error("the other scheduler claimed no shop while this one held its first")
+		}
+	})
+	return g.engine.Run(ctx, req, progress)
+}
+
+// runCounts returns the number of runs of each shop, by mode.
+func runCounts(t *testing.T, pool *pgxpool.Pool) map[string]int {
+	t.Helper()
+	rows, err := pool.Query(context.Background(), `SELECT shop_id || ' ' || mode, count(*) FROM feature_runs GROUP BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	for rows.Next() {
+		var key string
+		var n int
+		if err := rows.Scan(&key, &n); err != nil {
+			t.Fatal(err)
+		}
+		counts[key] = n
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return counts
+}
+
+// TestPassesOfManySchedulersRunEachDueShopOnce runs the passes of two
+// schedulers, as two servers would, at the same time over many due shops:
+// every due shop is computed exactly once, by one of them, and both take a
+// share. Then a change to some shops makes them due again, and again each
+// is computed once.
+func TestPassesOfManySchedulersRunEachDueShopOnce(t *testing.T) {
+	t.Parallel()
+	pool, _ := testenv.GoldenPostgres(t)
+	ctx := context.Background()
+	shops := []string{"shop-0", "shop-1"}
+	for i := range 10 {
+		shop := fmt.Sprintf("many-%02d", i)
+		newEvent(t, pool, shop, "c1")
+		shops = append(shops, shop)
+	}
+	var started sync.WaitGroup
+	started.Add(2)
+	all := make(chan struct{})
+	schedulers := make([]*refresh.Scheduler, 2)
+	for i := range schedulers {
+		runner := &gatedRunner{t: t, engine: newEngine(t, pool), started: &started, all: all}
+		s, err := refresh.New(store.New(pool), runner, refresh.Config{Interval: time.Hour, FullInterval: 24 * time.Hour,
+			Claimant: fmt.Sprintf("replica-%d", i)}, testenv.Logger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		schedulers[i] = s
+	}
+	go func() { started.Wait(); close(all) }()
+
+	passes := func() [][]refresh.Outcome {
+		t.Helper()
+		out := make([][]refresh.Outcome, len(schedulers))
+		var wg sync.WaitGroup
+		for i, s := range schedulers {
+			wg.Go(func() { out[i] = s.Pass(ctx) })
+		}
+		wg.Wait()
+		return out
+	}
+	// check says that the passes ran exactly want (shop and mode) between
+	// them, each once and successfully, and that feature_runs agrees.
+	check := func(name string, outcomes [][]refresh.Outcome, want []string, runs map[string]int) {
+		t.Helper()
+		var got []string
+		for i, os := range outcomes {
+			for _, line := range summarize(os) {
+				if !strings.HasSuffix(line, " ok") {
+					t.Errorf("%s: scheduler %d: %s", name, i, line)
+				}
+				got = append(got, strings.TrimSuffix(line, " ok"))
+			}
+		}
+		slices.Sort(got)
+		want = slices.Sorted(slices.Values(want))
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: the passes ran %q, want each of %q once", name, got, want)
+		}
+		if counts := runCounts(t, pool); !maps.Equal(counts, runs) {
+			t.Errorf("%s: feature_runs holds %v runs by shop and mode, want %v", name, counts, runs)
+		}
+	}
+
+	outcomes := passes()
+	var want []string
+	runs := map[string]int{}
+	for _, shop := range shops {
+		want = append(want, shop+" full")
+		runs[shop+" full"] = 1
+	}
+	check("first passes", outcomes, want, runs)
+	for i, os := range outcomes {
+		if len(os) == 0 {
+			t.Errorf("scheduler %d ran no shop: the work was not shared", i)
+		}
+	}
+
+	if got := passes(); len(got[0])+len(got[1]) != 0 {
+		t.Errorf("passes with nothing due ran %q and %q", summarize(got[0]), summarize(got[1]))
+	}
+
+	changed := []string{"many-03", "many-04", "shop-1"}
+	want = nil
+	for _, shop := range changed {
+		newEvent(t, pool, shop, "c2")
+		want = append(want, shop+" incremental")
+		runs[shop+" incremental"] = 1
+	}
+	check("after changes", passes(), want, runs)
 }

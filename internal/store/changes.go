@@ -134,7 +134,7 @@ func (r *Run) consumeChanges(ctx context.Context, tx pgx.Tx) error {
 	if !r.claimed {
 		return nil
 	}
-	if _, err := tx.Exec(ctx, `DELETE FROM feature_changes f USING `+claimTable+` c WHERE f.id = c.id`); err != nil {
+	if _, err := tx.Exec(ctx, `DELETE FROM feature_changes f USING `+claimTable+` c WHERE f.shop_id = $1 AND f.id = c.id`, r.shopID); err != nil {
 		return fmt.Errorf("consume changes: %w", err)
 	}
 	if len(r.customerIDs) == 0 {

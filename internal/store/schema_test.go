@@ -57,3 +57,40 @@ SELECT column_name, data_type, is_nullable = 'YES' FROM information_schema.colum
 		}
 	}
 }
+
+// TestKeysLeadWithShopID proves that every primary key and unique
+// constraint of a table that holds a shop's data leads with shop_id, which
+// a database distributed by shop (Citus) requires; the tables without a
+// shop_id are the ones docs/SCALING.md makes reference tables.
+func TestKeysLeadWithShopID(t *testing.T) {
+	t.Parallel()
+	pool, _ := testenv.Postgres(t)
+	rows, err := pool.Query(context.Background(), `
+SELECT c.conrelid::regclass::text, c.conname, a.attname
+  FROM pg_constraint c
+  JOIN pg_namespace n ON n.oid = c.connamespace AND n.nspname = 'public'
+  JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+ WHERE c.contype IN ('p', 'u')
+   AND EXISTS (SELECT 1 FROM pg_attribute s WHERE s.attrelid = c.conrelid AND s.attname = 'shop_id' AND NOT s.attisdropped)
+ ORDER BY 1, 2`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type key struct{ Table, Name, First string }
+	keys, err := pgx.CollectRows(rows, pgx.RowToStructByPos[key])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := map[string]bool{}
+	for _, k := range keys {
+		tables[k.Table] = true
+		if k.First != "shop_id" {
+			t.Errorf("%s: key %s leads with %s, not shop_id", k.Table, k.Name, k.First)
+		}
+	}
+	for _, want := range []string{"interaction_features", "feature_runs", "feature_changes", "user_interactions", "cache_marks", "refresh_claims", "pixel_sessions"} {
+		if !tables[want] {
+			t.Errorf("no key of %s was checked", want)
+		}
+	}
+}

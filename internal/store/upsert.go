@@ -258,7 +258,7 @@ type RunTotals struct {
 const recordOutcomeSQL = `
 UPDATE feature_runs SET finished_at = now(), status = $2, events_read = $3, order_lines_read = $4,
        pairs_written = $5, pairs_deleted = $6, error = NULLIF($7, ''), cache_pending = cache_pending AND NOT $8
- WHERE id = $1`
+ WHERE shop_id = $9 AND id = $1`
 
 // Finish records the run's outcome (runErr nil means success), releases the
 // shop's lock and returns the connection to the pool. A successful run
@@ -279,7 +279,7 @@ func (r *Run) Finish(totals RunTotals, runErr error) error {
 				return err
 			}
 			_, err := tx.Exec(ctx, recordOutcomeSQL, r.id, "succeeded", totals.EventsRead, totals.OrderLinesRead,
-				totals.PairsWritten, totals.PairsDeleted, "", totals.CacheSettled)
+				totals.PairsWritten, totals.PairsDeleted, "", totals.CacheSettled, r.shopID)
 			return err
 		})
 		if err == nil {
@@ -301,7 +301,7 @@ func (r *Run) recordFailure(ctx context.Context, totals RunTotals, runErr error)
 		status = "cancelled"
 	}
 	_, err := r.store.pool.Exec(ctx, recordOutcomeSQL, r.id, status, totals.EventsRead, totals.OrderLinesRead,
-		totals.PairsWritten, totals.PairsDeleted, runErr.Error(), totals.CacheSettled)
+		totals.PairsWritten, totals.PairsDeleted, runErr.Error(), totals.CacheSettled, r.shopID)
 	if err != nil {
 		return translate(fmt.Errorf("record run outcome: %w", err))
 	}
