@@ -215,3 +215,30 @@ func spanTree(spans tracetest.SpanStubs) string {
 	draw(trace.SpanID{}, 0)
 	return b.String()
 }
+
+// BenchmarkGetFeaturesWarmTraced is BenchmarkGetFeaturesWarm's Redis read
+// with every call traced and its spans batched to an exporter that drops
+// them: the cost of tracing on, against which the untraced benchmark
+// shows the cost of tracing off.
+func BenchmarkGetFeaturesWarmTraced(b *testing.B) {
+	products := make([]string, 100)
+	for i := range products {
+		products[i] = product(9000 + i)
+	}
+	req := &featurestorev1.GetFeaturesRequest{ShopId: "shop-0", CustomerId: cust1000, ProductIds: products}
+	redisURL := testenv.Redis(b)
+	o := startOnline(b, redisURL, nil)
+	tp := tracing.NewProvider(sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	client := startTraced(b, o.pool.Config().ConnString(), redisURL, tp, &syncBuffer{})
+	ctx := context.Background()
+	if _, err := client.GetFeatures(ctx, req); err != nil { // warm
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := client.GetFeatures(ctx, req); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

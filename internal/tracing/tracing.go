@@ -58,6 +58,10 @@ func FromEnv(ctx context.Context) (*sdktrace.TracerProvider, error) {
 
 // newExporter returns the OTLP exporter of the protocol the environment
 // asks for; each reads its endpoint and settings from the environment.
+// Both register gRPC's gzip compressor when linked in, so a gRPC client in
+// this process offers gzip (grpc-accept-encoding), whether tracing is on
+// or not; the server compresses only answers to calls that came
+// compressed.
 func newExporter(ctx context.Context) (sdktrace.SpanExporter, error) {
 	name, protocol := "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", os.Getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
 	if protocol == "" {
