@@ -2,11 +2,7 @@ package tracing_test
 
 import (
 	"context"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,17 +57,7 @@ func TestFromEnvBadProtocol(t *testing.T) {
 // spans, once flushed by Shutdown, to the OTLP/HTTP endpoint it names, with
 // the service name the environment gives.
 func TestFromEnvExports(t *testing.T) {
-	var posts atomic.Int64
-	var body atomic.Value
-	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/v1/traces" {
-			b, _ := io.ReadAll(r.Body)
-			body.Store(string(b))
-			posts.Add(1)
-		}
-		w.Header().Set("Content-Type", "application/x-protobuf")
-	}))
-	t.Cleanup(collector.Close)
+	collector := testenv.StartOTLPCollector(t)
 	clearEnv(t)
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
 	t.Setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "none")
@@ -83,7 +69,7 @@ func TestFromEnvExports(t *testing.T) {
 	}
 	_, span := tp.Tracer("test").Start(t.Context(), "exported-span")
 	span.End()
-	if posts.Load() != 0 {
+	if len(collector.Exports()) != 0 {
 		t.Fatal("spans were sent before the provider was flushed")
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -91,10 +77,10 @@ func TestFromEnvExports(t *testing.T) {
 	if err := tp.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if posts.Load() == 0 {
+	got := strings.Join(collector.Exports(), "")
+	if got == "" {
 		t.Fatal("Shutdown sent no spans to the collector")
 	}
-	got, _ := body.Load().(string)
 	for _, want := range []string{"exported-span", "featurestore-test"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the export does not carry %q", want)
