@@ -92,7 +92,8 @@ func WithTracing(tp trace.TracerProvider) grpc.ServerOption { return tracingOpti
 // UTF-8 (decode.go); PERMISSION_DENIED when the key does not cover the
 // method or the decoded request's shops; then whatever the handler
 // answers. Health and reflection need no key; their requests are decoded
-// alike.
+// alike. With WithTracing, a stats handler starts each call's span before
+// any interceptor runs, so the log line and everything inside see it.
 func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *health.Server, logger *slog.Logger, m *metrics.Metrics, opts ...grpc.ServerOption) *grpc.Server {
 	var authorizer Authorizer
 	var tp trace.TracerProvider
