@@ -179,7 +179,7 @@ func childSpans(spans tracetest.SpanStubs, name string, parent trace.SpanID) []t
 func attr(s tracetest.SpanStub, key string) string {
 	for _, kv := range s.Attributes {
 		if string(kv.Key) == key {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
