@@ -38,20 +38,16 @@ func FromEnv(ctx context.Context) (*sdktrace.TracerProvider, error) {
 	if !Enabled() {
 		return nil, nil
 	}
-	exporter, err := newExporter(ctx)
-	if err != nil {
-		return nil, err
-	}
 	res, err := resource.New(ctx,
 		resource.WithAttributes(attribute.String("service.name", ServiceName)),
 		resource.WithFromEnv(),
 		resource.WithTelemetrySDK())
 	if err != nil {
-		// A partial resource is still usable: the SDK reports which
-		// attributes it could not read.
-		if res == nil {
-			return nil, fmt.Errorf("tracing: resource: %w", err)
-		}
+		return nil, fmt.Errorf("tracing: OTEL_RESOURCE_ATTRIBUTES: %w", err)
+	}
+	exporter, err := newExporter(ctx)
+	if err != nil {
+		return nil, err
 	}
 	return NewProvider(sdktrace.NewBatchSpanProcessor(exporter), sdktrace.WithResource(res)), nil
 }

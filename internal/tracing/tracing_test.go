@@ -17,7 +17,7 @@ import (
 // clearEnv unsets every variable that turns tracing on or off.
 func clearEnv(t *testing.T) {
 	for _, name := range []string{"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED",
-		"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"} {
+		"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_RESOURCE_ATTRIBUTES"} {
 		t.Setenv(name, "")
 	}
 }
@@ -43,13 +43,21 @@ func TestFromEnvOff(t *testing.T) {
 	}
 }
 
-func TestFromEnvBadProtocol(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
-	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
-	_, err := tracing.FromEnv(t.Context())
-	if err == nil || !strings.Contains(err.Error(), "OTEL_EXPORTER_OTLP_PROTOCOL") {
-		t.Fatalf("FromEnv with protocol http/json: %v, want an error naming OTEL_EXPORTER_OTLP_PROTOCOL", err)
+func TestFromEnvBadSettings(t *testing.T) {
+	for _, tc := range []struct{ name, value string }{
+		{"OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"},
+		{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "thrift"},
+		{"OTEL_RESOURCE_ATTRIBUTES", "deployment.environment"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			clearEnv(t)
+			t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318")
+			t.Setenv(tc.name, tc.value)
+			tp, err := tracing.FromEnv(t.Context())
+			if err == nil || !strings.Contains(err.Error(), tc.name) {
+				t.Errorf("FromEnv with %s=%q: %v, %v; want an error naming %s", tc.name, tc.value, tp, err, tc.name)
+			}
+		})
 	}
 }
 
