@@ -48,11 +48,12 @@ func (c *bulkConfig) validate() error {
 	return nil
 }
 
-// openStore opens the bulk reads' pool on the database at url, and the
-// store on it. The caller closes the pool with the returned function once
-// done with the store.
-func (c *bulkConfig) openStore(ctx context.Context, url string) (*store.Store, func(), error) {
-	pool, err := store.Open(ctx, url, store.WithMaxConns(int32(c.Conns)), store.WithApplicationSuffix("bulk"))
+// openStore opens the bulk reads' pool on the database at url, with opts
+// besides its own, and the store on it. The caller closes the pool with the
+// returned function once done with the store.
+func (c *bulkConfig) openStore(ctx context.Context, url string, opts ...store.Option) (*store.Store, func(), error) {
+	opts = append([]store.Option{store.WithMaxConns(int32(c.Conns)), store.WithApplicationSuffix("bulk")}, opts...)
+	pool, err := store.Open(ctx, url, opts...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("bulk database pool: %w", err)
 	}

@@ -12,10 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
 	"github.com/featurestore/featurestore/internal/refresh"
 	"github.com/featurestore/featurestore/internal/store"
+	"github.com/featurestore/featurestore/internal/tracing"
 )
 
 // config is every setting of the binary, filled from flags whose defaults
@@ -48,9 +51,13 @@ type config struct {
 	RefreshInterval     time.Duration
 	FullRefreshInterval time.Duration
 
-	// serving, computing and caching say which settings were registered, and so are
-	// validated: a command that does not serve has no health interval.
+	// serving, computing and caching say which settings were registered,
+	// and so are validated: a command that does not serve has no health
+	// interval.
 	serving, computing, caching bool
+	// tracer, when not nil, traces serve's calls, queries and Redis
+	// commands (startTracing).
+	tracer trace.TracerProvider
 	// envErrs collects environment variables whose values do not parse; a
 	// command refuses to start while there is one (validate reports them),
 	// rather than quietly using the default in its place.
@@ -156,6 +163,7 @@ func (c *config) cacheConfig() (cache.Config, bool) {
 	cc := cache.DefaultConfig(c.RedisURL)
 	cc.Mode = cache.Mode(c.RedisMode)
 	cc.TTL, cc.Timeout, cc.PollInterval = c.CacheTTL, c.CacheTimeout, c.CachePoll
+	cc.TracerProvider = c.tracer
 	return cc, true
 }
 
@@ -276,11 +284,20 @@ func (c *config) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
+// poolOptions are the options of every pool on the database: its query
+// tracer when tracing is on.
+func (c *config) poolOptions() []store.Option {
+	if c.tracer == nil {
+		return nil
+	}
+	return []store.Option{store.WithTracer(tracing.QueryTracer(c.tracer))}
+}
+
 // openDatabase connects to the configured database and returns its store
 // and the function that closes the connections, which the caller must
 // call once done with the store.
 func (c *config) openDatabase(ctx context.Context) (*store.Store, func(), error) {
-	pool, err := store.Open(ctx, c.DatabaseURL)
+	pool, err := store.Open(ctx, c.DatabaseURL, c.poolOptions()...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("database: %w", err)
 	}

@@ -32,6 +32,14 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := cfg.logger()
+	// The tracer provider flushes last, once everything that makes spans
+	// has stopped.
+	tp, flushTraces, err := startTracing(ctx, cfg.ShutdownGrace, logger)
+	if err != nil {
+		return err
+	}
+	defer flushTraces()
+	cfg.tracer = tp
 
 	st, closeDB, err := cfg.openDatabase(ctx)
 	if err != nil {
@@ -52,7 +60,7 @@ func runServe(ctx context.Context, args []string) error {
 	// Bulk reads have a pool, and a store, of their own, so that however
 	// many clients read slowly, online reads, ingest and compute runs keep
 	// theirs.
-	bulkStore, closeBulk, err := cfg.Bulk.openStore(ctx, cfg.DatabaseURL)
+	bulkStore, closeBulk, err := cfg.Bulk.openStore(ctx, cfg.DatabaseURL, cfg.poolOptions()...)
 	if err != nil {
 		return err
 	}
@@ -126,7 +134,11 @@ func runServe(ctx context.Context, args []string) error {
 		}
 	}
 	healthSrv := health.NewServer()
-	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m, sec.grpcOpts...)
+	grpcOpts := sec.grpcOpts
+	if tp != nil {
+		grpcOpts = append(grpcOpts, server.WithTracing(tp))
+	}
+	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m, grpcOpts...)
 
 	// The listeners open in this order, before anything is served: metrics,
 	// the HTTP API, then gRPC. When one cannot be opened, those opened

@@ -12,7 +12,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/featurestore/featurestore/internal/tracing"
 )
 
 // Config is a Cache's settings.
@@ -41,6 +44,10 @@ type Config struct {
 	RepairTimeout time.Duration
 	// Registerer, if not nil, receives the cache's metrics.
 	Registerer prometheus.Registerer
+	// TracerProvider, if not nil, receives a span of every command of
+	// online reads and writes, and of every fill. Without it the cache
+	// installs no tracing at all.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultConfig returns the defaults for url.
@@ -106,6 +113,7 @@ type Cache struct {
 	marks      *markSet
 	repairWake chan struct{}
 	logger     *slog.Logger
+	tracer     trace.Tracer // nil: not traced
 	stop       context.CancelFunc
 	loops      sync.WaitGroup
 
@@ -156,6 +164,14 @@ func New(ctx context.Context, src Source, cfg Config, logger *slog.Logger) (*Cac
 			Namespace: "featurestore", Subsystem: "cache", Name: "writes_total",
 			Help: "Cache write operations (fills and compute write-throughs), by result.",
 		}, []string{"op", "result"}),
+	}
+	if cfg.TracerProvider != nil {
+		// Repairs run in the background, outside any traced call; their
+		// connections are not traced.
+		if err := tracing.InstrumentRedis(cfg.TracerProvider, c.rdb); err != nil {
+			return nil, fmt.Errorf("cache: %w", err)
+		}
+		c.tracer = cfg.TracerProvider.Tracer("github.com/featurestore/featurestore/internal/cache")
 	}
 	c.breakerG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "featurestore", Subsystem: "cache", Name: "breaker_open",

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/featurestore/featurestore/internal/protoconv"
 	"github.com/featurestore/featurestore/internal/store"
@@ -68,13 +71,23 @@ func (c *Cache) ReadPairs(ctx context.Context, shopID string, lookups []store.Lo
 // (see load) and returns the number of products it did not answer from
 // Redis. A customer that another fill completed in the meantime is read
 // from Redis instead, and counts as a hit.
-func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup, missed []int, out [][]store.Record) (int, error) {
+func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup, missed []int, out [][]store.Record) (answered int, err error) {
+	if c.tracer != nil {
+		var span trace.Span
+		ctx, span = c.tracer.Start(ctx, "cache.fill", trace.WithAttributes(attribute.Int("featurestore.customers", len(missed))))
+		defer func() {
+			if err != nil {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, "fill failed")
+			}
+			span.End()
+		}()
+	}
 	customers := customersOf(lookups, missed)
 	loaded, err := c.loadShared(ctx, shopID, customers)
 	if err != nil {
 		return 0, err
 	}
-	answered := 0
 	var again []store.Lookup
 	var againAt []int
 	for _, m := range missed {

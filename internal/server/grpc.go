@@ -7,6 +7,7 @@ import (
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -16,6 +17,7 @@ import (
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/auth"
 	"github.com/featurestore/featurestore/internal/metrics"
+	"github.com/featurestore/featurestore/internal/tracing"
 )
 
 // maxRecvMsgSize bounds a request. The largest valid one, 10,000
@@ -59,12 +61,23 @@ type authOption struct {
 
 type noReflectionOption struct{ grpc.EmptyServerOption }
 
+type tracingOption struct {
+	grpc.EmptyServerOption
+	tp trace.TracerProvider
+}
+
 // WithAuth makes every call but health and reflection pass a's checks.
 // Without it the server serves without authentication.
 func WithAuth(a Authorizer) grpc.ServerOption { return authOption{a: a} }
 
 // WithoutReflection leaves the reflection service unregistered.
 func WithoutReflection() grpc.ServerOption { return noReflectionOption{} }
+
+// WithTracing traces every call but health checks to tp (with its
+// database and Redis work, when their clients trace to tp too), and adds
+// the trace id to the call's log line while its span records. Without it
+// the server installs no tracing at all.
+func WithTracing(tp trace.TracerProvider) grpc.ServerOption { return tracingOption{tp: tp} }
 
 // NewGRPCServer returns a gRPC server serving svc, grpc.health.v1 (backed by
 // healthSrv) and reflection, behind the interceptor chain: metrics
@@ -79,9 +92,11 @@ func WithoutReflection() grpc.ServerOption { return noReflectionOption{} }
 // UTF-8 (decode.go); PERMISSION_DENIED when the key does not cover the
 // method or the decoded request's shops; then whatever the handler
 // answers. Health and reflection need no key; their requests are decoded
-// alike.
+// alike. With WithTracing, a stats handler starts each call's span before
+// any interceptor runs, so the log line and everything inside see it.
 func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *health.Server, logger *slog.Logger, m *metrics.Metrics, opts ...grpc.ServerOption) *grpc.Server {
 	var authorizer Authorizer
+	var tp trace.TracerProvider
 	reflect := true
 	for _, o := range opts {
 		switch o := o.(type) {
@@ -89,6 +104,8 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 			authorizer = o.a
 		case noReflectionOption:
 			reflect = false
+		case tracingOption:
+			tp = o.tp
 		}
 	}
 	recoveryOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
@@ -109,6 +126,10 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 			}
 			return logging.LevelWarn
 		}),
+	}
+	if tp != nil {
+		logOpts = append(logOpts, logging.WithFieldsFromContext(traceIDField))
+		opts = append(opts, tracing.ServerOption(tp))
 	}
 	var unary []grpc.UnaryServerInterceptor
 	var stream []grpc.StreamServerInterceptor
@@ -157,6 +178,15 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 		m.GRPC.InitializeMetrics(srv)
 	}
 	return srv
+}
+
+// traceIDField is the trace_id field of a call's log line, when the call's
+// span records.
+func traceIDField(ctx context.Context) logging.Fields {
+	if id, ok := tracing.TraceID(ctx); ok {
+		return logging.Fields{"trace_id", id}
+	}
+	return nil
 }
 
 // unaryStatus maps the errors of the interceptors inside it to statuses

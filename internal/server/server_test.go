@@ -40,7 +40,13 @@ func startServer(t testing.TB, pool *pgxpool.Pool, tune func(*compute.Config)) f
 		reader = c
 	}
 	svc := newService(t, server.Config{Computer: engine, Rows: engine, Reader: reader, Ingester: ingest.NewWriter(st)})
-	srv := server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil)
+	return dialBufconn(t, server.NewGRPCServer(svc, health.NewServer(), testenv.Logger(), nil))
+}
+
+// dialBufconn serves srv on an in-memory listener until the test ends and
+// returns a client of it.
+func dialBufconn(t testing.TB, srv *grpc.Server) featurestorev1.FeatureStoreServiceClient {
+	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)

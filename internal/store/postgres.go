@@ -8,15 +8,24 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Option adjusts the pool's configuration before it connects.
 type Option func(*pgxpool.Config)
 
-// WithTracer traces every query of the pool, e.g. to count them.
+// WithTracer traces every query of the pool, e.g. to count them or to make
+// spans of them. Tracers given by several options all see every query, in
+// the order given.
 func WithTracer(t pgx.QueryTracer) Option {
-	return func(c *pgxpool.Config) { c.ConnConfig.Tracer = t }
+	return func(c *pgxpool.Config) {
+		if prev := c.ConnConfig.Tracer; prev != nil {
+			c.ConnConfig.Tracer = multitracer.New(prev, t)
+			return
+		}
+		c.ConnConfig.Tracer = t
+	}
 }
 
 // WithMaxConns sizes the pool to n connections, whatever the url says: a
