@@ -17,6 +17,7 @@ import (
 	"github.com/featurestore/featurestore/internal/export"
 	"github.com/featurestore/featurestore/internal/export/exporttest"
 	"github.com/featurestore/featurestore/internal/features"
+	"github.com/featurestore/featurestore/internal/protoconv"
 )
 
 var formats = []export.Format{export.CSV, export.JSONL, export.Parquet}
@@ -72,6 +73,10 @@ func testRecords(n int) []*featurestorev1.FeatureRecord {
 		if i%4 == 0 {
 			f.FirstViewDate, f.LastViewDate, f.ChannelPreference = nil, nil, nil
 		}
+		// Every feature that is not NULL is present, 0 included, as a
+		// server sends it.
+		v := protoconv.Vector(f)
+		f = protoconv.Features(&v)
 		out[i] = &featurestorev1.FeatureRecord{
 			CustomerId:      fmt.Sprintf("gid://shopify/Customer/%d,%q", i/10, "x"),
 			ProductId:       "gid://shopify/Product/" + strconv.Itoa(i),
