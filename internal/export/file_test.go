@@ -10,10 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/buildinfo"
 	"github.com/featurestore/featurestore/internal/export"
 	"github.com/featurestore/featurestore/internal/export/exporttest"
 	"github.com/featurestore/featurestore/internal/features"
@@ -362,5 +364,30 @@ func TestResumeRefuses(t *testing.T) {
 	}
 	if _, err := export.Resume(path, started); err == nil {
 		t.Error("resume of a file shorter than its checkpoint succeeded")
+	}
+}
+
+// TestParquetCreatedBy reads the created_by of a Parquet export: the
+// application and the build's version, never an empty "(build )".
+func TestParquetCreatedBy(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "out.parquet")
+	roundTrip(t, export.Parquet, testRecords(3), path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(f, info.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pf.Metadata().CreatedBy
+	if want := "featurestore version " + buildinfo.Read().String(); got != want || strings.Contains(got, "(build )") {
+		t.Errorf("created_by %q, want %q", got, want)
 	}
 }
