@@ -40,8 +40,8 @@ var _ Source = (*store.Store)(nil)
 // the same time. While Redis fails, or for a hash marked for repair in
 // any process, reads go to the Source.
 func (c *Cache) ReadPairs(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, error) {
-	if c.anyDirty(shopID, customersOf(lookups, nil)) {
-		c.lookups.WithLabelValues("fallback").Add(float64(countProducts(lookups)))
+	if !c.marks.empty() && c.anyDirty(shopID, customersOf(lookups, nil)) {
+		c.fallbacks.Add(float64(countProducts(lookups)))
 		return c.source.ReadPairs(ctx, shopID, lookups)
 	}
 	out, missed, err := c.lookup(ctx, shopID, lookups)
@@ -49,7 +49,7 @@ func (c *Cache) ReadPairs(ctx context.Context, shopID string, lookups []store.Lo
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		c.lookups.WithLabelValues("fallback").Add(float64(countProducts(lookups)))
+		c.fallbacks.Add(float64(countProducts(lookups)))
 		return c.source.ReadPairs(ctx, shopID, lookups)
 	}
 	hits := countProducts(lookups)
@@ -60,7 +60,7 @@ func (c *Cache) ReadPairs(ctx context.Context, shopID string, lookups []store.Lo
 		}
 		hits -= filled
 	}
-	c.lookups.WithLabelValues("hit").Add(float64(hits))
+	c.hits.Add(float64(hits))
 	return out, nil
 }
 
@@ -89,7 +89,7 @@ func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup,
 		}
 		answered += len(l.ProductIDs)
 	}
-	c.lookups.WithLabelValues("miss").Add(float64(answered))
+	c.misses.Add(float64(answered))
 	if len(again) == 0 {
 		return answered, nil
 	}
@@ -103,7 +103,7 @@ func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup,
 		if recs, err = c.source.ReadPairs(ctx, shopID, again); err != nil {
 			return 0, err
 		}
-		c.lookups.WithLabelValues("fallback").Add(float64(countProducts(again)))
+		c.fallbacks.Add(float64(countProducts(again)))
 		answered += countProducts(again)
 	}
 	for i, m := range againAt {
