@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -41,6 +42,31 @@ func (r loadResult) percentile(p float64) time.Duration {
 }
 
 func (r loadResult) rate() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }
+
+// loadSummary is a case's figures: one run's, or the medians of rounds.
+type loadSummary struct {
+	name        string
+	concurrency int
+	requests    int
+	p50, p99    time.Duration
+	rps         float64
+}
+
+func summarize(r loadResult) loadSummary {
+	return loadSummary{name: r.name, concurrency: r.concurrency, requests: len(r.latencies), p50: r.percentile(0.5), p99: r.percentile(0.99), rps: r.rate()}
+}
+
+// medianResult is the medians of rounds of one case.
+func medianResult(rounds []loadResult) loadSummary {
+	var p50s, p99s []time.Duration
+	var rates []float64
+	for _, r := range rounds {
+		p50s, p99s, rates = append(p50s, r.percentile(0.5)), append(p99s, r.percentile(0.99)), append(rates, r.rate())
+	}
+	slices.Sort(rates)
+	return loadSummary{name: rounds[0].name, concurrency: rounds[0].concurrency, requests: len(rounds[0].latencies),
+		p50: median(p50s), p99: median(p99s), rps: rates[len(rates)/2]}
+}
 
 // load calls fn n times from concurrency goroutines and records each call's
 // latency.
@@ -108,7 +134,8 @@ func benchGet(ctx context.Context, e env) error {
 		return err
 	}
 
-	srv, err := startServer(ctx, e.opts.binary, e.url, e.opts.redisURL)
+	// --pprof lets a run be profiled at the metrics address it prints.
+	srv, err := startServer(ctx, e.opts.binary, e.url, e.opts.redisURL, "--pprof")
 	if err != nil {
 		return err
 	}
@@ -149,51 +176,105 @@ func benchGet(ctx context.Context, e env) error {
 	one := &featurestorev1.GetFeaturesRequest{ShopId: getShop, CustomerId: customer, ProductIds: products[:1]}
 	getOne := func() error { _, err := client.GetFeatures(ctx, one); return err }
 
-	var results []loadResult
-	for _, conc := range []int{1, 16} {
-		n := 2000
-		if conc > 1 {
-			n = 8000
+	// The answers as a client that does not decode them receives them,
+	// beside bare servers answering the same bytes (wirefloor.go).
+	recordsReq := &featurestorev1.GetFeaturesRequest{ShopId: getShop, CustomerId: customer, ProductIds: products}
+	matrixReq := &featurestorev1.GetFeaturesRequest{ShopId: getShop, CustomerId: customer, ProductIds: products, Format: featurestorev1.Format_FORMAT_MATRIX}
+	raw := map[string]func() error{}
+	for _, a := range []struct {
+		name string
+		req  *featurestorev1.GetFeaturesRequest
+	}{{"records", recordsReq}, {"matrix", matrixReq}} {
+		answer, err := rawAnswer(ctx, srv.conn, a.req)
+		if err != nil {
+			return err
 		}
-		for _, c := range []struct {
-			name string
-			fn   func() error
-		}{{"redis HMGET (floor)", hmget}, {"gRPC health check", ping}, {"GetFeatures, 1 product", getOne}, {"GetFeatures", get},
-			{"GetFeatures, API key", getWithKey}} {
-			if _, err := load(c.name, conc, n/10, c.fn); err != nil { // warm-up
-				return err
+		if raw["GetFeatures "+a.name+", undecoded"], err = rawCall(ctx, srv.conn, a.req, len(answer)); err != nil {
+			return err
+		}
+		floor, err := startFloor(ctx, answer)
+		if err != nil {
+			return err
+		}
+		defer floor.stop()
+		if raw["bare gRPC floor, "+a.name], err = rawCall(ctx, floor.conn, a.req, len(answer)); err != nil {
+			return err
+		}
+		fmt.Printf("  %s answer: %d bytes\n", a.name, len(answer))
+	}
+
+	cases := []struct {
+		name string
+		fn   func() error
+	}{{"redis HMGET (floor)", hmget}, {"gRPC health check", ping},
+		{"bare gRPC floor, records", raw["bare gRPC floor, records"]}, {"GetFeatures records, undecoded", raw["GetFeatures records, undecoded"]},
+		{"bare gRPC floor, matrix", raw["bare gRPC floor, matrix"]}, {"GetFeatures matrix, undecoded", raw["GetFeatures matrix, undecoded"]},
+		{"GetFeatures, 1 product", getOne}, {"GetFeatures", get}, {"GetFeatures, API key", getWithKey}}
+	// Each case is measured in rounds, the cases taking turns, so that the
+	// load of a shared machine falls on all of them alike; a case's
+	// figures are the medians over its rounds.
+	var results []loadSummary
+	for _, conc := range []int{1, 16} {
+		n := 1000
+		if conc > 1 {
+			n = 4000
+		}
+		rounds := make([][]loadResult, len(cases))
+		for round := range max(e.opts.rounds, 1) {
+			for i, c := range cases {
+				if round == 0 {
+					if _, err := load(c.name, conc, n/10, c.fn); err != nil { // warm-up
+						return fmt.Errorf("%s: %w", c.name, err)
+					}
+				}
+				r, err := load(c.name, conc, n, c.fn)
+				if err != nil {
+					return fmt.Errorf("%s: %w", c.name, err)
+				}
+				rounds[i] = append(rounds[i], r)
 			}
-			r, err := load(c.name, conc, n, c.fn)
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			results = append(results, r)
+		}
+		for _, rs := range rounds {
+			results = append(results, medianResult(rs))
 		}
 	}
 	cold, err := benchCold(ctx, e, client, rdb, products)
 	if err != nil {
 		return err
 	}
-	results = append(results, cold)
+	results = append(results, summarize(cold))
 
-	fmt.Printf("\nGetFeatures: one customer x %d products (shop %s), warm cache unless noted; client and server share the machine\n", len(products), getShop)
+	fmt.Printf("\nGetFeatures: one customer x %d products (shop %s), warm cache unless noted; client and server share the machine; medians of %d rounds\n",
+		len(products), getShop, max(e.opts.rounds, 1))
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "case\tconcurrency\trequests\tp50\tp99\trequests/s\tp50 / floor p50\t")
-	var floor time.Duration
+	fmt.Fprintln(tw, "case\tconcurrency\trequests\tp50\tp99\trequests/s\tp50 / HMGET p50\t")
+	byName := map[[2]any]loadSummary{}
 	for _, r := range results {
-		if r.name == "redis HMGET (floor)" {
-			floor = r.percentile(0.5)
-		}
+		byName[[2]any{r.name, r.concurrency}] = r
 		ratio := "-"
-		if (r.name == "GetFeatures" || r.name == "GetFeatures, API key") && floor > 0 {
-			ratio = fmt.Sprintf("%.1fx", r.percentile(0.5).Seconds()/floor.Seconds())
+		if hm := byName[[2]any{"redis HMGET (floor)", r.concurrency}]; hm.p50 > 0 && strings.HasPrefix(r.name, "GetFeatures") {
+			ratio = fmt.Sprintf("%.1fx", r.p50.Seconds()/hm.p50.Seconds())
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%.0f\t%s\t\n", r.name, r.concurrency, len(r.latencies),
-			r.percentile(0.5).Round(time.Microsecond), r.percentile(0.99).Round(time.Microsecond), r.rate(), ratio)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%.0f\t%s\t\n", r.name, r.concurrency, r.requests,
+			r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.rps, ratio)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	at := func(name string, conc int) loadSummary { return byName[[2]any{name, conc}] }
+	hm1 := at("redis HMGET (floor)", 1)
+	for _, a := range []string{"records", "matrix"} {
+		got1, floor1 := at("GetFeatures "+a+", undecoded", 1), at("bare gRPC floor, "+a, 1)
+		got16, floor16 := at("GetFeatures "+a+", undecoded", 16), at("bare gRPC floor, "+a, 16)
+		fmt.Printf("%s, undecoded: c=1 p50 %s = %.2fx its floor (%s), %.2fx floor + HMGET (%s); p99 %s; c=16 %.0f req/s = %.2fx the floor's %.0f\n",
+			a, got1.p50.Round(time.Microsecond), got1.p50.Seconds()/floor1.p50.Seconds(), floor1.p50.Round(time.Microsecond),
+			got1.p50.Seconds()/(floor1.p50+hm1.p50).Seconds(), (floor1.p50 + hm1.p50).Round(time.Microsecond),
+			got1.p99.Round(time.Microsecond), got16.rps, got16.rps/floor16.rps, floor16.rps)
+	}
+	rec1, mat1 := at("GetFeatures records, undecoded", 1), at("GetFeatures matrix, undecoded", 1)
+	rec16, mat16 := at("GetFeatures records, undecoded", 16), at("GetFeatures matrix, undecoded", 16)
+	fmt.Printf("matrix against records: c=1 p50 %.2fx faster; c=16 %.2fx the req/s\n",
+		rec1.p50.Seconds()/mat1.p50.Seconds(), mat16.rps/rec16.rps)
 	// The cost of the key check, measured with the two servers' calls
 	// interleaved one by one, so that the load of a shared machine falls
 	// on both alike.

@@ -34,6 +34,10 @@ type options struct {
 }
 
 func main() {
+	if served, err := runFloorIfAsked(); served {
+		fmt.Fprintln(os.Stderr, "featurestore-bench floor server:", err)
+		os.Exit(1)
+	}
 	var (
 		o      options
 		events string

@@ -15,7 +15,8 @@ import (
 // TestServeExportsSpansOnStop serves with a collector's endpoint in the
 // environment and batching that never sends by itself: the span of a call
 // reaches the collector only because serve flushes its tracer provider as
-// it stops, and the call's log line names the trace.
+// it stops, and the call's log line (at DEBUG, a fast success) names
+// the trace.
 func TestServeExportsSpansOnStop(t *testing.T) {
 	collector := testenv.StartOTLPCollector(t)
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", collector.URL)
@@ -24,7 +25,7 @@ func TestServeExportsSpansOnStop(t *testing.T) {
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "3600000")
 	_, dbURL := testenv.Postgres(t)
 	addr := freeAddr(t)
-	srv := startBinary(t, "serve", "--database-url", dbURL, "--addr", addr, "--log-format", "json", "--auth", "none")
+	srv := startBinary(t, "serve", "--database-url", dbURL, "--addr", addr, "--log-format", "json", "--log-level", "debug", "--auth", "none")
 	testenv.WaitFor(t, time.Minute, "serve answers health checks", func() bool {
 		select {
 		case <-srv.done:

@@ -117,9 +117,11 @@ type Cache struct {
 	stop       context.CancelFunc
 	loops      sync.WaitGroup
 
-	lookups  *prometheus.CounterVec
-	writes   *prometheus.CounterVec
-	breakerG prometheus.GaugeFunc
+	lookups *prometheus.CounterVec
+	// hits, misses and fallbacks are lookups' series, looked up once.
+	hits, misses, fallbacks prometheus.Counter
+	writes                  *prometheus.CounterVec
+	breakerG                prometheus.GaugeFunc
 }
 
 // New returns a cache in front of src and connects it to Redis. It does not
@@ -173,6 +175,7 @@ func New(ctx context.Context, src Source, cfg Config, logger *slog.Logger) (*Cac
 		}
 		c.tracer = cfg.TracerProvider.Tracer("github.com/featurestore/featurestore/internal/cache")
 	}
+	c.hits, c.misses, c.fallbacks = c.lookups.WithLabelValues("hit"), c.lookups.WithLabelValues("miss"), c.lookups.WithLabelValues("fallback")
 	c.breakerG = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: "featurestore", Subsystem: "cache", Name: "breaker_open",
 		Help: "1 while the Redis breaker is open and reads bypass Redis.",

@@ -10,13 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/buildinfo"
 	"github.com/featurestore/featurestore/internal/export"
 	"github.com/featurestore/featurestore/internal/export/exporttest"
 	"github.com/featurestore/featurestore/internal/features"
+	"github.com/featurestore/featurestore/internal/protoconv"
 )
 
 var formats = []export.Format{export.CSV, export.JSONL, export.Parquet}
@@ -51,14 +54,14 @@ func testRecords(n int) []*featurestorev1.FeatureRecord {
 	out := make([]*featurestorev1.FeatureRecord, n)
 	for i := range out {
 		f := &featurestorev1.Features{
-			TotalViews:              int32(i),
-			UniqueViews:             math.MaxInt32 - int32(i),
-			ViewFrequency:           float64(i) / 3,
-			EngagementScore:         []float64{0, 1e-300, 1e300, -0.5, 100, math.SmallestNonzeroFloat64}[i%6],
-			CartAdds:                int32(i % 5),
-			InteractionQualityScore: float64(i),
-			PurchaseQuantity:        math.MaxInt64 - int64(i),
-			PurchaseValue:           12.34 * float64(i),
+			TotalViews:              ptr(int32(i)),
+			UniqueViews:             ptr(math.MaxInt32 - int32(i)),
+			ViewFrequency:           ptr(float64(i) / 3),
+			EngagementScore:         ptr([]float64{0, 1e-300, 1e300, -0.5, 100, math.SmallestNonzeroFloat64}[i%6]),
+			CartAdds:                ptr(int32(i % 5)),
+			InteractionQualityScore: ptr(float64(i)),
+			PurchaseQuantity:        ptr(math.MaxInt64 - int64(i)),
+			PurchaseValue:           ptr(12.34 * float64(i)),
 			FirstViewDate:           timestamppb.New(base.Add(-time.Duration(i) * time.Hour)),
 			LastViewDate:            timestamppb.New(base.Add(time.Duration(i) * time.Microsecond)),
 			ChannelPreference:       ptr(texts[i%len(texts)]),
@@ -72,6 +75,10 @@ func testRecords(n int) []*featurestorev1.FeatureRecord {
 		if i%4 == 0 {
 			f.FirstViewDate, f.LastViewDate, f.ChannelPreference = nil, nil, nil
 		}
+		// Every feature that is not NULL is present, 0 included, as a
+		// server sends it.
+		v := protoconv.Vector(f)
+		f = protoconv.Features(&v)
 		out[i] = &featurestorev1.FeatureRecord{
 			CustomerId:      fmt.Sprintf("gid://shopify/Customer/%d,%q", i/10, "x"),
 			ProductId:       "gid://shopify/Product/" + strconv.Itoa(i),
@@ -357,5 +364,30 @@ func TestResumeRefuses(t *testing.T) {
 	}
 	if _, err := export.Resume(path, started); err == nil {
 		t.Error("resume of a file shorter than its checkpoint succeeded")
+	}
+}
+
+// TestParquetCreatedBy reads the created_by of a Parquet export: the
+// application and the build's version, never an empty "(build )".
+func TestParquetCreatedBy(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "out.parquet")
+	roundTrip(t, export.Parquet, testRecords(3), path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(f, info.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pf.Metadata().CreatedBy
+	if want := "featurestore version " + buildinfo.Read().String(); got != want || strings.Contains(got, "(build )") {
+		t.Errorf("created_by %q, want %q", got, want)
 	}
 }

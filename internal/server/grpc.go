@@ -5,11 +5,9 @@ import (
 	"log/slog"
 	"runtime/debug"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -24,13 +22,6 @@ import (
 // interactions whose ids and values all have their maximal length in
 // four-byte characters, is about 51 MB.
 const maxRecvMsgSize = 64 << 20
-
-// slogLogger adapts slog to the middleware's logging interface.
-func slogLogger(l *slog.Logger) logging.Logger {
-	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		l.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-}
 
 // Authorizer checks the caller of every call; *auth.GRPC implements it.
 // Its interceptors run inside request logging (so refused calls are
@@ -81,7 +72,7 @@ func WithTracing(tp trace.TracerProvider) grpc.ServerOption { return tracingOpti
 
 // NewGRPCServer returns a gRPC server serving svc, grpc.health.v1 (backed by
 // healthSrv) and reflection, behind the interceptor chain: metrics
-// outermost (when m is not nil), then request logging, then (WithAuth)
+// outermost (when m is not nil), then request logging (requestlog.go), then (WithAuth)
 // authentication, then the decoding of requests, then (WithAuth)
 // authorization, then panic recovery closest to the handler, so a panic is
 // counted and logged as the INTERNAL error it becomes.
@@ -115,20 +106,7 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 		logger.ErrorContext(ctx, "handler panic", "panic", p, "stack", string(debug.Stack()))
 		return internalError()
 	})
-	logOpts := []logging.Option{
-		logging.WithLogOnEvents(logging.FinishCall),
-		logging.WithLevels(func(c codes.Code) logging.Level {
-			switch c {
-			case codes.OK, codes.NotFound, codes.Canceled, codes.InvalidArgument, codes.Aborted, codes.AlreadyExists:
-				return logging.LevelInfo
-			case codes.Internal, codes.Unknown, codes.DataLoss:
-				return logging.LevelError
-			}
-			return logging.LevelWarn
-		}),
-	}
 	if tp != nil {
-		logOpts = append(logOpts, logging.WithFieldsFromContext(traceIDField))
 		opts = append(opts, tracing.ServerOption(tp))
 	}
 	var unary []grpc.UnaryServerInterceptor
@@ -137,8 +115,8 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 		unary = append(unary, m.GRPC.UnaryServerInterceptor())
 		stream = append(stream, m.GRPC.StreamServerInterceptor())
 	}
-	unary = append(unary, logging.UnaryServerInterceptor(slogLogger(logger), logOpts...))
-	stream = append(stream, logging.StreamServerInterceptor(slogLogger(logger), logOpts...))
+	unary = append(unary, unaryLog(logger))
+	stream = append(stream, streamLog(logger))
 	// Authentication, decoding, authorization: in the order the comment
 	// above gives.
 	var authorizeUnary grpc.UnaryServerInterceptor
@@ -178,15 +156,6 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 		m.GRPC.InitializeMetrics(srv)
 	}
 	return srv
-}
-
-// traceIDField is the trace_id field of a call's log line, when the call's
-// span records.
-func traceIDField(ctx context.Context) logging.Fields {
-	if id, ok := tracing.TraceID(ctx); ok {
-		return logging.Fields{"trace_id", id}
-	}
-	return nil
 }
 
 // unaryStatus maps the errors of the interceptors inside it to statuses

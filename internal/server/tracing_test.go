@@ -30,7 +30,7 @@ const getFeaturesSpan = "featurestore.v1.FeatureStoreService/GetFeatures"
 
 // startTraced serves the database at url with a Redis cache at redisURL,
 // everything traced to tp as serve traces it, logging JSON lines to logs.
-func startTraced(t testing.TB, url, redisURL string, tp trace.TracerProvider, logs *syncBuffer) featurestorev1.FeatureStoreServiceClient {
+func startTraced(t testing.TB, url, redisURL string, tp trace.TracerProvider, logs *testenv.SyncBuffer) featurestorev1.FeatureStoreServiceClient {
 	t.Helper()
 	ctx := context.Background()
 	pool, err := store.Open(ctx, url, store.WithTracer(tracing.QueryTracer(tp)))
@@ -50,7 +50,7 @@ func startTraced(t testing.TB, url, redisURL string, tp trace.TracerProvider, lo
 	cfg.Sink = c
 	engine := newEngine(t, st, cfg)
 	svc := newService(t, server.Config{Computer: engine, Rows: engine, Reader: c, Ingester: ingest.NewWriter(st)})
-	logger := slog.New(slog.NewJSONHandler(logs, nil))
+	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	return dialBufconn(t, server.NewGRPCServer(svc, health.NewServer(), logger, nil, server.WithTracing(tp)))
 }
 
@@ -66,7 +66,7 @@ func TestTraceOfColdGetFeatures(t *testing.T) {
 	spans := tracetest.NewInMemoryExporter()
 	tp := tracing.NewProvider(sdktrace.NewSimpleSpanProcessor(spans))
 	t.Cleanup(func() { _ = tp.Shutdown(context.WithoutCancel(t.Context())) })
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	client := startTraced(t, o.pool.Config().ConnString(), redisURL, tp, logs)
 
 	req := &featurestorev1.GetFeaturesRequest{ShopId: "shop-0", CustomerId: cust1000, ProductIds: []string{product(9000), product(9001)}}
@@ -230,7 +230,7 @@ func BenchmarkGetFeaturesWarmTraced(b *testing.B) {
 	o := startOnline(b, redisURL, nil)
 	tp := tracing.NewProvider(sdktrace.NewBatchSpanProcessor(tracetest.NewNoopExporter()))
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
-	client := startTraced(b, o.pool.Config().ConnString(), redisURL, tp, &syncBuffer{})
+	client := startTraced(b, o.pool.Config().ConnString(), redisURL, tp, &testenv.SyncBuffer{})
 	ctx := context.Background()
 	if _, err := client.GetFeatures(ctx, req); err != nil { // warm
 		b.Fatal(err)
