@@ -118,11 +118,11 @@ def records_frame(
     mask = np.ones(n, dtype=bool) if found is None else np.asarray(found, dtype=bool)
     nullable_rows = found is not None
     cols = {
-        "customer_id": pd.Series([r.customer_id for r in records], dtype=object),
-        "product_id": pd.Series([r.product_id for r in records], dtype=object),
+        "customer_id": np.array([r.customer_id for r in records], dtype=object),
+        "product_id": np.array([r.product_id for r in records], dtype=object),
     }
     if found is not None:
-        cols["found"] = pd.Series(mask, dtype=bool)
+        cols["found"] = mask
     feats = [r.features for r in records]
     for f in catalogue.features:
         field = _FEATURE_FIELDS.get(f.name)
@@ -132,41 +132,47 @@ def records_frame(
             continue
         present = mask
         if field.has_presence:
-            present = mask & np.fromiter((x.HasField(f.name) for x in feats), dtype=bool, count=n)
+            present = mask & _has(feats, f.name, n)
         cols[f.name] = _column(f, field, feats, present, f.nullable or nullable_rows)
-    cols["as_of"] = _timestamps([r.as_of for r in records], np.fromiter((r.HasField("as_of") for r in records), bool, n) & mask)
-    cols["computed_at"] = _timestamps(
-        [r.computed_at for r in records], np.fromiter((r.HasField("computed_at") for r in records), bool, n) & mask
-    )
-    versions = pd.Series([r.features_version for r in records], dtype="int64")
-    cols["features_version"] = versions.astype("Int64").where(mask, pd.NA) if nullable_rows else versions
-    return pd.DataFrame(cols)
+    cols["as_of"] = _timestamps([r.as_of for r in records], mask & _has(records, "as_of", n))
+    cols["computed_at"] = _timestamps([r.computed_at for r in records], mask & _has(records, "computed_at", n))
+    versions = np.fromiter((r.features_version for r in records), dtype=np.int64, count=n)
+    cols["features_version"] = pd.arrays.IntegerArray(versions, ~mask) if nullable_rows else versions
+    # The arrays are new: the frame takes them without copying.
+    return pd.DataFrame(cols, copy=False)
 
 
-def _column(f: Feature, field, feats, present: np.ndarray, nullable: bool) -> pd.Series:
+def _has(messages, name: str, n: int) -> np.ndarray:
+    return np.fromiter((m.HasField(name) for m in messages), dtype=bool, count=n)
+
+
+def _column(f: Feature, field, feats, present: np.ndarray, nullable: bool):
     name = f.name
     if field.message_type is not None:  # google.protobuf.Timestamp
         return _timestamps([getattr(x, name) for x in feats], present)
-    values = [getattr(x, name) for x in feats]
-    if f.type == "int" or field.cpp_type in (field.CPPTYPE_INT32, field.CPPTYPE_INT64):
-        arr = np.array(values, dtype=np.int64)
+    n = len(feats)
+    if field.cpp_type in (field.CPPTYPE_INT32, field.CPPTYPE_INT64):
+        arr = np.fromiter((getattr(x, name) for x in feats), dtype=np.int64, count=n)
         if not nullable and present.all():
-            return pd.Series(arr, dtype="int64")
-        return pd.Series(pd.arrays.IntegerArray(arr, ~present), dtype="Int64")
+            return arr
+        return pd.arrays.IntegerArray(arr, ~present)
     if field.cpp_type in (field.CPPTYPE_DOUBLE, field.CPPTYPE_FLOAT):
-        arr = np.array(values, dtype=np.float64)
+        arr = np.fromiter((getattr(x, name) for x in feats), dtype=np.float64, count=n)
         arr[~present] = np.nan
-        return pd.Series(arr, dtype="float64")
-    return pd.Series([v if p else None for v, p in zip(values, present)], dtype=object)
+        return arr
+    return np.array([getattr(x, name) if p else None for x, p in zip(feats, present)], dtype=object)
 
 
-def _timestamps(stamps, present: np.ndarray) -> pd.Series:
+_UTC = pd.DatetimeTZDtype(tz="UTC")
+
+
+def _timestamps(stamps, present: np.ndarray):
     ns = np.fromiter(
         (t.seconds * 1_000_000_000 + t.nanos if p else _NAT for t, p in zip(stamps, present)),
         dtype=np.int64,
         count=len(stamps),
     )
-    return pd.Series(pd.to_datetime(ns.view("datetime64[ns]"), utc=True))
+    return pd.arrays.DatetimeArray(ns.view("datetime64[ns]"), dtype=_UTC)
 
 
 def empty_frame(catalogue: Catalogue) -> pd.DataFrame:

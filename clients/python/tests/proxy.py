@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 import threading
 from typing import List, Tuple
+
+
+# _POLL is how often idle relays look whether the proxy was closed.
+_POLL = 0.2
 
 
 def _reset(sock: socket.socket) -> None:
@@ -23,7 +28,8 @@ class CuttingProxy:
     The first connection is reset on both sides once cut_after bytes went
     from upstream to the client; the refuse connections after it are reset
     as soon as they are accepted (a server that is still down); later ones
-    are relayed whole.
+    are relayed whole. Each connection is relayed by one thread that owns
+    both of its sockets, so that a close always reaches the peers at once.
     """
 
     def __init__(self, upstream: Tuple[str, int], cut_after: int, refuse: int = 0) -> None:
@@ -35,26 +41,19 @@ class CuttingProxy:
         self.connections = 0
         self._lock = threading.Lock()
         self._armed = True
-        self._closed = False
-        self._socks: List[socket.socket] = []
+        self._closed = threading.Event()
+        self._threads: List[threading.Thread] = []
         self._listener = socket.socket()
         self._listener.bind(("127.0.0.1", 0))
         self._listener.listen(16)
         self.addr = "127.0.0.1:%d" % self._listener.getsockname()[1]
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
+        self._spawn(self._accept)
 
     def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            socks = list(self._socks)
+        self._closed.set()
+        for t in self._threads:
+            t.join(timeout=30)
         self._listener.close()
-        for s in socks:
-            try:
-                s.close()
-            except OSError:
-                pass
-        self._thread.join(timeout=10)
 
     def __enter__(self) -> "CuttingProxy":
         return self
@@ -62,17 +61,19 @@ class CuttingProxy:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def _spawn(self, target, *args) -> None:
+        t = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(t)
+        t.start()
+
     def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                return
+        while not self._closed.is_set():
+            ready, _, _ = select.select([self._listener], [], [], _POLL)
+            if not ready:
+                continue
+            conn, _ = self._listener.accept()
             with self._lock:
                 self.connections += 1
-                if self._closed:
-                    conn.close()
-                    return
                 if not self._armed and self.refused < self.refuse:
                     self.refused += 1
                     _reset(conn)
@@ -81,36 +82,36 @@ class CuttingProxy:
                 self._armed = False
             try:
                 up = socket.create_connection(self.upstream, timeout=30)
-                up.settimeout(None)
             except OSError:
                 _reset(conn)
                 continue
-            with self._lock:
-                self._socks += [conn, up]
-            state = {"relayed": 0, "done": False}
-            threading.Thread(target=self._pump, args=(conn, up, None, state), daemon=True).start()
-            threading.Thread(target=self._pump, args=(up, conn, cut, state), daemon=True).start()
+            self._spawn(self._relay, conn, up, cut)
 
-    def _pump(self, src: socket.socket, dst: socket.socket, cut, state) -> None:
-        """_pump copies src to dst; with cut (the upstream to client side of
-        the connection to drop) it resets both after cut_after bytes."""
+    def _relay(self, conn: socket.socket, up: socket.socket, cut: bool) -> None:
+        """_relay copies both ways until either side closes or the proxy
+        does; with cut it resets both sides after cut_after bytes from
+        upstream."""
+        relayed, reset = 0, False
         try:
-            while True:
-                data = src.recv(16384)
-                if not data:
-                    break
-                if cut:
-                    room = self.cut_after - state["relayed"]
-                    if len(data) >= room:
-                        dst.sendall(data[: max(room, 0)])
+            while not self._closed.is_set() and not reset:
+                ready, _, _ = select.select([conn, up], [], [], _POLL)
+                for src in ready:
+                    data = src.recv(65536)
+                    if not data:
+                        return
+                    if src is conn:
+                        up.sendall(data)
+                        continue
+                    if cut and relayed + len(data) >= self.cut_after:
+                        conn.sendall(data[: self.cut_after - relayed])
                         with self._lock:
                             self.cuts += 1
+                        reset = True
                         break
-                    state["relayed"] += len(data)
-                dst.sendall(data)
+                    relayed += len(data)
+                    conn.sendall(data)
         except OSError:
             pass
-        if not state["done"]:
-            state["done"] = True
-            _reset(src) if cut else src.close()
-            _reset(dst) if cut else dst.close()
+        finally:
+            for s in (conn, up):
+                _reset(s) if reset else s.close()
