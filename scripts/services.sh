@@ -17,8 +17,9 @@
 #   destroy          Stop them and delete their data.
 #   python           Make Debian's Python 3 with the packages the Python
 #                    client and its tests import available (python3-grpcio,
-#                    -protobuf, -numpy, -pandas, -pytest), installing those
-#                    missing; the client's tests run with /usr/bin/python3.
+#                    -protobuf, -numpy, -pandas, -pytest; and openssl),
+#                    installing those missing; the client's tests run with
+#                    /usr/bin/python3.
 #   protoc           Make protoc and gRPC's Python plugin available
 #                    (protobuf-compiler, protobuf-compiler-grpc), which
 #                    make generate uses for the Python client's stubs; fails
@@ -608,7 +609,8 @@ PY_MODULES=(grpc:python3-grpcio google.protobuf:python3-protobuf numpy:python3-n
 # writes other code, so make check-generated would fail.
 PROTOC_RELEASE=3.21
 
-# py_missing: the Debian packages of the modules PYTHON cannot import.
+# py_missing: the Debian packages of the modules PYTHON cannot import, and
+# openssl, which the tests make a certificate with.
 py_missing() {
 	local m
 	for m in "${PY_MODULES[@]}"; do
@@ -616,6 +618,7 @@ py_missing() {
 			printf '%s\n' "${m#*:}"
 		fi
 	done
+	command -v openssl >/dev/null || printf 'openssl\n'
 }
 
 cmd_python() {

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import List
+from typing import List, Optional, Tuple
 
 import grpc
 import pytest
@@ -61,25 +61,31 @@ class Server:
     api_key: str
     shop: str
     log_path: pathlib.Path
-    proc: subprocess.Popen = None
+    args: Tuple[str, ...] = ()
+    cert: Optional[pathlib.Path] = None
+    proc: Optional[subprocess.Popen] = None
 
     def start(self) -> None:
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--addr", self.addr, "--metrics-addr", "", "--migrate=false"],
+            [self.binary, "serve", "--addr", self.addr, "--metrics-addr", "", "--migrate=false", *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
         )
         log.close()
-        channel = grpc.insecure_channel(self.addr)
-        try:
-            grpc.channel_ready_future(channel).result(timeout=WAIT)
-        except grpc.FutureTimeoutError:
-            self.stop()
-            pytest.fail(f"featurestore serve did not listen on {self.addr} within {WAIT}s; see {self.log_path}")
-        finally:
-            channel.close()
+        host, port = self.addr.rsplit(":", 1)
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                socket.create_connection((host, int(port)), timeout=5).close()
+                return
+            except OSError:
+                pass
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail(f"featurestore serve did not listen on {self.addr} within {WAIT}s; see {self.log_path}")
+            time.sleep(0.05)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -126,6 +132,32 @@ def server(tmp_path_factory) -> Server:
     _run(binary, ["keys", "revoke", KEY_NAME])
 
 
+@pytest.fixture(scope="session")
+def tls_server(server, tmp_path_factory):
+    """tls_server serves the same database over TLS, with a self-signed
+    certificate for localhost and 127.0.0.1 (its PEM is tls_server.cert)."""
+    d = tmp_path_factory.mktemp("tls")
+    cert, key = d / "tls.crt", d / "tls.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )
+    srv = Server(
+        binary=server.binary,
+        addr=f"127.0.0.1:{_free_port()}",
+        api_key=server.api_key,
+        shop=server.shop,
+        log_path=d / "serve.log",
+        args=("--tls-cert", str(cert), "--tls-key", str(key)),
+        cert=cert,
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
 @pytest.fixture
 def client(server):
     with server.client() as c:
@@ -140,12 +172,3 @@ def reference(server):
         df = c.to_pandas(server.shop)
     assert len(df) > 500, f"the test shop has only {len(df)} rows"
     return df
-
-
-def wait_for(cond, what: str, timeout: float = WAIT) -> None:
-    """wait_for polls cond until it holds, failing after timeout."""
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
