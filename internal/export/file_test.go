@@ -51,14 +51,14 @@ func testRecords(n int) []*featurestorev1.FeatureRecord {
 	out := make([]*featurestorev1.FeatureRecord, n)
 	for i := range out {
 		f := &featurestorev1.Features{
-			TotalViews:              int32(i),
-			UniqueViews:             math.MaxInt32 - int32(i),
-			ViewFrequency:           float64(i) / 3,
-			EngagementScore:         []float64{0, 1e-300, 1e300, -0.5, 100, math.SmallestNonzeroFloat64}[i%6],
-			CartAdds:                int32(i % 5),
-			InteractionQualityScore: float64(i),
-			PurchaseQuantity:        math.MaxInt64 - int64(i),
-			PurchaseValue:           12.34 * float64(i),
+			TotalViews:              ptr(int32(i)),
+			UniqueViews:             ptr(math.MaxInt32 - int32(i)),
+			ViewFrequency:           ptr(float64(i) / 3),
+			EngagementScore:         ptr([]float64{0, 1e-300, 1e300, -0.5, 100, math.SmallestNonzeroFloat64}[i%6]),
+			CartAdds:                ptr(int32(i % 5)),
+			InteractionQualityScore: ptr(float64(i)),
+			PurchaseQuantity:        ptr(math.MaxInt64 - int64(i)),
+			PurchaseValue:           ptr(12.34 * float64(i)),
 			FirstViewDate:           timestamppb.New(base.Add(-time.Duration(i) * time.Hour)),
 			LastViewDate:            timestamppb.New(base.Add(time.Duration(i) * time.Microsecond)),
 			ChannelPreference:       ptr(texts[i%len(texts)]),

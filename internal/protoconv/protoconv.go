@@ -28,37 +28,37 @@ func Record(r *store.StoredRow) *featurestorev1.FeatureRecord {
 // features are left absent.
 func Features(v *features.Vector) *featurestorev1.Features {
 	return &featurestorev1.Features{
-		TotalViews:              int32(v.TotalViews),
-		UniqueViews:             int32(v.UniqueViews),
+		TotalViews:              some(int32(v.TotalViews)),
+		UniqueViews:             some(int32(v.UniqueViews)),
 		ViewDurationAvg:         ptr(v.ViewDurationAvg),
-		ViewFrequency:           v.ViewFrequency,
-		EngagementScore:         v.EngagementScore,
-		CartAdds:                int32(v.CartAdds),
-		CartRemoves:             int32(v.CartRemoves),
-		Purchases:               int32(v.Purchases),
-		CartConversionRate:      v.CartConversionRate,
-		ViewToPurchaseRate:      v.ViewToPurchaseRate,
-		SearchViews:             int32(v.SearchViews),
-		CategoryViews:           int32(v.CategoryViews),
-		CollectionViews:         int32(v.CollectionViews),
-		DirectViews:             int32(v.DirectViews),
-		ReferralViews:           int32(v.ReferralViews),
+		ViewFrequency:           some(v.ViewFrequency),
+		EngagementScore:         some(v.EngagementScore),
+		CartAdds:                some(int32(v.CartAdds)),
+		CartRemoves:             some(int32(v.CartRemoves)),
+		Purchases:               some(int32(v.Purchases)),
+		CartConversionRate:      some(v.CartConversionRate),
+		ViewToPurchaseRate:      some(v.ViewToPurchaseRate),
+		SearchViews:             some(int32(v.SearchViews)),
+		CategoryViews:           some(int32(v.CategoryViews)),
+		CollectionViews:         some(int32(v.CollectionViews)),
+		DirectViews:             some(int32(v.DirectViews)),
+		ReferralViews:           some(int32(v.ReferralViews)),
 		FirstViewDate:           timestamp(v.FirstViewDate),
 		LastViewDate:            timestamp(v.LastViewDate),
 		ViewRecency:             int32Ptr(v.ViewRecency),
 		ViewConsistency:         ptr(v.ViewConsistency),
 		SeasonalViewPattern:     ptr(v.SeasonalViewPattern),
-		MobileViews:             int32(v.MobileViews),
-		DesktopViews:            int32(v.DesktopViews),
-		TabletViews:             int32(v.TabletViews),
+		MobileViews:             some(int32(v.MobileViews)),
+		DesktopViews:            some(int32(v.DesktopViews)),
+		TabletViews:             some(int32(v.TabletViews)),
 		PreferredDevice:         ptr(v.PreferredDevice),
 		ChannelPreference:       ptr(v.ChannelPreference),
-		InteractionQualityScore: v.InteractionQualityScore,
-		IntentScore:             v.IntentScore,
-		LoyaltyIndicator:        v.LoyaltyIndicator,
-		RecommendationScore:     v.RecommendationScore,
-		PurchaseQuantity:        v.PurchaseQuantity,
-		PurchaseValue:           v.PurchaseValue,
+		InteractionQualityScore: some(v.InteractionQualityScore),
+		IntentScore:             some(v.IntentScore),
+		LoyaltyIndicator:        some(v.LoyaltyIndicator),
+		RecommendationScore:     some(v.RecommendationScore),
+		PurchaseQuantity:        some(v.PurchaseQuantity),
+		PurchaseValue:           some(v.PurchaseValue),
 		LastPurchaseDate:        timestamp(v.LastPurchaseDate),
 		PurchaseRecency:         int32Ptr(v.PurchaseRecency),
 	}
@@ -102,6 +102,9 @@ func Vector(f *featurestorev1.Features) features.Vector {
 		PurchaseRecency:         nullInt64(f.PurchaseRecency),
 	}
 }
+
+// some returns a pointer to v: a set field, present even where it is 0.
+func some[T any](v T) *T { return &v }
 
 func ptr[T any](n features.Null[T]) *T {
 	if !n.Valid {

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 
+	"google.golang.org/protobuf/proto"
+
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/features"
 )
@@ -24,7 +26,7 @@ var describeResponse = func() *featurestorev1.DescribeFeaturesResponse {
 	for i, d := range features.Catalog() {
 		fd := &featurestorev1.FeatureDescriptor{
 			Name: d.Name, Type: featureTypes[d.Type], Nullable: d.Nullable,
-			Description: d.Description, DenseIndex: int32(i), Categories: d.Categories,
+			Description: d.Description, DenseIndex: proto.Int32(int32(i)), Categories: d.Categories,
 		}
 		if d.Min.Valid {
 			fd.Min = &d.Min.V

@@ -79,6 +79,62 @@ func (ComputeMode) EnumDescriptor() ([]byte, []int) {
 	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{0}
 }
 
+// Format is the shape of a GetFeatures answer.
+type Format int32
+
+const (
+	// FORMAT_UNSPECIFIED is treated as FORMAT_RECORDS.
+	Format_FORMAT_UNSPECIFIED Format = 0
+	// FORMAT_RECORDS answers with GetFeaturesResponse.results: one
+	// FeatureResult per asked pair, every feature a field of its own.
+	Format_FORMAT_RECORDS Format = 1
+	// FORMAT_MATRIX answers with GetFeaturesResponse.matrix: the dense
+	// values of every asked pair in one block of float32, for clients that
+	// feed a model (numpy.frombuffer(values, "<f4").reshape(rows, columns)).
+	Format_FORMAT_MATRIX Format = 2
+)
+
+// Enum value maps for Format.
+var (
+	Format_name = map[int32]string{
+		0: "FORMAT_UNSPECIFIED",
+		1: "FORMAT_RECORDS",
+		2: "FORMAT_MATRIX",
+	}
+	Format_value = map[string]int32{
+		"FORMAT_UNSPECIFIED": 0,
+		"FORMAT_RECORDS":     1,
+		"FORMAT_MATRIX":      2,
+	}
+)
+
+func (x Format) Enum() *Format {
+	p := new(Format)
+	*p = x
+	return p
+}
+
+func (x Format) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Format) Descriptor() protoreflect.EnumDescriptor {
+	return file_featurestore_v1_featurestore_proto_enumTypes[1].Descriptor()
+}
+
+func (Format) Type() protoreflect.EnumType {
+	return &file_featurestore_v1_featurestore_proto_enumTypes[1]
+}
+
+func (x Format) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Format.Descriptor instead.
+func (Format) EnumDescriptor() ([]byte, []int) {
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{1}
+}
+
 type FeatureStatus int32
 
 const (
@@ -114,11 +170,11 @@ func (x FeatureStatus) String() string {
 }
 
 func (FeatureStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_featurestore_v1_featurestore_proto_enumTypes[1].Descriptor()
+	return file_featurestore_v1_featurestore_proto_enumTypes[2].Descriptor()
 }
 
 func (FeatureStatus) Type() protoreflect.EnumType {
-	return &file_featurestore_v1_featurestore_proto_enumTypes[1]
+	return &file_featurestore_v1_featurestore_proto_enumTypes[2]
 }
 
 func (x FeatureStatus) Number() protoreflect.EnumNumber {
@@ -127,7 +183,7 @@ func (x FeatureStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FeatureStatus.Descriptor instead.
 func (FeatureStatus) EnumDescriptor() ([]byte, []int) {
-	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{1}
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{2}
 }
 
 type FeatureType int32
@@ -169,11 +225,11 @@ func (x FeatureType) String() string {
 }
 
 func (FeatureType) Descriptor() protoreflect.EnumDescriptor {
-	return file_featurestore_v1_featurestore_proto_enumTypes[2].Descriptor()
+	return file_featurestore_v1_featurestore_proto_enumTypes[3].Descriptor()
 }
 
 func (FeatureType) Type() protoreflect.EnumType {
-	return &file_featurestore_v1_featurestore_proto_enumTypes[2]
+	return &file_featurestore_v1_featurestore_proto_enumTypes[3]
 }
 
 func (x FeatureType) Number() protoreflect.EnumNumber {
@@ -182,7 +238,7 @@ func (x FeatureType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use FeatureType.Descriptor instead.
 func (FeatureType) EnumDescriptor() ([]byte, []int) {
-	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{2}
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{3}
 }
 
 type ComputeFeaturesRequest struct {
@@ -192,9 +248,11 @@ type ComputeFeaturesRequest struct {
 	// as_of is the computation instant: only events and orders created at or
 	// before it are used. Default: the server's clock when the run starts.
 	AsOf *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	// customer_ids restricts the run to these customers. Empty: every customer.
+	// customer_ids restricts the run to these customers. Default (empty):
+	// every customer.
 	CustomerIds []string `protobuf:"bytes,3,rep,name=customer_ids,json=customerIds,proto3" json:"customer_ids,omitempty"`
-	// mode defaults to COMPUTE_MODE_FULL.
+	// mode selects what the run recomputes. Default (COMPUTE_MODE_UNSPECIFIED):
+	// COMPUTE_MODE_FULL.
 	Mode ComputeMode `protobuf:"varint,4,opt,name=mode,proto3,enum=featurestore.v1.ComputeMode" json:"mode,omitempty"`
 	// allow_past_as_of lets as_of be older than the as_of of the shop's last
 	// successful run. Without it such a run is refused with
@@ -202,7 +260,7 @@ type ComputeFeaturesRequest struct {
 	// stored features with those of the past instant (and remove the pairs
 	// that did not exist then), which is seldom meant. Training data at a
 	// past instant does not need it: StreamFeatures with compute = true
-	// computes any instant without storing it.
+	// computes any instant without storing it. Default: false.
 	AllowPastAsOf bool `protobuf:"varint,5,opt,name=allow_past_as_of,json=allowPastAsOf,proto3" json:"allow_past_as_of,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -553,41 +611,44 @@ func (x *ComputeSummary) GetDuration() *durationpb.Duration {
 }
 
 // Features holds every interaction feature of one (customer, product) pair.
-// Field names equal the columns of interaction_features; fields marked
-// optional are absent where the feature is NULL.
+// Field names equal the columns of interaction_features. Every field has
+// explicit presence: a value is present whenever the feature is set, 0
+// included, and absent only where the feature is NULL (FeatureDescriptor's
+// nullable). Older servers wrote no field equal to 0 or false; readers take
+// an absent non-nullable field as 0, so both encodings mean the same.
 type Features struct {
 	state                   protoimpl.MessageState `protogen:"open.v1"`
-	TotalViews              int32                  `protobuf:"varint,1,opt,name=total_views,json=totalViews,proto3" json:"total_views,omitempty"`
-	UniqueViews             int32                  `protobuf:"varint,2,opt,name=unique_views,json=uniqueViews,proto3" json:"unique_views,omitempty"`
+	TotalViews              *int32                 `protobuf:"varint,1,opt,name=total_views,json=totalViews,proto3,oneof" json:"total_views,omitempty"`
+	UniqueViews             *int32                 `protobuf:"varint,2,opt,name=unique_views,json=uniqueViews,proto3,oneof" json:"unique_views,omitempty"`
 	ViewDurationAvg         *float64               `protobuf:"fixed64,3,opt,name=view_duration_avg,json=viewDurationAvg,proto3,oneof" json:"view_duration_avg,omitempty"`
-	ViewFrequency           float64                `protobuf:"fixed64,4,opt,name=view_frequency,json=viewFrequency,proto3" json:"view_frequency,omitempty"`
-	EngagementScore         float64                `protobuf:"fixed64,5,opt,name=engagement_score,json=engagementScore,proto3" json:"engagement_score,omitempty"`
-	CartAdds                int32                  `protobuf:"varint,6,opt,name=cart_adds,json=cartAdds,proto3" json:"cart_adds,omitempty"`
-	CartRemoves             int32                  `protobuf:"varint,7,opt,name=cart_removes,json=cartRemoves,proto3" json:"cart_removes,omitempty"`
-	Purchases               int32                  `protobuf:"varint,8,opt,name=purchases,proto3" json:"purchases,omitempty"`
-	CartConversionRate      float64                `protobuf:"fixed64,9,opt,name=cart_conversion_rate,json=cartConversionRate,proto3" json:"cart_conversion_rate,omitempty"`
-	ViewToPurchaseRate      float64                `protobuf:"fixed64,10,opt,name=view_to_purchase_rate,json=viewToPurchaseRate,proto3" json:"view_to_purchase_rate,omitempty"`
-	SearchViews             int32                  `protobuf:"varint,11,opt,name=search_views,json=searchViews,proto3" json:"search_views,omitempty"`
-	CategoryViews           int32                  `protobuf:"varint,12,opt,name=category_views,json=categoryViews,proto3" json:"category_views,omitempty"`
-	CollectionViews         int32                  `protobuf:"varint,13,opt,name=collection_views,json=collectionViews,proto3" json:"collection_views,omitempty"`
-	DirectViews             int32                  `protobuf:"varint,14,opt,name=direct_views,json=directViews,proto3" json:"direct_views,omitempty"`
-	ReferralViews           int32                  `protobuf:"varint,15,opt,name=referral_views,json=referralViews,proto3" json:"referral_views,omitempty"`
+	ViewFrequency           *float64               `protobuf:"fixed64,4,opt,name=view_frequency,json=viewFrequency,proto3,oneof" json:"view_frequency,omitempty"`
+	EngagementScore         *float64               `protobuf:"fixed64,5,opt,name=engagement_score,json=engagementScore,proto3,oneof" json:"engagement_score,omitempty"`
+	CartAdds                *int32                 `protobuf:"varint,6,opt,name=cart_adds,json=cartAdds,proto3,oneof" json:"cart_adds,omitempty"`
+	CartRemoves             *int32                 `protobuf:"varint,7,opt,name=cart_removes,json=cartRemoves,proto3,oneof" json:"cart_removes,omitempty"`
+	Purchases               *int32                 `protobuf:"varint,8,opt,name=purchases,proto3,oneof" json:"purchases,omitempty"`
+	CartConversionRate      *float64               `protobuf:"fixed64,9,opt,name=cart_conversion_rate,json=cartConversionRate,proto3,oneof" json:"cart_conversion_rate,omitempty"`
+	ViewToPurchaseRate      *float64               `protobuf:"fixed64,10,opt,name=view_to_purchase_rate,json=viewToPurchaseRate,proto3,oneof" json:"view_to_purchase_rate,omitempty"`
+	SearchViews             *int32                 `protobuf:"varint,11,opt,name=search_views,json=searchViews,proto3,oneof" json:"search_views,omitempty"`
+	CategoryViews           *int32                 `protobuf:"varint,12,opt,name=category_views,json=categoryViews,proto3,oneof" json:"category_views,omitempty"`
+	CollectionViews         *int32                 `protobuf:"varint,13,opt,name=collection_views,json=collectionViews,proto3,oneof" json:"collection_views,omitempty"`
+	DirectViews             *int32                 `protobuf:"varint,14,opt,name=direct_views,json=directViews,proto3,oneof" json:"direct_views,omitempty"`
+	ReferralViews           *int32                 `protobuf:"varint,15,opt,name=referral_views,json=referralViews,proto3,oneof" json:"referral_views,omitempty"`
 	FirstViewDate           *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=first_view_date,json=firstViewDate,proto3" json:"first_view_date,omitempty"`
 	LastViewDate            *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=last_view_date,json=lastViewDate,proto3" json:"last_view_date,omitempty"`
 	ViewRecency             *int32                 `protobuf:"varint,18,opt,name=view_recency,json=viewRecency,proto3,oneof" json:"view_recency,omitempty"`
 	ViewConsistency         *float64               `protobuf:"fixed64,19,opt,name=view_consistency,json=viewConsistency,proto3,oneof" json:"view_consistency,omitempty"`
 	SeasonalViewPattern     *float64               `protobuf:"fixed64,20,opt,name=seasonal_view_pattern,json=seasonalViewPattern,proto3,oneof" json:"seasonal_view_pattern,omitempty"`
-	MobileViews             int32                  `protobuf:"varint,21,opt,name=mobile_views,json=mobileViews,proto3" json:"mobile_views,omitempty"`
-	DesktopViews            int32                  `protobuf:"varint,22,opt,name=desktop_views,json=desktopViews,proto3" json:"desktop_views,omitempty"`
-	TabletViews             int32                  `protobuf:"varint,23,opt,name=tablet_views,json=tabletViews,proto3" json:"tablet_views,omitempty"`
+	MobileViews             *int32                 `protobuf:"varint,21,opt,name=mobile_views,json=mobileViews,proto3,oneof" json:"mobile_views,omitempty"`
+	DesktopViews            *int32                 `protobuf:"varint,22,opt,name=desktop_views,json=desktopViews,proto3,oneof" json:"desktop_views,omitempty"`
+	TabletViews             *int32                 `protobuf:"varint,23,opt,name=tablet_views,json=tabletViews,proto3,oneof" json:"tablet_views,omitempty"`
 	PreferredDevice         *string                `protobuf:"bytes,24,opt,name=preferred_device,json=preferredDevice,proto3,oneof" json:"preferred_device,omitempty"`
 	ChannelPreference       *string                `protobuf:"bytes,25,opt,name=channel_preference,json=channelPreference,proto3,oneof" json:"channel_preference,omitempty"`
-	InteractionQualityScore float64                `protobuf:"fixed64,26,opt,name=interaction_quality_score,json=interactionQualityScore,proto3" json:"interaction_quality_score,omitempty"`
-	IntentScore             float64                `protobuf:"fixed64,27,opt,name=intent_score,json=intentScore,proto3" json:"intent_score,omitempty"`
-	LoyaltyIndicator        float64                `protobuf:"fixed64,28,opt,name=loyalty_indicator,json=loyaltyIndicator,proto3" json:"loyalty_indicator,omitempty"`
-	RecommendationScore     float64                `protobuf:"fixed64,29,opt,name=recommendation_score,json=recommendationScore,proto3" json:"recommendation_score,omitempty"`
-	PurchaseQuantity        int64                  `protobuf:"varint,30,opt,name=purchase_quantity,json=purchaseQuantity,proto3" json:"purchase_quantity,omitempty"`
-	PurchaseValue           float64                `protobuf:"fixed64,31,opt,name=purchase_value,json=purchaseValue,proto3" json:"purchase_value,omitempty"`
+	InteractionQualityScore *float64               `protobuf:"fixed64,26,opt,name=interaction_quality_score,json=interactionQualityScore,proto3,oneof" json:"interaction_quality_score,omitempty"`
+	IntentScore             *float64               `protobuf:"fixed64,27,opt,name=intent_score,json=intentScore,proto3,oneof" json:"intent_score,omitempty"`
+	LoyaltyIndicator        *float64               `protobuf:"fixed64,28,opt,name=loyalty_indicator,json=loyaltyIndicator,proto3,oneof" json:"loyalty_indicator,omitempty"`
+	RecommendationScore     *float64               `protobuf:"fixed64,29,opt,name=recommendation_score,json=recommendationScore,proto3,oneof" json:"recommendation_score,omitempty"`
+	PurchaseQuantity        *int64                 `protobuf:"varint,30,opt,name=purchase_quantity,json=purchaseQuantity,proto3,oneof" json:"purchase_quantity,omitempty"`
+	PurchaseValue           *float64               `protobuf:"fixed64,31,opt,name=purchase_value,json=purchaseValue,proto3,oneof" json:"purchase_value,omitempty"`
 	LastPurchaseDate        *timestamppb.Timestamp `protobuf:"bytes,32,opt,name=last_purchase_date,json=lastPurchaseDate,proto3" json:"last_purchase_date,omitempty"`
 	PurchaseRecency         *int32                 `protobuf:"varint,33,opt,name=purchase_recency,json=purchaseRecency,proto3,oneof" json:"purchase_recency,omitempty"`
 	unknownFields           protoimpl.UnknownFields
@@ -625,15 +686,15 @@ func (*Features) Descriptor() ([]byte, []int) {
 }
 
 func (x *Features) GetTotalViews() int32 {
-	if x != nil {
-		return x.TotalViews
+	if x != nil && x.TotalViews != nil {
+		return *x.TotalViews
 	}
 	return 0
 }
 
 func (x *Features) GetUniqueViews() int32 {
-	if x != nil {
-		return x.UniqueViews
+	if x != nil && x.UniqueViews != nil {
+		return *x.UniqueViews
 	}
 	return 0
 }
@@ -646,85 +707,85 @@ func (x *Features) GetViewDurationAvg() float64 {
 }
 
 func (x *Features) GetViewFrequency() float64 {
-	if x != nil {
-		return x.ViewFrequency
+	if x != nil && x.ViewFrequency != nil {
+		return *x.ViewFrequency
 	}
 	return 0
 }
 
 func (x *Features) GetEngagementScore() float64 {
-	if x != nil {
-		return x.EngagementScore
+	if x != nil && x.EngagementScore != nil {
+		return *x.EngagementScore
 	}
 	return 0
 }
 
 func (x *Features) GetCartAdds() int32 {
-	if x != nil {
-		return x.CartAdds
+	if x != nil && x.CartAdds != nil {
+		return *x.CartAdds
 	}
 	return 0
 }
 
 func (x *Features) GetCartRemoves() int32 {
-	if x != nil {
-		return x.CartRemoves
+	if x != nil && x.CartRemoves != nil {
+		return *x.CartRemoves
 	}
 	return 0
 }
 
 func (x *Features) GetPurchases() int32 {
-	if x != nil {
-		return x.Purchases
+	if x != nil && x.Purchases != nil {
+		return *x.Purchases
 	}
 	return 0
 }
 
 func (x *Features) GetCartConversionRate() float64 {
-	if x != nil {
-		return x.CartConversionRate
+	if x != nil && x.CartConversionRate != nil {
+		return *x.CartConversionRate
 	}
 	return 0
 }
 
 func (x *Features) GetViewToPurchaseRate() float64 {
-	if x != nil {
-		return x.ViewToPurchaseRate
+	if x != nil && x.ViewToPurchaseRate != nil {
+		return *x.ViewToPurchaseRate
 	}
 	return 0
 }
 
 func (x *Features) GetSearchViews() int32 {
-	if x != nil {
-		return x.SearchViews
+	if x != nil && x.SearchViews != nil {
+		return *x.SearchViews
 	}
 	return 0
 }
 
 func (x *Features) GetCategoryViews() int32 {
-	if x != nil {
-		return x.CategoryViews
+	if x != nil && x.CategoryViews != nil {
+		return *x.CategoryViews
 	}
 	return 0
 }
 
 func (x *Features) GetCollectionViews() int32 {
-	if x != nil {
-		return x.CollectionViews
+	if x != nil && x.CollectionViews != nil {
+		return *x.CollectionViews
 	}
 	return 0
 }
 
 func (x *Features) GetDirectViews() int32 {
-	if x != nil {
-		return x.DirectViews
+	if x != nil && x.DirectViews != nil {
+		return *x.DirectViews
 	}
 	return 0
 }
 
 func (x *Features) GetReferralViews() int32 {
-	if x != nil {
-		return x.ReferralViews
+	if x != nil && x.ReferralViews != nil {
+		return *x.ReferralViews
 	}
 	return 0
 }
@@ -765,22 +826,22 @@ func (x *Features) GetSeasonalViewPattern() float64 {
 }
 
 func (x *Features) GetMobileViews() int32 {
-	if x != nil {
-		return x.MobileViews
+	if x != nil && x.MobileViews != nil {
+		return *x.MobileViews
 	}
 	return 0
 }
 
 func (x *Features) GetDesktopViews() int32 {
-	if x != nil {
-		return x.DesktopViews
+	if x != nil && x.DesktopViews != nil {
+		return *x.DesktopViews
 	}
 	return 0
 }
 
 func (x *Features) GetTabletViews() int32 {
-	if x != nil {
-		return x.TabletViews
+	if x != nil && x.TabletViews != nil {
+		return *x.TabletViews
 	}
 	return 0
 }
@@ -800,43 +861,43 @@ func (x *Features) GetChannelPreference() string {
 }
 
 func (x *Features) GetInteractionQualityScore() float64 {
-	if x != nil {
-		return x.InteractionQualityScore
+	if x != nil && x.InteractionQualityScore != nil {
+		return *x.InteractionQualityScore
 	}
 	return 0
 }
 
 func (x *Features) GetIntentScore() float64 {
-	if x != nil {
-		return x.IntentScore
+	if x != nil && x.IntentScore != nil {
+		return *x.IntentScore
 	}
 	return 0
 }
 
 func (x *Features) GetLoyaltyIndicator() float64 {
-	if x != nil {
-		return x.LoyaltyIndicator
+	if x != nil && x.LoyaltyIndicator != nil {
+		return *x.LoyaltyIndicator
 	}
 	return 0
 }
 
 func (x *Features) GetRecommendationScore() float64 {
-	if x != nil {
-		return x.RecommendationScore
+	if x != nil && x.RecommendationScore != nil {
+		return *x.RecommendationScore
 	}
 	return 0
 }
 
 func (x *Features) GetPurchaseQuantity() int64 {
-	if x != nil {
-		return x.PurchaseQuantity
+	if x != nil && x.PurchaseQuantity != nil {
+		return *x.PurchaseQuantity
 	}
 	return 0
 }
 
 func (x *Features) GetPurchaseValue() float64 {
-	if x != nil {
-		return x.PurchaseValue
+	if x != nil && x.PurchaseValue != nil {
+		return *x.PurchaseValue
 	}
 	return 0
 }
@@ -998,14 +1059,21 @@ type GetFeaturesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// shop_id is required.
 	ShopId string `protobuf:"bytes,1,opt,name=shop_id,json=shopId,proto3" json:"shop_id,omitempty"`
-	// customer_id with product_ids asks for one customer's products.
-	CustomerId string   `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// customer_id with product_ids asks for one customer's products: 1 to
+	// 1,000 product ids, repeats allowed. No default: give these or keys.
+	CustomerId string `protobuf:"bytes,2,opt,name=customer_id,json=customerId,proto3" json:"customer_id,omitempty"`
+	// product_ids are the products of customer_id to answer, in this order.
 	ProductIds []string `protobuf:"bytes,3,rep,name=product_ids,json=productIds,proto3" json:"product_ids,omitempty"`
-	// keys asks for (customer, product) pairs of several customers. Use either
-	// customer_id with product_ids, or keys.
+	// keys asks for up to 1,000 (customer, product) pairs of several
+	// customers. Use either customer_id with product_ids, or keys.
 	Keys []*FeatureKey `protobuf:"bytes,4,rep,name=keys,proto3" json:"keys,omitempty"`
-	// include_vector adds the dense numeric vector to each found result.
+	// include_vector adds the dense numeric vector to each found result of a
+	// FORMAT_RECORDS answer. Default: false. A FORMAT_MATRIX answer always
+	// carries the dense values and ignores it.
 	IncludeVector bool `protobuf:"varint,5,opt,name=include_vector,json=includeVector,proto3" json:"include_vector,omitempty"`
+	// format selects the shape of the answer. Default (FORMAT_UNSPECIFIED):
+	// FORMAT_RECORDS.
+	Format        Format `protobuf:"varint,6,opt,name=format,proto3,enum=featurestore.v1.Format" json:"format,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1075,6 +1143,13 @@ func (x *GetFeaturesRequest) GetIncludeVector() bool {
 	return false
 }
 
+func (x *GetFeaturesRequest) GetFormat() Format {
+	if x != nil {
+		return x.Format
+	}
+	return Format_FORMAT_UNSPECIFIED
+}
+
 type FeatureResult struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Status FeatureStatus          `protobuf:"varint,1,opt,name=status,proto3,enum=featurestore.v1.FeatureStatus" json:"status,omitempty"`
@@ -1139,8 +1214,11 @@ func (x *FeatureResult) GetVector() []float64 {
 
 type GetFeaturesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// results are in the order of the request's product_ids or keys.
-	Results       []*FeatureResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// results are in the order of the request's product_ids or keys, for
+	// FORMAT_RECORDS. Empty for FORMAT_MATRIX.
+	Results []*FeatureResult `protobuf:"bytes,1,rep,name=results,proto3" json:"results,omitempty"`
+	// matrix is the answer for FORMAT_MATRIX. Absent for FORMAT_RECORDS.
+	Matrix        *FeatureMatrix `protobuf:"bytes,2,opt,name=matrix,proto3" json:"matrix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1182,6 +1260,113 @@ func (x *GetFeaturesResponse) GetResults() []*FeatureResult {
 	return nil
 }
 
+func (x *GetFeaturesResponse) GetMatrix() *FeatureMatrix {
+	if x != nil {
+		return x.Matrix
+	}
+	return nil
+}
+
+// FeatureMatrix is a GetFeatures answer as one dense matrix: row i answers
+// the i-th pair asked (in the order of the request's product_ids or keys,
+// repeats included), column j is the feature whose
+// FeatureDescriptor.dense_index is j in the layout features_version names.
+type FeatureMatrix struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// rows is the number of pairs asked.
+	Rows int32 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	// columns is the number of features in the dense layout.
+	Columns int32 `protobuf:"varint,2,opt,name=columns,proto3" json:"columns,omitempty"`
+	// values holds rows x columns IEEE-754 float32 numbers, little-endian,
+	// row-major: 4 * rows * columns bytes. A NULL feature, and every feature
+	// of a NOT_FOUND row, is NaN; timestamps are Unix seconds and categorical
+	// values integer codes, as in FeatureResult.vector (float32 keeps 24 bits
+	// of precision: timestamps round to about 2 minutes).
+	Values []byte `protobuf:"bytes,3,opt,name=values,proto3" json:"values,omitempty"`
+	// statuses holds one FeatureStatus per row.
+	Statuses []FeatureStatus `protobuf:"varint,4,rep,packed,name=statuses,proto3,enum=featurestore.v1.FeatureStatus" json:"statuses,omitempty"`
+	// computed_at_unix_micros holds, per row, when the row was written, in
+	// microseconds since the Unix epoch; 0 for a NOT_FOUND row.
+	ComputedAtUnixMicros []int64 `protobuf:"fixed64,5,rep,packed,name=computed_at_unix_micros,json=computedAtUnixMicros,proto3" json:"computed_at_unix_micros,omitempty"`
+	// features_version is the version of the dense layout
+	// (DescribeFeaturesResponse.features_version).
+	FeaturesVersion int32 `protobuf:"varint,6,opt,name=features_version,json=featuresVersion,proto3" json:"features_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *FeatureMatrix) Reset() {
+	*x = FeatureMatrix{}
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FeatureMatrix) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FeatureMatrix) ProtoMessage() {}
+
+func (x *FeatureMatrix) ProtoReflect() protoreflect.Message {
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FeatureMatrix.ProtoReflect.Descriptor instead.
+func (*FeatureMatrix) Descriptor() ([]byte, []int) {
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *FeatureMatrix) GetRows() int32 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *FeatureMatrix) GetColumns() int32 {
+	if x != nil {
+		return x.Columns
+	}
+	return 0
+}
+
+func (x *FeatureMatrix) GetValues() []byte {
+	if x != nil {
+		return x.Values
+	}
+	return nil
+}
+
+func (x *FeatureMatrix) GetStatuses() []FeatureStatus {
+	if x != nil {
+		return x.Statuses
+	}
+	return nil
+}
+
+func (x *FeatureMatrix) GetComputedAtUnixMicros() []int64 {
+	if x != nil {
+		return x.ComputedAtUnixMicros
+	}
+	return nil
+}
+
+func (x *FeatureMatrix) GetFeaturesVersion() int32 {
+	if x != nil {
+		return x.FeaturesVersion
+	}
+	return 0
+}
+
 type StreamFeaturesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// shop_id is required.
@@ -1189,22 +1374,28 @@ type StreamFeaturesRequest struct {
 	// batch_size is the number of rows per message: 1..10,000, default 1,000.
 	BatchSize int32 `protobuf:"varint,2,opt,name=batch_size,json=batchSize,proto3" json:"batch_size,omitempty"`
 	// resume_token continues after the last row of the batch that carried it.
+	// Default (empty): from the shop's first row.
 	ResumeToken string `protobuf:"bytes,3,opt,name=resume_token,json=resumeToken,proto3" json:"resume_token,omitempty"`
-	// updated_since keeps rows computed at or after this instant.
+	// updated_since keeps rows computed at or after this instant. Default
+	// (absent): every row.
 	UpdatedSince *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=updated_since,json=updatedSince,proto3" json:"updated_since,omitempty"`
-	// customer_ids keeps rows of these customers.
+	// customer_ids keeps rows of these customers. Default (empty): every
+	// customer.
 	CustomerIds []string `protobuf:"bytes,5,rep,name=customer_ids,json=customerIds,proto3" json:"customer_ids,omitempty"`
 	// as_of with compute = true streams features computed at that instant
-	// straight from the events, without touching the stored table.
-	AsOf          *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
-	Compute       bool                   `protobuf:"varint,7,opt,name=compute,proto3" json:"compute,omitempty"`
+	// straight from the events, without touching the stored table. Required
+	// with compute = true, refused without it.
+	AsOf *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=as_of,json=asOf,proto3" json:"as_of,omitempty"`
+	// compute streams features computed at as_of instead of the stored rows.
+	// Default: false (the stored rows).
+	Compute       bool `protobuf:"varint,7,opt,name=compute,proto3" json:"compute,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StreamFeaturesRequest) Reset() {
 	*x = StreamFeaturesRequest{}
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[10]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1216,7 +1407,7 @@ func (x *StreamFeaturesRequest) String() string {
 func (*StreamFeaturesRequest) ProtoMessage() {}
 
 func (x *StreamFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[10]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1229,7 +1420,7 @@ func (x *StreamFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*StreamFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{10}
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StreamFeaturesRequest) GetShopId() string {
@@ -1293,7 +1484,7 @@ type StreamFeaturesResponse struct {
 
 func (x *StreamFeaturesResponse) Reset() {
 	*x = StreamFeaturesResponse{}
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[11]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1496,7 @@ func (x *StreamFeaturesResponse) String() string {
 func (*StreamFeaturesResponse) ProtoMessage() {}
 
 func (x *StreamFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[11]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1509,7 @@ func (x *StreamFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*StreamFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{11}
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StreamFeaturesResponse) GetRecords() []*FeatureRecord {
@@ -1362,7 +1553,7 @@ type Interaction struct {
 
 func (x *Interaction) Reset() {
 	*x = Interaction{}
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[12]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1374,7 +1565,7 @@ func (x *Interaction) String() string {
 func (*Interaction) ProtoMessage() {}
 
 func (x *Interaction) ProtoReflect() protoreflect.Message {
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[12]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1387,7 +1578,7 @@ func (x *Interaction) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interaction.ProtoReflect.Descriptor instead.
 func (*Interaction) Descriptor() ([]byte, []int) {
-	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{12}
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Interaction) GetId() string {
@@ -1483,7 +1674,7 @@ type IngestInteractionsRequest struct {
 
 func (x *IngestInteractionsRequest) Reset() {
 	*x = IngestInteractionsRequest{}
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[13]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1495,7 +1686,7 @@ func (x *IngestInteractionsRequest) String() string {
 func (*IngestInteractionsRequest) ProtoMessage() {}
 
 func (x *IngestInteractionsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[13]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1508,7 +1699,7 @@ func (x *IngestInteractionsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestInteractionsRequest.ProtoReflect.Descriptor instead.
 func (*IngestInteractionsRequest) Descriptor() ([]byte, []int) {
-	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{13}
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *IngestInteractionsRequest) GetInteractions() []*Interaction {
@@ -1530,7 +1721,7 @@ type IngestInteractionsResponse struct {
 
 func (x *IngestInteractionsResponse) Reset() {
 	*x = IngestInteractionsResponse{}
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[14]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1542,7 +1733,7 @@ func (x *IngestInteractionsResponse) String() string {
 func (*IngestInteractionsResponse) ProtoMessage() {}
 
 func (x *IngestInteractionsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[14]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1555,7 +1746,7 @@ func (x *IngestInteractionsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IngestInteractionsResponse.ProtoReflect.Descriptor instead.
 func (*IngestInteractionsResponse) Descriptor() ([]byte, []int) {
-	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{14}
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *IngestInteractionsResponse) GetInserted() int64 {
@@ -1580,7 +1771,7 @@ type DescribeFeaturesRequest struct {
 
 func (x *DescribeFeaturesRequest) Reset() {
 	*x = DescribeFeaturesRequest{}
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[15]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1783,7 @@ func (x *DescribeFeaturesRequest) String() string {
 func (*DescribeFeaturesRequest) ProtoMessage() {}
 
 func (x *DescribeFeaturesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[15]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1796,7 @@ func (x *DescribeFeaturesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeFeaturesRequest.ProtoReflect.Descriptor instead.
 func (*DescribeFeaturesRequest) Descriptor() ([]byte, []int) {
-	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{15}
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{16}
 }
 
 type FeatureDescriptor struct {
@@ -1617,8 +1808,9 @@ type FeatureDescriptor struct {
 	Min         *float64 `protobuf:"fixed64,4,opt,name=min,proto3,oneof" json:"min,omitempty"`
 	Max         *float64 `protobuf:"fixed64,5,opt,name=max,proto3,oneof" json:"max,omitempty"`
 	Description string   `protobuf:"bytes,6,opt,name=description,proto3" json:"description,omitempty"`
-	// dense_index is the feature's position in FeatureResult.vector.
-	DenseIndex int32 `protobuf:"varint,7,opt,name=dense_index,json=denseIndex,proto3" json:"dense_index,omitempty"`
+	// dense_index is the feature's position in FeatureResult.vector and its
+	// column in FeatureMatrix.values. Always present (0 included).
+	DenseIndex *int32 `protobuf:"varint,7,opt,name=dense_index,json=denseIndex,proto3,oneof" json:"dense_index,omitempty"`
 	// categories lists the values of a categorical feature; in the dense
 	// vector a value is encoded as its index here, NULL as NaN.
 	Categories    []string `protobuf:"bytes,8,rep,name=categories,proto3" json:"categories,omitempty"`
@@ -1628,7 +1820,7 @@ type FeatureDescriptor struct {
 
 func (x *FeatureDescriptor) Reset() {
 	*x = FeatureDescriptor{}
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[16]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1640,7 +1832,7 @@ func (x *FeatureDescriptor) String() string {
 func (*FeatureDescriptor) ProtoMessage() {}
 
 func (x *FeatureDescriptor) ProtoReflect() protoreflect.Message {
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[16]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1653,7 +1845,7 @@ func (x *FeatureDescriptor) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FeatureDescriptor.ProtoReflect.Descriptor instead.
 func (*FeatureDescriptor) Descriptor() ([]byte, []int) {
-	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{16}
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *FeatureDescriptor) GetName() string {
@@ -1699,8 +1891,8 @@ func (x *FeatureDescriptor) GetDescription() string {
 }
 
 func (x *FeatureDescriptor) GetDenseIndex() int32 {
-	if x != nil {
-		return x.DenseIndex
+	if x != nil && x.DenseIndex != nil {
+		return *x.DenseIndex
 	}
 	return 0
 }
@@ -1722,7 +1914,7 @@ type DescribeFeaturesResponse struct {
 
 func (x *DescribeFeaturesResponse) Reset() {
 	*x = DescribeFeaturesResponse{}
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[17]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1734,7 +1926,7 @@ func (x *DescribeFeaturesResponse) String() string {
 func (*DescribeFeaturesResponse) ProtoMessage() {}
 
 func (x *DescribeFeaturesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_featurestore_v1_featurestore_proto_msgTypes[17]
+	mi := &file_featurestore_v1_featurestore_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1747,7 +1939,7 @@ func (x *DescribeFeaturesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DescribeFeaturesResponse.ProtoReflect.Descriptor instead.
 func (*DescribeFeaturesResponse) Descriptor() ([]byte, []int) {
-	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{17}
+	return file_featurestore_v1_featurestore_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DescribeFeaturesResponse) GetFeaturesVersion() int32 {
@@ -1799,49 +1991,75 @@ const file_featurestore_v1_featurestore_proto_rawDesc = "" +
 	"\n" +
 	"started_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x125\n" +
 	"\bduration\x18\n" +
-	" \x01(\v2\x19.google.protobuf.DurationR\bduration\"\xdd\f\n" +
-	"\bFeatures\x12\x1f\n" +
-	"\vtotal_views\x18\x01 \x01(\x05R\n" +
-	"totalViews\x12!\n" +
-	"\funique_views\x18\x02 \x01(\x05R\vuniqueViews\x12/\n" +
-	"\x11view_duration_avg\x18\x03 \x01(\x01H\x00R\x0fviewDurationAvg\x88\x01\x01\x12%\n" +
-	"\x0eview_frequency\x18\x04 \x01(\x01R\rviewFrequency\x12)\n" +
-	"\x10engagement_score\x18\x05 \x01(\x01R\x0fengagementScore\x12\x1b\n" +
-	"\tcart_adds\x18\x06 \x01(\x05R\bcartAdds\x12!\n" +
-	"\fcart_removes\x18\a \x01(\x05R\vcartRemoves\x12\x1c\n" +
-	"\tpurchases\x18\b \x01(\x05R\tpurchases\x120\n" +
-	"\x14cart_conversion_rate\x18\t \x01(\x01R\x12cartConversionRate\x121\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\bduration\"\x91\x11\n" +
+	"\bFeatures\x12$\n" +
+	"\vtotal_views\x18\x01 \x01(\x05H\x00R\n" +
+	"totalViews\x88\x01\x01\x12&\n" +
+	"\funique_views\x18\x02 \x01(\x05H\x01R\vuniqueViews\x88\x01\x01\x12/\n" +
+	"\x11view_duration_avg\x18\x03 \x01(\x01H\x02R\x0fviewDurationAvg\x88\x01\x01\x12*\n" +
+	"\x0eview_frequency\x18\x04 \x01(\x01H\x03R\rviewFrequency\x88\x01\x01\x12.\n" +
+	"\x10engagement_score\x18\x05 \x01(\x01H\x04R\x0fengagementScore\x88\x01\x01\x12 \n" +
+	"\tcart_adds\x18\x06 \x01(\x05H\x05R\bcartAdds\x88\x01\x01\x12&\n" +
+	"\fcart_removes\x18\a \x01(\x05H\x06R\vcartRemoves\x88\x01\x01\x12!\n" +
+	"\tpurchases\x18\b \x01(\x05H\aR\tpurchases\x88\x01\x01\x125\n" +
+	"\x14cart_conversion_rate\x18\t \x01(\x01H\bR\x12cartConversionRate\x88\x01\x01\x126\n" +
 	"\x15view_to_purchase_rate\x18\n" +
-	" \x01(\x01R\x12viewToPurchaseRate\x12!\n" +
-	"\fsearch_views\x18\v \x01(\x05R\vsearchViews\x12%\n" +
-	"\x0ecategory_views\x18\f \x01(\x05R\rcategoryViews\x12)\n" +
-	"\x10collection_views\x18\r \x01(\x05R\x0fcollectionViews\x12!\n" +
-	"\fdirect_views\x18\x0e \x01(\x05R\vdirectViews\x12%\n" +
-	"\x0ereferral_views\x18\x0f \x01(\x05R\rreferralViews\x12B\n" +
+	" \x01(\x01H\tR\x12viewToPurchaseRate\x88\x01\x01\x12&\n" +
+	"\fsearch_views\x18\v \x01(\x05H\n" +
+	"R\vsearchViews\x88\x01\x01\x12*\n" +
+	"\x0ecategory_views\x18\f \x01(\x05H\vR\rcategoryViews\x88\x01\x01\x12.\n" +
+	"\x10collection_views\x18\r \x01(\x05H\fR\x0fcollectionViews\x88\x01\x01\x12&\n" +
+	"\fdirect_views\x18\x0e \x01(\x05H\rR\vdirectViews\x88\x01\x01\x12*\n" +
+	"\x0ereferral_views\x18\x0f \x01(\x05H\x0eR\rreferralViews\x88\x01\x01\x12B\n" +
 	"\x0ffirst_view_date\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\rfirstViewDate\x12@\n" +
 	"\x0elast_view_date\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\flastViewDate\x12&\n" +
-	"\fview_recency\x18\x12 \x01(\x05H\x01R\vviewRecency\x88\x01\x01\x12.\n" +
-	"\x10view_consistency\x18\x13 \x01(\x01H\x02R\x0fviewConsistency\x88\x01\x01\x127\n" +
-	"\x15seasonal_view_pattern\x18\x14 \x01(\x01H\x03R\x13seasonalViewPattern\x88\x01\x01\x12!\n" +
-	"\fmobile_views\x18\x15 \x01(\x05R\vmobileViews\x12#\n" +
-	"\rdesktop_views\x18\x16 \x01(\x05R\fdesktopViews\x12!\n" +
-	"\ftablet_views\x18\x17 \x01(\x05R\vtabletViews\x12.\n" +
-	"\x10preferred_device\x18\x18 \x01(\tH\x04R\x0fpreferredDevice\x88\x01\x01\x122\n" +
-	"\x12channel_preference\x18\x19 \x01(\tH\x05R\x11channelPreference\x88\x01\x01\x12:\n" +
-	"\x19interaction_quality_score\x18\x1a \x01(\x01R\x17interactionQualityScore\x12!\n" +
-	"\fintent_score\x18\x1b \x01(\x01R\vintentScore\x12+\n" +
-	"\x11loyalty_indicator\x18\x1c \x01(\x01R\x10loyaltyIndicator\x121\n" +
-	"\x14recommendation_score\x18\x1d \x01(\x01R\x13recommendationScore\x12+\n" +
-	"\x11purchase_quantity\x18\x1e \x01(\x03R\x10purchaseQuantity\x12%\n" +
-	"\x0epurchase_value\x18\x1f \x01(\x01R\rpurchaseValue\x12H\n" +
+	"\fview_recency\x18\x12 \x01(\x05H\x0fR\vviewRecency\x88\x01\x01\x12.\n" +
+	"\x10view_consistency\x18\x13 \x01(\x01H\x10R\x0fviewConsistency\x88\x01\x01\x127\n" +
+	"\x15seasonal_view_pattern\x18\x14 \x01(\x01H\x11R\x13seasonalViewPattern\x88\x01\x01\x12&\n" +
+	"\fmobile_views\x18\x15 \x01(\x05H\x12R\vmobileViews\x88\x01\x01\x12(\n" +
+	"\rdesktop_views\x18\x16 \x01(\x05H\x13R\fdesktopViews\x88\x01\x01\x12&\n" +
+	"\ftablet_views\x18\x17 \x01(\x05H\x14R\vtabletViews\x88\x01\x01\x12.\n" +
+	"\x10preferred_device\x18\x18 \x01(\tH\x15R\x0fpreferredDevice\x88\x01\x01\x122\n" +
+	"\x12channel_preference\x18\x19 \x01(\tH\x16R\x11channelPreference\x88\x01\x01\x12?\n" +
+	"\x19interaction_quality_score\x18\x1a \x01(\x01H\x17R\x17interactionQualityScore\x88\x01\x01\x12&\n" +
+	"\fintent_score\x18\x1b \x01(\x01H\x18R\vintentScore\x88\x01\x01\x120\n" +
+	"\x11loyalty_indicator\x18\x1c \x01(\x01H\x19R\x10loyaltyIndicator\x88\x01\x01\x126\n" +
+	"\x14recommendation_score\x18\x1d \x01(\x01H\x1aR\x13recommendationScore\x88\x01\x01\x120\n" +
+	"\x11purchase_quantity\x18\x1e \x01(\x03H\x1bR\x10purchaseQuantity\x88\x01\x01\x12*\n" +
+	"\x0epurchase_value\x18\x1f \x01(\x01H\x1cR\rpurchaseValue\x88\x01\x01\x12H\n" +
 	"\x12last_purchase_date\x18  \x01(\v2\x1a.google.protobuf.TimestampR\x10lastPurchaseDate\x12.\n" +
-	"\x10purchase_recency\x18! \x01(\x05H\x06R\x0fpurchaseRecency\x88\x01\x01B\x14\n" +
-	"\x12_view_duration_avgB\x0f\n" +
+	"\x10purchase_recency\x18! \x01(\x05H\x1dR\x0fpurchaseRecency\x88\x01\x01B\x0e\n" +
+	"\f_total_viewsB\x0f\n" +
+	"\r_unique_viewsB\x14\n" +
+	"\x12_view_duration_avgB\x11\n" +
+	"\x0f_view_frequencyB\x13\n" +
+	"\x11_engagement_scoreB\f\n" +
+	"\n" +
+	"_cart_addsB\x0f\n" +
+	"\r_cart_removesB\f\n" +
+	"\n" +
+	"_purchasesB\x17\n" +
+	"\x15_cart_conversion_rateB\x18\n" +
+	"\x16_view_to_purchase_rateB\x0f\n" +
+	"\r_search_viewsB\x11\n" +
+	"\x0f_category_viewsB\x13\n" +
+	"\x11_collection_viewsB\x0f\n" +
+	"\r_direct_viewsB\x11\n" +
+	"\x0f_referral_viewsB\x0f\n" +
 	"\r_view_recencyB\x13\n" +
 	"\x11_view_consistencyB\x18\n" +
-	"\x16_seasonal_view_patternB\x13\n" +
+	"\x16_seasonal_view_patternB\x0f\n" +
+	"\r_mobile_viewsB\x10\n" +
+	"\x0e_desktop_viewsB\x0f\n" +
+	"\r_tablet_viewsB\x13\n" +
 	"\x11_preferred_deviceB\x15\n" +
-	"\x13_channel_preferenceB\x13\n" +
+	"\x13_channel_preferenceB\x1c\n" +
+	"\x1a_interaction_quality_scoreB\x0f\n" +
+	"\r_intent_scoreB\x14\n" +
+	"\x12_loyalty_indicatorB\x17\n" +
+	"\x15_recommendation_scoreB\x14\n" +
+	"\x12_purchase_quantityB\x11\n" +
+	"\x0f_purchase_valueB\x13\n" +
 	"\x11_purchase_recency\"\x9f\x02\n" +
 	"\rFeatureRecord\x12\x1f\n" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
@@ -1858,7 +2076,7 @@ const file_featurestore_v1_featurestore_proto_rawDesc = "" +
 	"\vcustomer_id\x18\x01 \x01(\tR\n" +
 	"customerId\x12\x1d\n" +
 	"\n" +
-	"product_id\x18\x02 \x01(\tR\tproductId\"\xc7\x01\n" +
+	"product_id\x18\x02 \x01(\tR\tproductId\"\xf8\x01\n" +
 	"\x12GetFeaturesRequest\x12\x17\n" +
 	"\ashop_id\x18\x01 \x01(\tR\x06shopId\x12\x1f\n" +
 	"\vcustomer_id\x18\x02 \x01(\tR\n" +
@@ -1866,13 +2084,22 @@ const file_featurestore_v1_featurestore_proto_rawDesc = "" +
 	"\vproduct_ids\x18\x03 \x03(\tR\n" +
 	"productIds\x12/\n" +
 	"\x04keys\x18\x04 \x03(\v2\x1b.featurestore.v1.FeatureKeyR\x04keys\x12%\n" +
-	"\x0einclude_vector\x18\x05 \x01(\bR\rincludeVector\"\x97\x01\n" +
+	"\x0einclude_vector\x18\x05 \x01(\bR\rincludeVector\x12/\n" +
+	"\x06format\x18\x06 \x01(\x0e2\x17.featurestore.v1.FormatR\x06format\"\x97\x01\n" +
 	"\rFeatureResult\x126\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1e.featurestore.v1.FeatureStatusR\x06status\x126\n" +
 	"\x06record\x18\x02 \x01(\v2\x1e.featurestore.v1.FeatureRecordR\x06record\x12\x16\n" +
-	"\x06vector\x18\x03 \x03(\x01R\x06vector\"O\n" +
+	"\x06vector\x18\x03 \x03(\x01R\x06vector\"\x87\x01\n" +
 	"\x13GetFeaturesResponse\x128\n" +
-	"\aresults\x18\x01 \x03(\v2\x1e.featurestore.v1.FeatureResultR\aresults\"\xa1\x02\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.featurestore.v1.FeatureResultR\aresults\x126\n" +
+	"\x06matrix\x18\x02 \x01(\v2\x1e.featurestore.v1.FeatureMatrixR\x06matrix\"\xf3\x01\n" +
+	"\rFeatureMatrix\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\x05R\x04rows\x12\x18\n" +
+	"\acolumns\x18\x02 \x01(\x05R\acolumns\x12\x16\n" +
+	"\x06values\x18\x03 \x01(\fR\x06values\x12:\n" +
+	"\bstatuses\x18\x04 \x03(\x0e2\x1e.featurestore.v1.FeatureStatusR\bstatuses\x125\n" +
+	"\x17computed_at_unix_micros\x18\x05 \x03(\x10R\x14computedAtUnixMicros\x12)\n" +
+	"\x10features_version\x18\x06 \x01(\x05R\x0ffeaturesVersion\"\xa1\x02\n" +
 	"\x15StreamFeaturesRequest\x12\x17\n" +
 	"\ashop_id\x18\x01 \x01(\tR\x06shopId\x12\x1d\n" +
 	"\n" +
@@ -1920,28 +2147,33 @@ const file_featurestore_v1_featurestore_proto_rawDesc = "" +
 	"\n" +
 	"duplicates\x18\x02 \x01(\x03R\n" +
 	"duplicates\"\x19\n" +
-	"\x17DescribeFeaturesRequest\"\x96\x02\n" +
+	"\x17DescribeFeaturesRequest\"\xab\x02\n" +
 	"\x11FeatureDescriptor\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x120\n" +
 	"\x04type\x18\x02 \x01(\x0e2\x1c.featurestore.v1.FeatureTypeR\x04type\x12\x1a\n" +
 	"\bnullable\x18\x03 \x01(\bR\bnullable\x12\x15\n" +
 	"\x03min\x18\x04 \x01(\x01H\x00R\x03min\x88\x01\x01\x12\x15\n" +
 	"\x03max\x18\x05 \x01(\x01H\x01R\x03max\x88\x01\x01\x12 \n" +
-	"\vdescription\x18\x06 \x01(\tR\vdescription\x12\x1f\n" +
-	"\vdense_index\x18\a \x01(\x05R\n" +
-	"denseIndex\x12\x1e\n" +
+	"\vdescription\x18\x06 \x01(\tR\vdescription\x12$\n" +
+	"\vdense_index\x18\a \x01(\x05H\x02R\n" +
+	"denseIndex\x88\x01\x01\x12\x1e\n" +
 	"\n" +
 	"categories\x18\b \x03(\tR\n" +
 	"categoriesB\x06\n" +
 	"\x04_minB\x06\n" +
-	"\x04_max\"\x85\x01\n" +
+	"\x04_maxB\x0e\n" +
+	"\f_dense_index\"\x85\x01\n" +
 	"\x18DescribeFeaturesResponse\x12)\n" +
 	"\x10features_version\x18\x01 \x01(\x05R\x0ffeaturesVersion\x12>\n" +
 	"\bfeatures\x18\x02 \x03(\v2\".featurestore.v1.FeatureDescriptorR\bfeatures*`\n" +
 	"\vComputeMode\x12\x1c\n" +
 	"\x18COMPUTE_MODE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11COMPUTE_MODE_FULL\x10\x01\x12\x1c\n" +
-	"\x18COMPUTE_MODE_INCREMENTAL\x10\x02*g\n" +
+	"\x18COMPUTE_MODE_INCREMENTAL\x10\x02*G\n" +
+	"\x06Format\x12\x16\n" +
+	"\x12FORMAT_UNSPECIFIED\x10\x00\x12\x12\n" +
+	"\x0eFORMAT_RECORDS\x10\x01\x12\x11\n" +
+	"\rFORMAT_MATRIX\x10\x02*g\n" +
 	"\rFeatureStatus\x12\x1e\n" +
 	"\x1aFEATURE_STATUS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14FEATURE_STATUS_FOUND\x10\x01\x12\x1c\n" +
@@ -1971,77 +2203,82 @@ func file_featurestore_v1_featurestore_proto_rawDescGZIP() []byte {
 	return file_featurestore_v1_featurestore_proto_rawDescData
 }
 
-var file_featurestore_v1_featurestore_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_featurestore_v1_featurestore_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_featurestore_v1_featurestore_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_featurestore_v1_featurestore_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_featurestore_v1_featurestore_proto_goTypes = []any{
 	(ComputeMode)(0),                   // 0: featurestore.v1.ComputeMode
-	(FeatureStatus)(0),                 // 1: featurestore.v1.FeatureStatus
-	(FeatureType)(0),                   // 2: featurestore.v1.FeatureType
-	(*ComputeFeaturesRequest)(nil),     // 3: featurestore.v1.ComputeFeaturesRequest
-	(*ComputeFeaturesResponse)(nil),    // 4: featurestore.v1.ComputeFeaturesResponse
-	(*ComputeProgress)(nil),            // 5: featurestore.v1.ComputeProgress
-	(*ComputeSummary)(nil),             // 6: featurestore.v1.ComputeSummary
-	(*Features)(nil),                   // 7: featurestore.v1.Features
-	(*FeatureRecord)(nil),              // 8: featurestore.v1.FeatureRecord
-	(*FeatureKey)(nil),                 // 9: featurestore.v1.FeatureKey
-	(*GetFeaturesRequest)(nil),         // 10: featurestore.v1.GetFeaturesRequest
-	(*FeatureResult)(nil),              // 11: featurestore.v1.FeatureResult
-	(*GetFeaturesResponse)(nil),        // 12: featurestore.v1.GetFeaturesResponse
-	(*StreamFeaturesRequest)(nil),      // 13: featurestore.v1.StreamFeaturesRequest
-	(*StreamFeaturesResponse)(nil),     // 14: featurestore.v1.StreamFeaturesResponse
-	(*Interaction)(nil),                // 15: featurestore.v1.Interaction
-	(*IngestInteractionsRequest)(nil),  // 16: featurestore.v1.IngestInteractionsRequest
-	(*IngestInteractionsResponse)(nil), // 17: featurestore.v1.IngestInteractionsResponse
-	(*DescribeFeaturesRequest)(nil),    // 18: featurestore.v1.DescribeFeaturesRequest
-	(*FeatureDescriptor)(nil),          // 19: featurestore.v1.FeatureDescriptor
-	(*DescribeFeaturesResponse)(nil),   // 20: featurestore.v1.DescribeFeaturesResponse
-	(*timestamppb.Timestamp)(nil),      // 21: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),        // 22: google.protobuf.Duration
-	(*structpb.Struct)(nil),            // 23: google.protobuf.Struct
+	(Format)(0),                        // 1: featurestore.v1.Format
+	(FeatureStatus)(0),                 // 2: featurestore.v1.FeatureStatus
+	(FeatureType)(0),                   // 3: featurestore.v1.FeatureType
+	(*ComputeFeaturesRequest)(nil),     // 4: featurestore.v1.ComputeFeaturesRequest
+	(*ComputeFeaturesResponse)(nil),    // 5: featurestore.v1.ComputeFeaturesResponse
+	(*ComputeProgress)(nil),            // 6: featurestore.v1.ComputeProgress
+	(*ComputeSummary)(nil),             // 7: featurestore.v1.ComputeSummary
+	(*Features)(nil),                   // 8: featurestore.v1.Features
+	(*FeatureRecord)(nil),              // 9: featurestore.v1.FeatureRecord
+	(*FeatureKey)(nil),                 // 10: featurestore.v1.FeatureKey
+	(*GetFeaturesRequest)(nil),         // 11: featurestore.v1.GetFeaturesRequest
+	(*FeatureResult)(nil),              // 12: featurestore.v1.FeatureResult
+	(*GetFeaturesResponse)(nil),        // 13: featurestore.v1.GetFeaturesResponse
+	(*FeatureMatrix)(nil),              // 14: featurestore.v1.FeatureMatrix
+	(*StreamFeaturesRequest)(nil),      // 15: featurestore.v1.StreamFeaturesRequest
+	(*StreamFeaturesResponse)(nil),     // 16: featurestore.v1.StreamFeaturesResponse
+	(*Interaction)(nil),                // 17: featurestore.v1.Interaction
+	(*IngestInteractionsRequest)(nil),  // 18: featurestore.v1.IngestInteractionsRequest
+	(*IngestInteractionsResponse)(nil), // 19: featurestore.v1.IngestInteractionsResponse
+	(*DescribeFeaturesRequest)(nil),    // 20: featurestore.v1.DescribeFeaturesRequest
+	(*FeatureDescriptor)(nil),          // 21: featurestore.v1.FeatureDescriptor
+	(*DescribeFeaturesResponse)(nil),   // 22: featurestore.v1.DescribeFeaturesResponse
+	(*timestamppb.Timestamp)(nil),      // 23: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),        // 24: google.protobuf.Duration
+	(*structpb.Struct)(nil),            // 25: google.protobuf.Struct
 }
 var file_featurestore_v1_featurestore_proto_depIdxs = []int32{
-	21, // 0: featurestore.v1.ComputeFeaturesRequest.as_of:type_name -> google.protobuf.Timestamp
+	23, // 0: featurestore.v1.ComputeFeaturesRequest.as_of:type_name -> google.protobuf.Timestamp
 	0,  // 1: featurestore.v1.ComputeFeaturesRequest.mode:type_name -> featurestore.v1.ComputeMode
-	5,  // 2: featurestore.v1.ComputeFeaturesResponse.progress:type_name -> featurestore.v1.ComputeProgress
-	6,  // 3: featurestore.v1.ComputeFeaturesResponse.summary:type_name -> featurestore.v1.ComputeSummary
-	22, // 4: featurestore.v1.ComputeProgress.elapsed:type_name -> google.protobuf.Duration
+	6,  // 2: featurestore.v1.ComputeFeaturesResponse.progress:type_name -> featurestore.v1.ComputeProgress
+	7,  // 3: featurestore.v1.ComputeFeaturesResponse.summary:type_name -> featurestore.v1.ComputeSummary
+	24, // 4: featurestore.v1.ComputeProgress.elapsed:type_name -> google.protobuf.Duration
 	0,  // 5: featurestore.v1.ComputeSummary.mode:type_name -> featurestore.v1.ComputeMode
-	21, // 6: featurestore.v1.ComputeSummary.as_of:type_name -> google.protobuf.Timestamp
-	21, // 7: featurestore.v1.ComputeSummary.started_at:type_name -> google.protobuf.Timestamp
-	22, // 8: featurestore.v1.ComputeSummary.duration:type_name -> google.protobuf.Duration
-	21, // 9: featurestore.v1.Features.first_view_date:type_name -> google.protobuf.Timestamp
-	21, // 10: featurestore.v1.Features.last_view_date:type_name -> google.protobuf.Timestamp
-	21, // 11: featurestore.v1.Features.last_purchase_date:type_name -> google.protobuf.Timestamp
-	7,  // 12: featurestore.v1.FeatureRecord.features:type_name -> featurestore.v1.Features
-	21, // 13: featurestore.v1.FeatureRecord.as_of:type_name -> google.protobuf.Timestamp
-	21, // 14: featurestore.v1.FeatureRecord.computed_at:type_name -> google.protobuf.Timestamp
-	9,  // 15: featurestore.v1.GetFeaturesRequest.keys:type_name -> featurestore.v1.FeatureKey
-	1,  // 16: featurestore.v1.FeatureResult.status:type_name -> featurestore.v1.FeatureStatus
-	8,  // 17: featurestore.v1.FeatureResult.record:type_name -> featurestore.v1.FeatureRecord
-	11, // 18: featurestore.v1.GetFeaturesResponse.results:type_name -> featurestore.v1.FeatureResult
-	21, // 19: featurestore.v1.StreamFeaturesRequest.updated_since:type_name -> google.protobuf.Timestamp
-	21, // 20: featurestore.v1.StreamFeaturesRequest.as_of:type_name -> google.protobuf.Timestamp
-	8,  // 21: featurestore.v1.StreamFeaturesResponse.records:type_name -> featurestore.v1.FeatureRecord
-	21, // 22: featurestore.v1.Interaction.created_at:type_name -> google.protobuf.Timestamp
-	23, // 23: featurestore.v1.Interaction.metadata:type_name -> google.protobuf.Struct
-	15, // 24: featurestore.v1.IngestInteractionsRequest.interactions:type_name -> featurestore.v1.Interaction
-	2,  // 25: featurestore.v1.FeatureDescriptor.type:type_name -> featurestore.v1.FeatureType
-	19, // 26: featurestore.v1.DescribeFeaturesResponse.features:type_name -> featurestore.v1.FeatureDescriptor
-	3,  // 27: featurestore.v1.FeatureStoreService.ComputeFeatures:input_type -> featurestore.v1.ComputeFeaturesRequest
-	10, // 28: featurestore.v1.FeatureStoreService.GetFeatures:input_type -> featurestore.v1.GetFeaturesRequest
-	13, // 29: featurestore.v1.FeatureStoreService.StreamFeatures:input_type -> featurestore.v1.StreamFeaturesRequest
-	16, // 30: featurestore.v1.FeatureStoreService.IngestInteractions:input_type -> featurestore.v1.IngestInteractionsRequest
-	18, // 31: featurestore.v1.FeatureStoreService.DescribeFeatures:input_type -> featurestore.v1.DescribeFeaturesRequest
-	4,  // 32: featurestore.v1.FeatureStoreService.ComputeFeatures:output_type -> featurestore.v1.ComputeFeaturesResponse
-	12, // 33: featurestore.v1.FeatureStoreService.GetFeatures:output_type -> featurestore.v1.GetFeaturesResponse
-	14, // 34: featurestore.v1.FeatureStoreService.StreamFeatures:output_type -> featurestore.v1.StreamFeaturesResponse
-	17, // 35: featurestore.v1.FeatureStoreService.IngestInteractions:output_type -> featurestore.v1.IngestInteractionsResponse
-	20, // 36: featurestore.v1.FeatureStoreService.DescribeFeatures:output_type -> featurestore.v1.DescribeFeaturesResponse
-	32, // [32:37] is the sub-list for method output_type
-	27, // [27:32] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	23, // 6: featurestore.v1.ComputeSummary.as_of:type_name -> google.protobuf.Timestamp
+	23, // 7: featurestore.v1.ComputeSummary.started_at:type_name -> google.protobuf.Timestamp
+	24, // 8: featurestore.v1.ComputeSummary.duration:type_name -> google.protobuf.Duration
+	23, // 9: featurestore.v1.Features.first_view_date:type_name -> google.protobuf.Timestamp
+	23, // 10: featurestore.v1.Features.last_view_date:type_name -> google.protobuf.Timestamp
+	23, // 11: featurestore.v1.Features.last_purchase_date:type_name -> google.protobuf.Timestamp
+	8,  // 12: featurestore.v1.FeatureRecord.features:type_name -> featurestore.v1.Features
+	23, // 13: featurestore.v1.FeatureRecord.as_of:type_name -> google.protobuf.Timestamp
+	23, // 14: featurestore.v1.FeatureRecord.computed_at:type_name -> google.protobuf.Timestamp
+	10, // 15: featurestore.v1.GetFeaturesRequest.keys:type_name -> featurestore.v1.FeatureKey
+	1,  // 16: featurestore.v1.GetFeaturesRequest.format:type_name -> featurestore.v1.Format
+	2,  // 17: featurestore.v1.FeatureResult.status:type_name -> featurestore.v1.FeatureStatus
+	9,  // 18: featurestore.v1.FeatureResult.record:type_name -> featurestore.v1.FeatureRecord
+	12, // 19: featurestore.v1.GetFeaturesResponse.results:type_name -> featurestore.v1.FeatureResult
+	14, // 20: featurestore.v1.GetFeaturesResponse.matrix:type_name -> featurestore.v1.FeatureMatrix
+	2,  // 21: featurestore.v1.FeatureMatrix.statuses:type_name -> featurestore.v1.FeatureStatus
+	23, // 22: featurestore.v1.StreamFeaturesRequest.updated_since:type_name -> google.protobuf.Timestamp
+	23, // 23: featurestore.v1.StreamFeaturesRequest.as_of:type_name -> google.protobuf.Timestamp
+	9,  // 24: featurestore.v1.StreamFeaturesResponse.records:type_name -> featurestore.v1.FeatureRecord
+	23, // 25: featurestore.v1.Interaction.created_at:type_name -> google.protobuf.Timestamp
+	25, // 26: featurestore.v1.Interaction.metadata:type_name -> google.protobuf.Struct
+	17, // 27: featurestore.v1.IngestInteractionsRequest.interactions:type_name -> featurestore.v1.Interaction
+	3,  // 28: featurestore.v1.FeatureDescriptor.type:type_name -> featurestore.v1.FeatureType
+	21, // 29: featurestore.v1.DescribeFeaturesResponse.features:type_name -> featurestore.v1.FeatureDescriptor
+	4,  // 30: featurestore.v1.FeatureStoreService.ComputeFeatures:input_type -> featurestore.v1.ComputeFeaturesRequest
+	11, // 31: featurestore.v1.FeatureStoreService.GetFeatures:input_type -> featurestore.v1.GetFeaturesRequest
+	15, // 32: featurestore.v1.FeatureStoreService.StreamFeatures:input_type -> featurestore.v1.StreamFeaturesRequest
+	18, // 33: featurestore.v1.FeatureStoreService.IngestInteractions:input_type -> featurestore.v1.IngestInteractionsRequest
+	20, // 34: featurestore.v1.FeatureStoreService.DescribeFeatures:input_type -> featurestore.v1.DescribeFeaturesRequest
+	5,  // 35: featurestore.v1.FeatureStoreService.ComputeFeatures:output_type -> featurestore.v1.ComputeFeaturesResponse
+	13, // 36: featurestore.v1.FeatureStoreService.GetFeatures:output_type -> featurestore.v1.GetFeaturesResponse
+	16, // 37: featurestore.v1.FeatureStoreService.StreamFeatures:output_type -> featurestore.v1.StreamFeaturesResponse
+	19, // 38: featurestore.v1.FeatureStoreService.IngestInteractions:output_type -> featurestore.v1.IngestInteractionsResponse
+	22, // 39: featurestore.v1.FeatureStoreService.DescribeFeatures:output_type -> featurestore.v1.DescribeFeaturesResponse
+	35, // [35:40] is the sub-list for method output_type
+	30, // [30:35] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_featurestore_v1_featurestore_proto_init() }
@@ -2054,15 +2291,15 @@ func file_featurestore_v1_featurestore_proto_init() {
 		(*ComputeFeaturesResponse_Summary)(nil),
 	}
 	file_featurestore_v1_featurestore_proto_msgTypes[4].OneofWrappers = []any{}
-	file_featurestore_v1_featurestore_proto_msgTypes[12].OneofWrappers = []any{}
-	file_featurestore_v1_featurestore_proto_msgTypes[16].OneofWrappers = []any{}
+	file_featurestore_v1_featurestore_proto_msgTypes[13].OneofWrappers = []any{}
+	file_featurestore_v1_featurestore_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_featurestore_v1_featurestore_proto_rawDesc), len(file_featurestore_v1_featurestore_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   18,
+			NumEnums:      4,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
