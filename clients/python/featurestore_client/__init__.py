@@ -14,7 +14,7 @@
 from .client import API_KEY_ENV, Client, ComputeSummary, Progress
 from .errors import ERROR_DOMAIN, FeatureStoreError
 from .frames import Catalogue, Feature
-from .matrix import FeatureMatrix, MatrixUnsupported
+from .matrix import FeatureMatrix, LayoutMismatch, MatrixUnsupported
 
 __version__ = "0.1.0"
 
@@ -27,6 +27,7 @@ __all__ = [
     "Feature",
     "FeatureMatrix",
     "FeatureStoreError",
+    "LayoutMismatch",
     "MatrixUnsupported",
     "Progress",
     "__version__",

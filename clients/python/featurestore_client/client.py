@@ -18,7 +18,7 @@ from ._proto.featurestore.v1 import featurestore_pb2 as pb
 from ._proto.featurestore.v1 import featurestore_pb2_grpc as pb_grpc
 from .errors import FeatureStoreError, from_rpc_error
 from .frames import Catalogue, empty_frame, records_frame
-from .matrix import FeatureMatrix, matrix_from_response
+from .matrix import FeatureMatrix, LayoutMismatch, matrix_from_response
 
 log = logging.getLogger("featurestore_client")
 
@@ -206,7 +206,12 @@ class Client:
                 shop_id=shop, customer_id=customer, product_ids=products, format=pb.FORMAT_MATRIX
             )
             resp = self._unary(self._stub.GetFeatures, req, timeout)
-            return matrix_from_response(resp, products, self.catalogue())
+            try:
+                return matrix_from_response(resp, products, self.catalogue())
+            except LayoutMismatch:
+                # The server's layout changed since the catalogue was
+                # read: read it again, once.
+                return matrix_from_response(resp, products, self.catalogue(refresh=True))
         raise ValueError(f'format: is {format!r}; use "pandas" or "matrix"')
 
     # ----------------------------------------------------------------- bulk --

@@ -131,7 +131,9 @@ def records_frame(
             # carry it to us, so it is left out rather than shown as NULL.
             continue
         present = mask
-        if field.has_presence:
+        if field.has_presence and (f.nullable or field.message_type is not None):
+            # An absent non-nullable number is 0: older servers (and
+            # records cached by them) leave out fields equal to 0.
             present = mask & _has(feats, f.name, n)
         cols[f.name] = _column(f, field, feats, present, f.nullable or nullable_rows)
     cols["as_of"] = _timestamps([r.as_of for r in records], mask & _has(records, "as_of", n))

@@ -19,6 +19,9 @@ FEATURE_TYPE_INT: FeatureType
 FEATURE_TYPE_STRING: FeatureType
 FEATURE_TYPE_TIMESTAMP: FeatureType
 FEATURE_TYPE_UNSPECIFIED: FeatureType
+FORMAT_MATRIX: Format
+FORMAT_RECORDS: Format
+FORMAT_UNSPECIFIED: Format
 
 class ComputeFeaturesRequest(_message.Message):
     __slots__ = ["allow_past_as_of", "as_of", "customer_ids", "mode", "shop_id"]
@@ -120,6 +123,22 @@ class FeatureKey(_message.Message):
     product_id: str
     def __init__(self, customer_id: _Optional[str] = ..., product_id: _Optional[str] = ...) -> None: ...
 
+class FeatureMatrix(_message.Message):
+    __slots__ = ["columns", "computed_at_unix_micros", "features_version", "rows", "statuses", "values"]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTED_AT_UNIX_MICROS_FIELD_NUMBER: _ClassVar[int]
+    FEATURES_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    STATUSES_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    columns: int
+    computed_at_unix_micros: _containers.RepeatedScalarFieldContainer[int]
+    features_version: int
+    rows: int
+    statuses: _containers.RepeatedScalarFieldContainer[FeatureStatus]
+    values: bytes
+    def __init__(self, rows: _Optional[int] = ..., columns: _Optional[int] = ..., values: _Optional[bytes] = ..., statuses: _Optional[_Iterable[_Union[FeatureStatus, str]]] = ..., computed_at_unix_micros: _Optional[_Iterable[int]] = ..., features_version: _Optional[int] = ...) -> None: ...
+
 class FeatureRecord(_message.Message):
     __slots__ = ["as_of", "computed_at", "customer_id", "features", "features_version", "product_id"]
     AS_OF_FIELD_NUMBER: _ClassVar[int]
@@ -217,24 +236,28 @@ class Features(_message.Message):
     def __init__(self, total_views: _Optional[int] = ..., unique_views: _Optional[int] = ..., view_duration_avg: _Optional[float] = ..., view_frequency: _Optional[float] = ..., engagement_score: _Optional[float] = ..., cart_adds: _Optional[int] = ..., cart_removes: _Optional[int] = ..., purchases: _Optional[int] = ..., cart_conversion_rate: _Optional[float] = ..., view_to_purchase_rate: _Optional[float] = ..., search_views: _Optional[int] = ..., category_views: _Optional[int] = ..., collection_views: _Optional[int] = ..., direct_views: _Optional[int] = ..., referral_views: _Optional[int] = ..., first_view_date: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., last_view_date: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., view_recency: _Optional[int] = ..., view_consistency: _Optional[float] = ..., seasonal_view_pattern: _Optional[float] = ..., mobile_views: _Optional[int] = ..., desktop_views: _Optional[int] = ..., tablet_views: _Optional[int] = ..., preferred_device: _Optional[str] = ..., channel_preference: _Optional[str] = ..., interaction_quality_score: _Optional[float] = ..., intent_score: _Optional[float] = ..., loyalty_indicator: _Optional[float] = ..., recommendation_score: _Optional[float] = ..., purchase_quantity: _Optional[int] = ..., purchase_value: _Optional[float] = ..., last_purchase_date: _Optional[_Union[_timestamp_pb2.Timestamp, _Mapping]] = ..., purchase_recency: _Optional[int] = ...) -> None: ...
 
 class GetFeaturesRequest(_message.Message):
-    __slots__ = ["customer_id", "include_vector", "keys", "product_ids", "shop_id"]
+    __slots__ = ["customer_id", "format", "include_vector", "keys", "product_ids", "shop_id"]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
     INCLUDE_VECTOR_FIELD_NUMBER: _ClassVar[int]
     KEYS_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_IDS_FIELD_NUMBER: _ClassVar[int]
     SHOP_ID_FIELD_NUMBER: _ClassVar[int]
     customer_id: str
+    format: Format
     include_vector: bool
     keys: _containers.RepeatedCompositeFieldContainer[FeatureKey]
     product_ids: _containers.RepeatedScalarFieldContainer[str]
     shop_id: str
-    def __init__(self, shop_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., product_ids: _Optional[_Iterable[str]] = ..., keys: _Optional[_Iterable[_Union[FeatureKey, _Mapping]]] = ..., include_vector: bool = ...) -> None: ...
+    def __init__(self, shop_id: _Optional[str] = ..., customer_id: _Optional[str] = ..., product_ids: _Optional[_Iterable[str]] = ..., keys: _Optional[_Iterable[_Union[FeatureKey, _Mapping]]] = ..., include_vector: bool = ..., format: _Optional[_Union[Format, str]] = ...) -> None: ...
 
 class GetFeaturesResponse(_message.Message):
-    __slots__ = ["results"]
+    __slots__ = ["matrix", "results"]
+    MATRIX_FIELD_NUMBER: _ClassVar[int]
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    matrix: FeatureMatrix
     results: _containers.RepeatedCompositeFieldContainer[FeatureResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[FeatureResult, _Mapping]]] = ...) -> None: ...
+    def __init__(self, results: _Optional[_Iterable[_Union[FeatureResult, _Mapping]]] = ..., matrix: _Optional[_Union[FeatureMatrix, _Mapping]] = ...) -> None: ...
 
 class IngestInteractionsRequest(_message.Message):
     __slots__ = ["interactions"]
@@ -305,6 +328,9 @@ class StreamFeaturesResponse(_message.Message):
     def __init__(self, records: _Optional[_Iterable[_Union[FeatureRecord, _Mapping]]] = ..., resume_token: _Optional[str] = ...) -> None: ...
 
 class ComputeMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = []
+
+class Format(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
 
 class FeatureStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
