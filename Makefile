@@ -78,6 +78,13 @@ lint: .bin/buf .bin/staticcheck ## gofmt, go vet, staticcheck and buf lint
 build: ## build the featurestore binary into .bin/
 	go build -o $(BIN) ./cmd/featurestore
 
+# PREFIX is where make install puts the binary, in $(PREFIX)/bin.
+PREFIX ?= /usr/local
+
+.PHONY: install
+install: build ## copy the featurestore binary to $(PREFIX)/bin (default /usr/local/bin)
+	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/featurestore
+
 .PHONY: services
 services: ## make a Postgres and a Redis available and print DATABASE_URL / REDIS_URL
 	@scripts/services.sh

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/features"
@@ -43,13 +45,13 @@ func newTestCacheWith(t *testing.T, cfg Config) *Cache {
 
 func record(t *testing.T, views int64, computedAt time.Time) stampedRecord {
 	t.Helper()
-	enc, err := protoconv.EncodeRecord(&store.StoredRow{
+	rec, err := newStampedRecord(&store.StoredRow{
 		Vector: features.Vector{TotalViews: views}, AsOf: computedAt.Add(-time.Hour), ComputedAt: computedAt, Version: features.Version,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return stampedRecord{enc: enc, computedAt: computedAt}
+	return rec
 }
 
 func row(customer, product string, views int64) store.FeatureRow {
@@ -293,39 +295,69 @@ func TestValueRoundTrip(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2025, 6, 1, 1, 2, 3, 4000, time.UTC)
 	rec := record(t, 7, at)
-	got, err := decodeValue(encodeValue(rec.enc, at))
-	if err != nil || got != rec.enc {
-		t.Fatalf("round trip: %q, %v", got, err)
+	got, err := decodeValue(encodeValue(rec))
+	if err != nil || got != rec.record() {
+		t.Fatalf("round trip: %+v, %v; want %+v", got, err, rec.record())
 	}
-	if got, err := decodeValue(tombstone(at)); got != "" || err != nil {
-		t.Errorf("tombstone decodes to %q, %v", got, err)
+	if got.ComputedAtMicros != at.UnixMicro() || len(got.Dense) != protoconv.DenseLen {
+		t.Errorf("round trip: computed at %d, %d dense bytes", got.ComputedAtMicros, len(got.Dense))
 	}
-	for _, bad := range []string{"", "123", "abcdefghijklmnop", "0000000000000001\xff\xff"} {
+	if got, err := decodeValue(tombstone(at)); got.Found() || err != nil {
+		t.Errorf("tombstone decodes to %+v, %v", got, err)
+	}
+	for _, bad := range []string{"", "123", "abcdefghijklmnop", "0000000000000001\xff\xff",
+		"0000000000000001" + valueFormat, "0000000000000001" + valueFormat + rec.dense} {
 		if _, err := decodeValue(bad); err == nil {
 			t.Errorf("decodeValue(%q) accepted a malformed value", bad)
 		}
 	}
 }
 
+// TestValueOfEarlierFormat reads a value that the earlier format wrote
+// (the stamp, then a record without the features equal to 0): it is
+// answered as the current format answers the same row, zeros present.
+func TestValueOfEarlierFormat(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2025, 6, 1, 1, 2, 3, 4000, time.UTC)
+	rec := record(t, 0, at)
+	old, err := proto.MarshalOptions{Deterministic: true}.Marshal(&featurestorev1.FeatureRecord{
+		AsOf: timestamppb.New(at.Add(-time.Hour)), ComputedAt: timestamppb.New(at), FeaturesVersion: features.Version,
+		Features: &featurestorev1.Features{},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := decodeValue(stamp(at) + string(old))
+	if err != nil || got != rec.record() {
+		t.Fatalf("earlier format: %+v, %v; want %+v", got, err, rec.record())
+	}
+	// A process of the earlier format finds a current value malformed
+	// (and reads Postgres instead): its check of the record fails.
+	if protoconv.EncodedRecord(encodeValue(rec)[stampLen:]).Valid() {
+		t.Error("a current value passes the earlier format's check")
+	}
+}
+
 func FuzzDecodeValue(f *testing.F) {
 	at := time.Unix(1700000000, 0)
-	enc, err := protoconv.EncodeRecord(&store.StoredRow{Vector: features.Vector{TotalViews: 3}, AsOf: at, ComputedAt: at})
+	rec, err := newStampedRecord(&store.StoredRow{Vector: features.Vector{TotalViews: 3}, AsOf: at, ComputedAt: at})
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(encodeValue(enc, at))
+	f.Add(encodeValue(rec))
+	f.Add(stamp(at) + string(rec.enc))
 	f.Add(tombstone(time.Unix(1, 0)))
 	f.Add("")
 	f.Fuzz(func(t *testing.T, s string) {
-		enc, err := decodeValue(s)
-		if err != nil {
+		got, err := decodeValue(s)
+		if err != nil || !got.Found() {
 			return
 		}
-		// What decodeValue accepts is the value less its stamp, and
-		// well-formed at the top level; nested messages are not decoded on
-		// the read path, by design.
-		if string(enc) != s[stampLen:] || !enc.Valid() {
-			t.Errorf("decodeValue(%q) = %q", s, enc)
+		// What decodeValue accepts is a record well-formed at the top
+		// level (nested messages are not decoded on the read path, by
+		// design) with a whole dense row.
+		if !protoconv.EncodedRecord(got.Encoded).Valid() || len(got.Dense) != protoconv.DenseLen {
+			t.Errorf("decodeValue(%q) = %+v", s, got)
 		}
 	})
 }

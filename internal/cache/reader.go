@@ -85,7 +85,7 @@ func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup,
 			continue
 		}
 		for j, p := range l.ProductIDs {
-			out[m][j] = store.Record{Encoded: string(records[p].enc)}
+			out[m][j] = records[p].record()
 		}
 		answered += len(l.ProductIDs)
 	}
@@ -180,11 +180,11 @@ func (c *Cache) load(ctx context.Context, shopID string, customers []string) (*l
 		cr := customerRecords{customerID: cust, records: make(map[string]stampedRecord, len(rows[cust]))}
 		for i := range rows[cust] {
 			row := &rows[cust][i]
-			enc, err := protoconv.EncodeRecord(row)
+			rec, err := newStampedRecord(row)
 			if err != nil {
 				return nil, err
 			}
-			cr.records[row.ProductID] = stampedRecord{enc: enc, computedAt: row.ComputedAt}
+			cr.records[row.ProductID] = rec
 		}
 		out.records[cust] = cr.records
 		fills = append(fills, cr)
@@ -278,7 +278,7 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 			if !ok {
 				continue
 			}
-			enc, err := decodeValue(s)
+			rec, err := decodeValue(s)
 			if err != nil {
 				// A value this process cannot read: treat the customer as
 				// a miss, which rewrites it from Postgres.
@@ -286,7 +286,7 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 				missed = append(missed, i)
 				break
 			}
-			out[i][j] = store.Record{Encoded: string(enc)}
+			out[i][j] = rec
 		}
 	}
 	return out, missed, nil
@@ -322,11 +322,30 @@ func (c *Cache) markPending(ctx context.Context, shopID string, customers []stri
 	return complete, err
 }
 
-// stampedRecord is a record with the time it was computed, which orders
-// writes of the same pair.
+// stampedRecord is a record in the form the cache keeps, with its dense
+// values and the time it was computed, which orders writes of the same
+// pair.
 type stampedRecord struct {
 	enc        protoconv.EncodedRecord
+	dense      string
 	computedAt time.Time
+}
+
+// newStampedRecord encodes a stored row as the cache keeps it.
+func newStampedRecord(row *store.StoredRow) (stampedRecord, error) {
+	enc, err := protoconv.EncodeRecord(row)
+	if err != nil {
+		return stampedRecord{}, err
+	}
+	return stampedRecord{enc: enc, dense: string(protoconv.AppendDense32(nil, &row.Vector)), computedAt: row.ComputedAt}, nil
+}
+
+// record is the answer the cache gives for the record.
+func (r stampedRecord) record() store.Record {
+	if r.enc == "" {
+		return store.Record{} // a product without a row
+	}
+	return store.Record{Encoded: string(r.enc), Dense: r.dense, ComputedAtMicros: r.computedAt.UnixMicro()}
 }
 
 // customerRecords are one customer's records, by product.
@@ -361,7 +380,7 @@ func (c *Cache) put(ctx context.Context, shopID string, batch []customerRecords,
 	for _, cr := range batch {
 		var fields []any
 		for product, rec := range cr.records {
-			fields = append(fields, product, encodeValue(rec.enc, rec.computedAt))
+			fields = append(fields, product, encodeValue(rec))
 		}
 		for product, at := range cr.tombstones {
 			fields = append(fields, product, tombstone(at))

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/featurestore/featurestore/internal/features"
-	"github.com/featurestore/featurestore/internal/protoconv"
 	"github.com/featurestore/featurestore/internal/store"
 )
 
@@ -43,13 +42,13 @@ func (c *Cache) Written(ctx context.Context, shopID string, rows []store.Feature
 			cr := customerRecords{customerID: rows[i].CustomerID, records: make(map[string]stampedRecord, j-i)}
 			for k := i; k < j; k++ {
 				r := &rows[k]
-				enc, err := protoconv.EncodeRecord(&store.StoredRow{
+				rec, err := newStampedRecord(&store.StoredRow{
 					Vector: r.Vector, AsOf: asOf, ComputedAt: computedAt, Version: features.Version,
 				})
 				if err != nil {
 					return err
 				}
-				cr.records[r.ProductID] = stampedRecord{enc: enc, computedAt: computedAt}
+				cr.records[r.ProductID] = rec
 			}
 			batch = append(batch, cr)
 		}

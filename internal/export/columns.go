@@ -66,7 +66,10 @@ func appendRow(dst []value, rec *featurestorev1.FeatureRecord) []value {
 	fm := rec.GetFeatures().ProtoReflect()
 	for _, c := range columns[2 : len(columns)-3] {
 		fd := c.feature
-		if fd.HasPresence() && !fm.Has(fd) {
+		// An absent feature is NULL where the feature is nullable, and 0
+		// elsewhere: servers before every feature had presence left out
+		// the zeros.
+		if c.Nullable && !fm.Has(fd) {
 			dst = append(dst, value{null: true})
 			continue
 		}

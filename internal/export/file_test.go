@@ -10,13 +10,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parquet-go/parquet-go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/buildinfo"
 	"github.com/featurestore/featurestore/internal/export"
 	"github.com/featurestore/featurestore/internal/export/exporttest"
 	"github.com/featurestore/featurestore/internal/features"
+	"github.com/featurestore/featurestore/internal/protoconv"
 )
 
 var formats = []export.Format{export.CSV, export.JSONL, export.Parquet}
@@ -72,6 +75,10 @@ func testRecords(n int) []*featurestorev1.FeatureRecord {
 		if i%4 == 0 {
 			f.FirstViewDate, f.LastViewDate, f.ChannelPreference = nil, nil, nil
 		}
+		// Every feature that is not NULL is present, 0 included, as a
+		// server sends it.
+		v := protoconv.Vector(f)
+		f = protoconv.Features(&v)
 		out[i] = &featurestorev1.FeatureRecord{
 			CustomerId:      fmt.Sprintf("gid://shopify/Customer/%d,%q", i/10, "x"),
 			ProductId:       "gid://shopify/Product/" + strconv.Itoa(i),
@@ -357,5 +364,30 @@ func TestResumeRefuses(t *testing.T) {
 	}
 	if _, err := export.Resume(path, started); err == nil {
 		t.Error("resume of a file shorter than its checkpoint succeeded")
+	}
+}
+
+// TestParquetCreatedBy reads the created_by of a Parquet export: the
+// application and the build's version, never an empty "(build )".
+func TestParquetCreatedBy(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "out.parquet")
+	roundTrip(t, export.Parquet, testRecords(3), path)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pf, err := parquet.OpenFile(f, info.Size())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := pf.Metadata().CreatedBy
+	if want := "featurestore version " + buildinfo.Read().String(); got != want || strings.Contains(got, "(build )") {
+		t.Errorf("created_by %q, want %q", got, want)
 	}
 }

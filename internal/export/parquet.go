@@ -12,6 +12,7 @@ import (
 	"github.com/parquet-go/parquet-go/compress/snappy"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/buildinfo"
 	"github.com/featurestore/featurestore/internal/features"
 )
 
@@ -69,8 +70,14 @@ func (g orderedGroup) Fields() []parquet.Field { return g.fields }
 // written as parquet.Row values, never as Go structs.
 func newParquetWriter(f *os.File) *parquet.GenericWriter[any] {
 	return parquet.NewGenericWriter[any](f, parquetSchema, parquet.Compression(&snappy.Codec{}),
-		parquet.CreatedBy("featurestore export", "", ""))
+		createdBy("featurestore version "+buildinfo.Read().String()))
 }
+
+// createdBy sets the file's created_by to the string as it is (the
+// library's own option leaves no space before "(build").
+type createdBy string
+
+func (c createdBy) ConfigureWriter(cfg *parquet.WriterConfig) { cfg.CreatedBy = string(c) }
 
 // appendParquetRow appends row as a parquet.Row: each value at its column
 // with the definition level that says whether an optional one is NULL.

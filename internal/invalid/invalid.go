@@ -66,3 +66,13 @@ func ID(field, v string) error {
 	}
 	return nil
 }
+
+// IDAt is ID for element i of a list, named fmt.Sprintf(format, i) (as
+// "product_ids[%d]"): the name is formatted only for a bad value, so that
+// checking a valid list costs nothing but the checks.
+func IDAt(format string, i int, v string) error {
+	if v != "" && CheckText(v, MaxIDLength) == "" {
+		return nil
+	}
+	return ID(fmt.Sprintf(format, i), v)
+}

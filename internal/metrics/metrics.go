@@ -7,7 +7,6 @@ package metrics
 import (
 	"net/http"
 
-	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -18,7 +17,7 @@ import (
 // Metrics is the registry and the collectors the server's interceptors use.
 type Metrics struct {
 	Registry *prometheus.Registry
-	GRPC     *grpcprom.ServerMetrics
+	GRPC     *GRPCMetrics
 	Panics   prometheus.Counter
 }
 
@@ -29,9 +28,7 @@ func New() *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		Registry: reg,
-		GRPC: grpcprom.NewServerMetrics(grpcprom.WithServerHandlingTimeHistogram(
-			grpcprom.WithHistogramBuckets([]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30, 120}),
-		)),
+		GRPC:     NewGRPCMetrics([]float64{0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5, 30, 120}),
 		Panics: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "featurestore", Name: "grpc_panics_recovered_total",
 			Help: "Handler panics that were recovered and answered with INTERNAL.",

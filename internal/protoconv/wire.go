@@ -39,6 +39,25 @@ func (e EncodedRecord) Decode(customerID, productID string) (*featurestorev1.Fea
 	return rec, nil
 }
 
+// Upgrade re-encodes a record that an earlier version encoded, which left
+// out every feature equal to 0 (proto3 without presence), in the current
+// form, where every feature that is not NULL is present; it also returns
+// the record's dense row (AppendDense32). An absent nullable feature stays
+// NULL, an absent other one is 0: what the earlier encoding meant.
+func (e EncodedRecord) Upgrade() (EncodedRecord, string, error) {
+	rec, err := e.Decode("", "")
+	if err != nil {
+		return "", "", err
+	}
+	row := &store.StoredRow{Vector: Vector(rec.GetFeatures()), AsOf: rec.GetAsOf().AsTime(),
+		ComputedAt: rec.GetComputedAt().AsTime(), Version: rec.GetFeaturesVersion()}
+	enc, err := EncodeRecord(row)
+	if err != nil {
+		return "", "", err
+	}
+	return enc, string(AppendDense32(nil, &row.Vector)), nil
+}
+
 // Field numbers of the messages that AppendResult writes by hand; a test
 // checks them against the generated descriptors.
 const (

@@ -67,10 +67,11 @@ func newKey(t *testing.T, st *store.Store, name string, shops []string, scopes a
 }
 
 // startAuthServer serves every RPC from st with API keys checked by a
-// verifier remembering checks for ttl, on a real port, logging to logs.
+// verifier remembering checks for ttl, on a real port, logging to logs at
+// DEBUG (where successful calls are logged).
 func startAuthServer(t *testing.T, st *store.Store, ttl time.Duration, logs io.Writer, opts ...grpc.ServerOption) *grpc.ClientConn {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(logs, nil))
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	engine := newEngine(t, st, compute.DefaultConfig())
 	svc := newService(t, server.Config{Computer: engine, Rows: engine, Reader: st, Exporter: st, Ingester: ingest.NewWriter(st)})
 	v, err := auth.NewVerifier(st, auth.Config{CacheTTL: ttl}, logger)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"fmt"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/cache"
@@ -46,6 +45,9 @@ func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeatur
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
+	if req.GetFormat() == featurestorev1.Format_FORMAT_MATRIX {
+		return matrixResponse(lookups, positions, records), nil
+	}
 	// The response is written in wire format: cached records go into it as
 	// they are, without being decoded and encoded again; rows read from
 	// Postgres are encoded once.
@@ -62,7 +64,7 @@ func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeatur
 	for _, pos := range positions {
 		l := lookups[pos.lookup]
 		product := l.ProductIDs[pos.product]
-		rec := records[pos.lookup][pos.product]
+		rec := &records[pos.lookup][pos.product]
 		if !rec.Found() {
 			wire = protoconv.AppendResult(wire, featurestorev1.FeatureStatus_FEATURE_STATUS_NOT_FOUND, "", l.CustomerID, product, nil)
 			continue
@@ -82,6 +84,24 @@ func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeatur
 		wire = protoconv.AppendResult(wire, featurestorev1.FeatureStatus_FEATURE_STATUS_FOUND, enc, l.CustomerID, product, vector)
 	}
 	return protoconv.ResponseFromWire(wire), nil
+}
+
+// matrixResponse writes the answer as a matrix: a cached record's dense
+// row goes in as the cache holds it, a row read from Postgres is converted
+// once.
+func matrixResponse(lookups []store.Lookup, positions []position, records [][]store.Record) *featurestorev1.GetFeaturesResponse {
+	w := protoconv.NewMatrixWriter(len(positions))
+	for _, pos := range positions {
+		switch rec := &records[pos.lookup][pos.product]; {
+		case rec.Row != nil:
+			w.FoundVector(&rec.Row.Vector, rec.Row.ComputedAt.UnixMicro())
+		case rec.Encoded != "":
+			w.Found(rec.Dense, rec.ComputedAtMicros)
+		default:
+			w.NotFound()
+		}
+	}
+	return w.Response()
 }
 
 // denseVector returns a record's features in the dense layout: from the
@@ -108,53 +128,63 @@ func planLookups(req *featurestorev1.GetFeaturesRequest) ([]store.Lookup, []posi
 	if err := invalid.ID("shop_id", req.GetShopId()); err != nil {
 		return nil, nil, err
 	}
-	byCustomer := map[string]int{}
-	var lookups []store.Lookup
-	var positions []position
-	add := func(customer, product string) {
-		i, ok := byCustomer[customer]
-		if !ok {
-			i = len(lookups)
-			byCustomer[customer] = i
-			lookups = append(lookups, store.Lookup{CustomerID: customer})
-		}
-		positions = append(positions, position{lookup: i, product: len(lookups[i].ProductIDs)})
-		lookups[i].ProductIDs = append(lookups[i].ProductIDs, product)
+	switch f := req.GetFormat(); f {
+	case featurestorev1.Format_FORMAT_UNSPECIFIED, featurestorev1.Format_FORMAT_RECORDS, featurestorev1.Format_FORMAT_MATRIX:
+	default:
+		return nil, nil, invalid.Field("format", "is %d, which is no Format; use FORMAT_RECORDS (the default) or FORMAT_MATRIX", int32(f))
 	}
 	keys := req.GetKeys()
 	switch {
 	case len(keys) > 0 && (req.GetCustomerId() != "" || len(req.GetProductIds()) > 0):
 		return nil, nil, invalid.Field("keys", "give either keys or customer_id with product_ids, not both")
 	case len(keys) > 0:
-		if len(keys) > maxGetKeys {
-			return nil, nil, invalid.Field("keys", "has %d pairs; at most %d are allowed per call", len(keys), maxGetKeys)
-		}
-		for i, k := range keys {
-			if err := invalid.ID(fmt.Sprintf("keys[%d].customer_id", i), k.GetCustomerId()); err != nil {
-				return nil, nil, err
-			}
-			if err := invalid.ID(fmt.Sprintf("keys[%d].product_id", i), k.GetProductId()); err != nil {
-				return nil, nil, err
-			}
-			add(k.GetCustomerId(), k.GetProductId())
-		}
-	default:
-		if err := invalid.ID("customer_id", req.GetCustomerId()); err != nil {
+		return planKeys(keys)
+	}
+	if err := invalid.ID("customer_id", req.GetCustomerId()); err != nil {
+		return nil, nil, err
+	}
+	products := req.GetProductIds()
+	switch {
+	case len(products) == 0:
+		return nil, nil, invalid.Field("product_ids", "is empty; ask for 1 to %d products (or use keys)", maxGetKeys)
+	case len(products) > maxGetKeys:
+		return nil, nil, invalid.Field("product_ids", "has %d products; at most %d are allowed per call", len(products), maxGetKeys)
+	}
+	positions := make([]position, len(products))
+	for i, p := range products {
+		if err := invalid.IDAt("product_ids[%d]", i, p); err != nil {
 			return nil, nil, err
 		}
-		products := req.GetProductIds()
-		switch {
-		case len(products) == 0:
-			return nil, nil, invalid.Field("product_ids", "is empty; ask for 1 to %d products (or use keys)", maxGetKeys)
-		case len(products) > maxGetKeys:
-			return nil, nil, invalid.Field("product_ids", "has %d products; at most %d are allowed per call", len(products), maxGetKeys)
+		positions[i] = position{product: i}
+	}
+	// One customer: the request's own list of products is the lookup.
+	return []store.Lookup{{CustomerID: req.GetCustomerId(), ProductIDs: products}}, positions, nil
+}
+
+// planKeys is planLookups for a request that gives keys.
+func planKeys(keys []*featurestorev1.FeatureKey) ([]store.Lookup, []position, error) {
+	if len(keys) > maxGetKeys {
+		return nil, nil, invalid.Field("keys", "has %d pairs; at most %d are allowed per call", len(keys), maxGetKeys)
+	}
+	byCustomer := map[string]int{}
+	var lookups []store.Lookup
+	positions := make([]position, 0, len(keys))
+	for i, k := range keys {
+		if err := invalid.IDAt("keys[%d].customer_id", i, k.GetCustomerId()); err != nil {
+			return nil, nil, err
 		}
-		for i, p := range products {
-			if err := invalid.ID(fmt.Sprintf("product_ids[%d]", i), p); err != nil {
-				return nil, nil, err
-			}
-			add(req.GetCustomerId(), p)
+		if err := invalid.IDAt("keys[%d].product_id", i, k.GetProductId()); err != nil {
+			return nil, nil, err
 		}
+		customer := k.GetCustomerId()
+		j, ok := byCustomer[customer]
+		if !ok {
+			j = len(lookups)
+			byCustomer[customer] = j
+			lookups = append(lookups, store.Lookup{CustomerID: customer})
+		}
+		positions = append(positions, position{lookup: j, product: len(lookups[j].ProductIDs)})
+		lookups[j].ProductIDs = append(lookups[j].ProductIDs, k.GetProductId())
 	}
 	return lookups, positions, nil
 }

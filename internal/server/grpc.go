@@ -5,10 +5,8 @@ import (
 	"log/slog"
 	"runtime/debug"
 
-	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
@@ -22,13 +20,6 @@ import (
 // interactions whose ids and values all have their maximal length in
 // four-byte characters, is about 51 MB.
 const maxRecvMsgSize = 64 << 20
-
-// slogLogger adapts slog to the middleware's logging interface.
-func slogLogger(l *slog.Logger) logging.Logger {
-	return logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
-		l.Log(ctx, slog.Level(lvl), msg, fields...)
-	})
-}
 
 // Authorizer checks the caller of every call; *auth.GRPC implements it.
 // Its interceptors run inside request logging (so refused calls are
@@ -68,7 +59,7 @@ func WithoutReflection() grpc.ServerOption { return noReflectionOption{} }
 
 // NewGRPCServer returns a gRPC server serving svc, grpc.health.v1 (backed by
 // healthSrv) and reflection, behind the interceptor chain: metrics
-// outermost (when m is not nil), then request logging, then (WithAuth)
+// outermost (when m is not nil), then request logging (requestlog.go), then (WithAuth)
 // authentication, then the decoding of requests, then (WithAuth)
 // authorization, then panic recovery closest to the handler, so a panic is
 // counted and logged as the INTERNAL error it becomes.
@@ -98,26 +89,14 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 		logger.ErrorContext(ctx, "handler panic", "panic", p, "stack", string(debug.Stack()))
 		return internalError()
 	})
-	logOpts := []logging.Option{
-		logging.WithLogOnEvents(logging.FinishCall),
-		logging.WithLevels(func(c codes.Code) logging.Level {
-			switch c {
-			case codes.OK, codes.NotFound, codes.Canceled, codes.InvalidArgument, codes.Aborted, codes.AlreadyExists:
-				return logging.LevelInfo
-			case codes.Internal, codes.Unknown, codes.DataLoss:
-				return logging.LevelError
-			}
-			return logging.LevelWarn
-		}),
-	}
 	var unary []grpc.UnaryServerInterceptor
 	var stream []grpc.StreamServerInterceptor
 	if m != nil {
 		unary = append(unary, m.GRPC.UnaryServerInterceptor())
 		stream = append(stream, m.GRPC.StreamServerInterceptor())
 	}
-	unary = append(unary, logging.UnaryServerInterceptor(slogLogger(logger), logOpts...))
-	stream = append(stream, logging.StreamServerInterceptor(slogLogger(logger), logOpts...))
+	unary = append(unary, unaryLog(logger))
+	stream = append(stream, streamLog(logger))
 	// Authentication, decoding, authorization: in the order the comment
 	// above gives.
 	var authorizeUnary grpc.UnaryServerInterceptor

@@ -108,6 +108,11 @@ type Lookup struct {
 type Record struct {
 	Row     *StoredRow
 	Encoded string
+	// Dense and ComputedAtMicros come with Encoded: the row's features as
+	// a matrix answer's row (little-endian float32 in the dense layout)
+	// and when the row was written, in Unix microseconds.
+	Dense            string
+	ComputedAtMicros int64
 }
 
 // Found reports whether the pair has a stored row.
