@@ -17,6 +17,12 @@ GRPCURL_VERSION            := v1.9.4
 STATICCHECK_VERSION        := v0.8.2
 
 BIN      := .bin/featurestore
+# PYTHON is Debian's interpreter, which sees the python3-* packages that
+# scripts/services.sh python installs (a pyenv or virtualenv python3 on PATH
+# would not).
+PYTHON   := /usr/bin/python3
+# PY_STUBS is where make generate writes the Python client's stubs.
+PY_STUBS := clients/python/featurestore_client/_proto
 DEMO_SHOP ?= demo-shop
 # PG=replica makes `make services` start a streaming replica of the private
 # Postgres too.
@@ -47,14 +53,22 @@ help: ## list the targets
 .PHONY: tools
 tools: .bin/buf .bin/protoc-gen-go .bin/protoc-gen-go-grpc .bin/grpcurl .bin/staticcheck ## install the pinned code generators, grpcurl and staticcheck into .bin/
 
+.PHONY: protoc
+protoc: ## make protoc and gRPC's Python plugin available (Debian's, installed when missing)
+	@scripts/services.sh protoc
+
 .PHONY: generate
-generate: .bin/buf .bin/protoc-gen-go .bin/protoc-gen-go-grpc ## regenerate gen/ from proto/
+generate: .bin/buf .bin/protoc-gen-go .bin/protoc-gen-go-grpc protoc ## regenerate gen/ and the Python client's stubs from proto/
 	buf generate
+	@# gRPC's Python plugin imports the messages as the top-level package
+	@# featurestore.v1, which lives inside the client's package here.
+	sed -i 's/^from featurestore\.v1 import /from . import /' $(PY_STUBS)/featurestore/v1/featurestore_pb2_grpc.py
+	touch $(PY_STUBS)/__init__.py $(PY_STUBS)/featurestore/__init__.py $(PY_STUBS)/featurestore/v1/__init__.py
 
 .PHONY: check-generated
-check-generated: generate ## fail when gen/ differs from what make generate produces
-	@git diff --exit-code --stat -- gen/ || { echo "gen/ is out of date: run make generate and commit it" >&2; exit 1; }
-	@test -z "$$(git status --porcelain -- gen/)" || { echo "gen/ has untracked or stale files: run make generate and commit it" >&2; git status --short -- gen/ >&2; exit 1; }
+check-generated: generate ## fail when gen/ or the Python stubs differ from what make generate produces
+	@git diff --exit-code --stat -- gen/ $(PY_STUBS) || { echo "generated code is out of date: run make generate and commit it" >&2; exit 1; }
+	@test -z "$$(git status --porcelain -- gen/ $(PY_STUBS))" || { echo "gen/ or $(PY_STUBS) has untracked or stale files: run make generate and commit it" >&2; git status --short -- gen/ $(PY_STUBS) >&2; exit 1; }
 
 .PHONY: lint
 lint: .bin/buf .bin/staticcheck ## gofmt, go vet, staticcheck and buf lint
@@ -91,6 +105,12 @@ test: ## start the services and run every test against them
 	status=$${PIPESTATUS[0]}; \
 	if [ "$$status" -ne 0 ]; then echo "tests failed; the full log is .data/test.log" >&2; fi; \
 	exit $$status
+
+.PHONY: test-python
+test-python: build ## the Python client's tests (Debian's python3 and pytest) against a real server
+	@scripts/services.sh python
+	@env=$$(scripts/services.sh) && eval "$$env"; \
+	FEATURESTORE_BIN=$(CURDIR)/$(BIN) $(PYTHON) -m pytest -p no:cacheprovider -v clients/python/tests
 
 .PHONY: run
 run: build .bin/grpcurl ## the demo: services, migrate, seed and compute the demo shop, renew the demo API key, then serve

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Local services for development and tests: a PostgreSQL and a Redis.
 #
-# Usage: scripts/services.sh [start|env|status|stop|destroy|help]
+# Usage: scripts/services.sh [start|env|status|stop|destroy|python|protoc|help]
 #
 #   start (default)  Make a Postgres and a Redis available and print
 #                    export DATABASE_URL='...' / export REDIS_URL='...' /
@@ -17,6 +17,16 @@
 #   stop             Stop the private servers (not those given by the
 #                    environment), the Redis Cluster's too.
 #   destroy          Stop them and delete their data.
+#   python           Make Debian's Python 3 with the packages the Python
+#                    client and its tests import available (python3-grpcio,
+#                    -protobuf, -numpy, -pandas, -pytest; and openssl),
+#                    installing those missing; the client's tests run with
+#                    /usr/bin/python3.
+#   protoc           Make protoc and gRPC's Python plugin available
+#                    (protobuf-compiler, protobuf-compiler-grpc), which
+#                    make generate uses for the Python client's stubs; fails
+#                    unless protoc is of the release the committed stubs
+#                    come from.
 #
 # The script never adopts, uses, flushes or stops a server it did not start.
 # A private server counts as its own only when its pid file in the data
@@ -981,6 +991,57 @@ print_replica_export() {
 	printf 'export DATABASE_READ_URL=%s\n' "$(shell_quote "$url")" >&3
 }
 
+# ------------------------------------------------------------------ python --
+
+# PYTHON is the interpreter Debian's python3-* packages install into, which
+# a pyenv or virtualenv python3 earlier on PATH would not see.
+PYTHON=/usr/bin/python3
+# PY_MODULES maps each module the Python client or its tests import to the
+# Debian package that provides it.
+PY_MODULES=(grpc:python3-grpcio google.protobuf:python3-protobuf numpy:python3-numpy
+	pandas:python3-pandas pytest:python3-pytest)
+# PROTOC_RELEASE is the protoc release the committed Python stubs were
+# generated with (Debian 12's and 13's protobuf-compiler): another release
+# writes other code, so make check-generated would fail.
+PROTOC_RELEASE=3.21
+
+# py_missing: the Debian packages of the modules PYTHON cannot import, and
+# openssl, which the tests make a certificate with.
+py_missing() {
+	local m
+	for m in "${PY_MODULES[@]}"; do
+		if ! [[ -x $PYTHON ]] || ! "$PYTHON" -c "import ${m%%:*}" 2>/dev/null; then
+			printf '%s\n' "${m#*:}"
+		fi
+	done
+	command -v openssl >/dev/null || printf 'openssl\n'
+}
+
+cmd_python() {
+	local missing
+	missing=$(py_missing)
+	if [[ -n $missing ]]; then
+		# shellcheck disable=SC2086 # one package a line
+		apt_install python3 $missing
+		missing=$(py_missing)
+		[[ -z $missing ]] || die "$PYTHON still cannot import the modules of: $missing"
+	fi
+	log "python: $("$PYTHON" -c 'import sys, grpc, google.protobuf as pb, numpy, pandas; print("Python %d.%d.%d" % sys.version_info[:3], "grpcio", grpc.__version__, "protobuf", pb.__version__, "numpy", numpy.__version__, "pandas", pandas.__version__)')"
+}
+
+cmd_protoc() {
+	local pkgs=() version
+	command -v protoc >/dev/null || pkgs+=(protobuf-compiler)
+	command -v grpc_python_plugin >/dev/null || pkgs+=(protobuf-compiler-grpc)
+	if ((${#pkgs[@]} > 0)); then
+		apt_install "${pkgs[@]}"
+	fi
+	version=$(protoc --version 2>/dev/null) || die "protoc does not run"
+	[[ $version == "libprotoc $PROTOC_RELEASE".* ]] ||
+		die "protoc is $version, but the Python stubs are generated with libprotoc $PROTOC_RELEASE.x (Debian's protobuf-compiler); put that protoc first on PATH"
+	command -v grpc_python_plugin >/dev/null || die "grpc_python_plugin not found after installing protobuf-compiler-grpc"
+}
+
 # ---------------------------------------------------------------- commands --
 
 lock() {
@@ -1112,6 +1173,8 @@ env) cmd_env ;;
 status) cmd_status ;;
 stop) cmd_stop ;;
 destroy) cmd_destroy ;;
+python) cmd_python ;;
+protoc) cmd_protoc ;;
 help | -h | --help) usage ;;
 *)
 	usage
