@@ -309,7 +309,8 @@ func TestServicesScriptUsesGivenURLs(t *testing.T) {
 	}
 }
 
-// TestServicesScriptCluster starts a Redis Cluster with REDIS=cluster where
+// TestServicesScriptCluster (run it with FEATURESTORE_REDIS_MODE=cluster;
+// .ci/run leaves it out for time) starts a Redis Cluster with REDIS=cluster where
 // a server it did not start holds the first port it wants: the cluster goes
 // on the next free ports and leaves that server alone, a second start
 // finds the same cluster, and stop stops every node. Six servers are worth
