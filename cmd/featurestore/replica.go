@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/compute"
@@ -58,18 +59,19 @@ type readPaths struct {
 // open returns the read paths: primary, bulk and bulkRows as they are
 // without a replica; with one, routed between them and the replica's own
 // pools (one for online reads, one for bulk reads, as on the primary).
-// The caller runs the returned closers once done with the paths.
+// The replica's pools take poolOpts, as the primary's do. The caller runs
+// the returned closers once done with the paths.
 func (c *replicaConfig) open(ctx context.Context, primary, bulk *store.Store, bulkRows *compute.Engine, bulkCfg *bulkConfig,
-	computeCfg compute.Config, m *metrics.Metrics, logger *slog.Logger) (readPaths, func(), error) {
+	computeCfg compute.Config, poolOpts []store.Option, m *metrics.Metrics, logger *slog.Logger) (readPaths, func(), error) {
 	paths := readPaths{online: primary, exports: bulk, rows: bulkRows}
 	if c.URL == "" {
 		return paths, func() {}, nil
 	}
-	pool, err := store.Open(ctx, c.URL, store.WithApplicationSuffix("replica"))
+	pool, err := store.Open(ctx, c.URL, append(slices.Clip(poolOpts), store.WithApplicationSuffix("replica"))...)
 	if err != nil {
 		return paths, nil, fmt.Errorf("read replica: %w", err)
 	}
-	replicaBulk, closeBulk, err := bulkCfg.openStore(ctx, c.URL)
+	replicaBulk, closeBulk, err := bulkCfg.openStore(ctx, c.URL, poolOpts...)
 	if err != nil {
 		pool.Close()
 		return paths, nil, fmt.Errorf("read replica: %w", err)

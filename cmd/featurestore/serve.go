@@ -87,7 +87,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	// The reads that may lag go to the read replica, when there is one and
 	// it is close enough behind the primary.
-	reads, closeReplica, err := cfg.Replica.open(ctx, st, bulkStore, bulkEngine, &cfg.Bulk, cfg.computeConfig(), m, logger)
+	reads, closeReplica, err := cfg.Replica.open(ctx, st, bulkStore, bulkEngine, &cfg.Bulk, cfg.computeConfig(), cfg.poolOptions(), m, logger)
 	if err != nil {
 		return err
 	}
