@@ -116,9 +116,9 @@ class Client:
             "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
             # The channel reconnects on the schedule of the streams' own
             # retries, rather than failing their calls for up to two
-            # minutes after the connection dropped.
+            # minutes after the connection dropped. (Each connection
+            # attempt still has gRPC's 20 s: min_reconnect_backoff_ms.)
             "grpc.initial_reconnect_backoff_ms": 250,
-            "grpc.min_reconnect_backoff_ms": 250,
             "grpc.max_reconnect_backoff_ms": 5000,
         }
         if server_name:
@@ -201,7 +201,7 @@ class Client:
             resp = self._unary(self._stub.GetFeatures, req, timeout)
             found = [r.status == pb.FEATURE_STATUS_FOUND for r in resp.results]
             return records_frame([r.record for r in resp.results], self.catalogue(), found=found)
-        if format in ("matrix", "numpy"):
+        if format == "matrix":
             req = pb.GetFeaturesRequest(
                 shop_id=shop, customer_id=customer, product_ids=products, format=pb.FORMAT_MATRIX
             )
@@ -259,6 +259,12 @@ class Client:
         if as_of is not None:
             req.as_of.CopyFrom(_timestamp(as_of, "as_of"))
             req.compute = True
+        # The arguments are checked here, at the call; the rows come when
+        # the generator is iterated.
+        return self._stream(req, retries, timeout)
+
+    def _stream(self, req: pb.StreamFeaturesRequest, retries: int, timeout: Optional[float]) -> Iterator[pd.DataFrame]:
+        shop = req.shop_id
         catalogue = self.catalogue()
         failures, backoff, rows = 0, 0.25, 0
         while True:

@@ -109,7 +109,11 @@ def test_point_in_time_stream(client, server, reference):
 
 def test_naive_instants_are_refused(client, server):
     with pytest.raises(ValueError, match="updated_since: .* has no time zone"):
-        next(client.stream_features(server.shop, updated_since=dt.datetime(2026, 1, 1)))
+        client.stream_features(server.shop, updated_since=dt.datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="as_of: .* has no time zone"):
+        client.to_pandas(server.shop, as_of="2026-01-01T00:00:00")
+    with pytest.raises(ValueError, match="retries"):
+        client.stream_features(server.shop, retries=-1)
 
 
 def test_get_features_frame(client, server, reference):
