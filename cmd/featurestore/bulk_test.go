@@ -258,8 +258,10 @@ func stalledStreamsLeaveOnlineServing(t *testing.T, keys bool) {
 		return err == nil && last.After(stalledAt)
 	})
 
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
 	start := time.Now()
-	_, err := streamAll(s.client, &featurestorev1.StreamFeaturesRequest{ShopId: bulkShop})
+	_, err := testenv.StreamAll(ctx, s.client, &featurestorev1.StreamFeaturesRequest{ShopId: bulkShop})
 	t.Logf("the 41st stream answered %v in %s", status.Code(err), time.Since(start).Round(time.Microsecond))
 	st := status.Convert(err)
 	if st.Code() != codes.ResourceExhausted || !strings.Contains(st.Message(), "40") || !strings.Contains(st.Message(), "--max-streams") {
@@ -304,7 +306,9 @@ func TestStalledStreamIsCancelled(t *testing.T) {
 				t.Errorf("%d bulk queries still run", n)
 			}
 			// The place is free: with --max-streams 1, a stream is served.
-			msgs, err := streamAll(s.client, tc.req)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			msgs, err := testenv.StreamAll(ctx, s.client, tc.req)
 			if err != nil || len(msgs) == 0 {
 				t.Fatalf("a stream after the cancelled one: %d batches, %v", len(msgs), err)
 			}
@@ -347,27 +351,6 @@ func TestExportWaitsForAPlace(t *testing.T) {
 	}
 	if lines := strings.Count(string(data), "\n"); lines != 5001 {
 		t.Errorf("the export has %d lines, want a header and 5,000 rows", lines)
-	}
-}
-
-// streamAll reads a call of req to its end.
-func streamAll(client featurestorev1.FeatureStoreServiceClient, req *featurestorev1.StreamFeaturesRequest) ([]*featurestorev1.StreamFeaturesResponse, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	stream, err := client.StreamFeatures(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	var out []*featurestorev1.StreamFeaturesResponse
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, msg)
 	}
 }
 

@@ -35,10 +35,7 @@ func runCompute(ctx context.Context, args []string) error {
 	fs.StringVar(&mode, "mode", "full", "full or incremental")
 	fs.IntVar(&batchSize, "batch-size", 5000, "rows per upsert transaction")
 	fs.BoolVar(&allowPast, "allow-past-as-of", false, "allow an --as-of older than the as_of of the shop's last successful run, which moves its stored features back in time")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.parse(fs, args); err != nil {
 		return err
 	}
 	req := compute.Request{ShopID: shop, AllowPastAsOf: allowPast}

@@ -166,6 +166,15 @@ func (c *config) refreshConfig() (refresh.Config, bool) {
 	return refresh.Config{Interval: c.RefreshInterval, FullInterval: c.FullRefreshInterval}, c.RefreshInterval > 0
 }
 
+// parse reads a command's flags from args, then validates the settings:
+// every command starts so.
+func (c *config) parse(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	return c.validate()
+}
+
 // validate checks the settings, naming the first bad one; an environment
 // variable that did not parse comes first.
 func (c *config) validate() error {

@@ -35,10 +35,7 @@ func runExamples(ctx context.Context, args []string) error {
 	fs.StringVar(&grpcurl, "grpcurl", "grpcurl", "grpcurl command to print")
 	fs.IntVar(&products, "products", 100, "number of products in the GetFeatures example")
 	fs.StringVar(&key, "key", envString("FEATURESTORE_API_KEY", ""), "API key the commands send (env FEATURESTORE_API_KEY); empty prints a placeholder")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.parse(fs, args); err != nil {
 		return err
 	}
 	if shop == "" {

@@ -147,10 +147,7 @@ func runKeysCreate(ctx context.Context, args []string) error {
 	fs.StringVar(&req.expires, "expires", "", "lifetime, e.g. 30d or 720h; empty: never expires")
 	fs.StringVar(&req.origins, "origins", "", "pixel keys: comma-separated browser origins that may use the key (https://shop.example.com, https://*.example.com, null); empty: the server's --pixel-origins")
 	fs.BoolVar(&req.replace, "replace", false, "revoke the key of the same name first, in the same transaction (how make run renews its demo key)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.parse(fs, args); err != nil {
 		return err
 	}
 	key, scopes, err := req.parse(time.Now())
@@ -193,10 +190,7 @@ func runKeysList(ctx context.Context, args []string) error {
 	var cfg config
 	fs := newFlagSet("keys list", "[flags]")
 	cfg.databaseFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.parse(fs, args); err != nil {
 		return err
 	}
 	db, closeDB, err := cfg.openDatabase(ctx)

@@ -9,10 +9,7 @@ func runMigrate(ctx context.Context, args []string) error {
 	var cfg config
 	fs := newFlagSet("migrate", "[flags]")
 	cfg.databaseFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.parse(fs, args); err != nil {
 		return err
 	}
 	st, closeDB, err := cfg.openDatabase(ctx)

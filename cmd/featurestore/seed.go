@@ -29,10 +29,7 @@ func runSeedDemo(ctx context.Context, args []string) error {
 	fs.IntVar(&d.Days, "days", d.Days, "days of history")
 	fs.StringVar(&end, "end", d.End.Format(time.RFC3339), "last instant of the history, RFC 3339")
 	fs.BoolVar(&ifEmpty, "if-empty", false, "do nothing when the shop already has interactions")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.parse(fs, args); err != nil {
 		return err
 	}
 	t, err := time.Parse(time.RFC3339Nano, end)

@@ -28,10 +28,7 @@ func runServe(ctx context.Context, args []string) error {
 	var cfg config
 	fs := newFlagSet("serve", "[flags]")
 	cfg.serveFlags(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if err := cfg.validate(); err != nil {
+	if err := cfg.parse(fs, args); err != nil {
 		return err
 	}
 	logger := cfg.logger()

@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,25 +30,6 @@ import (
 	"github.com/featurestore/featurestore/internal/store"
 	"github.com/featurestore/featurestore/internal/testenv"
 )
-
-// syncBuffer is a log destination that a test may read while a server
-// writes to it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // newKey stores a key and returns its secret.
 func newKey(t *testing.T, st *store.Store, name string, shops []string, scopes auth.Scope, expires *time.Time) string {
@@ -158,7 +137,7 @@ func TestAuthMatrix(t *testing.T) {
 		wrongSecret = valid[:len(valid)-4] + "bbbb"
 	}
 
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	conn := startAuthServer(t, st, time.Second, logs)
 	client := featurestorev1.NewFeatureStoreServiceClient(conn)
 

@@ -133,7 +133,7 @@ func TestErrorReasons(t *testing.T) {
 	if _, err := st.SeedFeatureRows(ctx, "stored", 3, 2); err != nil {
 		t.Fatal(err)
 	}
-	first, err := streamAll(ctx, streams, &featurestorev1.StreamFeaturesRequest{ShopId: "stored", BatchSize: 1})
+	first, err := testenv.StreamAll(ctx, streams, &featurestorev1.StreamFeaturesRequest{ShopId: "stored", BatchSize: 1})
 	if err != nil || len(first) == 0 {
 		t.Fatalf("stream for a token: %d messages, %v", len(first), err)
 	}
@@ -143,7 +143,7 @@ func TestErrorReasons(t *testing.T) {
 		return func() error { _, err := client.GetFeatures(ctx, req); return err }
 	}
 	stream := func(client featurestorev1.FeatureStoreServiceClient, req *featurestorev1.StreamFeaturesRequest) func() error {
-		return func() error { _, err := streamAll(ctx, client, req); return err }
+		return func() error { _, err := testenv.StreamAll(ctx, client, req); return err }
 	}
 	run := func(client featurestorev1.FeatureStoreServiceClient, shop string) func() error {
 		return func() error {
@@ -198,7 +198,7 @@ func TestErrorReasons(t *testing.T) {
 				return err
 			}
 			<-held.started
-			_, err := streamAll(ctx, oneStream, &featurestorev1.StreamFeaturesRequest{ShopId: "endless"})
+			_, err := testenv.StreamAll(ctx, oneStream, &featurestorev1.StreamFeaturesRequest{ShopId: "endless"})
 			return err
 		}, codes.ResourceExhausted, server.ReasonStreamsExhausted, "", "max_streams=1"},
 		{"a stream whose client stopped reading", func() error {

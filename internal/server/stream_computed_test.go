@@ -41,7 +41,7 @@ func TestStreamFeaturesComputedAtAPastInstant(t *testing.T) {
 	asOf := mustTime(t, "2025-03-01T00:00:00Z")
 	expected := testenv.ReadExpected(t, "expected_interaction_features_as_of_2025-03-01.csv")
 	for _, shop := range []string{"shop-0", "shop-1"} {
-		msgs, err := streamAll(context.Background(), client, &featurestorev1.StreamFeaturesRequest{
+		msgs, err := testenv.StreamAll(context.Background(), client, &featurestorev1.StreamFeaturesRequest{
 			ShopId: shop, Compute: true, AsOf: timestamppb.New(asOf), BatchSize: 100})
 		if err != nil {
 			t.Fatalf("StreamFeatures(%s): %v", shop, err)
@@ -71,7 +71,7 @@ func TestStreamFeaturesComputedResumes(t *testing.T) {
 		return &featurestorev1.StreamFeaturesRequest{ShopId: "shop-0", Compute: true, AsOf: timestamppb.New(mustTime(t, asOf)),
 			BatchSize: 50, ResumeToken: token}
 	}
-	whole, err := streamAll(ctx, client, req("2025-06-01T00:00:00Z", ""))
+	whole, err := testenv.StreamAll(ctx, client, req("2025-06-01T00:00:00Z", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestStreamFeaturesComputedResumes(t *testing.T) {
 		first = append(first, msg)
 	}
 	token := first[1].GetResumeToken()
-	rest, err := streamAll(ctx, client, req("2025-06-01T00:00:00Z", token))
+	rest, err := testenv.StreamAll(ctx, client, req("2025-06-01T00:00:00Z", token))
 	if err != nil {
 		t.Fatalf("resume: %v", err)
 	}
@@ -109,7 +109,7 @@ func TestStreamFeaturesComputedResumes(t *testing.T) {
 		{"with updated_since", &featurestorev1.StreamFeaturesRequest{ShopId: "shop-0", Compute: true,
 			AsOf: timestamppb.New(mustTime(t, "2025-06-01T00:00:00Z")), UpdatedSince: timestamppb.Now()}, "updated_since"},
 	} {
-		_, err := streamAll(ctx, client, tc.req)
+		_, err := testenv.StreamAll(ctx, client, tc.req)
 		if st, _ := status.FromError(err); st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), tc.field+":") {
 			t.Errorf("%s: %v, want INVALID_ARGUMENT naming %s", tc.name, err, tc.field)
 		}

@@ -43,25 +43,6 @@ func streamClient(t *testing.T, pool *pgxpool.Pool, opts ...grpc.DialOption) fea
 	return featurestorev1.NewFeatureStoreServiceClient(testenv.DialGRPC(t, addr, opts...))
 }
 
-// streamAll reads a StreamFeatures call to its end and returns its messages.
-func streamAll(ctx context.Context, client featurestorev1.FeatureStoreServiceClient, req *featurestorev1.StreamFeaturesRequest, opts ...grpc.CallOption) ([]*featurestorev1.StreamFeaturesResponse, error) {
-	stream, err := client.StreamFeatures(ctx, req, opts...)
-	if err != nil {
-		return nil, err
-	}
-	var out []*featurestorev1.StreamFeaturesResponse
-	for {
-		msg, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return out, nil
-		}
-		if err != nil {
-			return out, err
-		}
-		out = append(out, msg)
-	}
-}
-
 // records returns the records of msgs in order.
 func records(msgs []*featurestorev1.StreamFeaturesResponse) []*featurestorev1.FeatureRecord {
 	var out []*featurestorev1.FeatureRecord
@@ -138,7 +119,7 @@ func TestStreamFeatures(t *testing.T) {
 			if len(want) == 0 {
 				t.Fatal("the case selects no rows")
 			}
-			msgs, err := streamAll(ctx, client, tc.req)
+			msgs, err := testenv.StreamAll(ctx, client, tc.req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -154,7 +135,7 @@ func TestStreamFeatures(t *testing.T) {
 				}
 				resume := proto.Clone(tc.req).(*featurestorev1.StreamFeaturesRequest)
 				resume.ResumeToken = m.GetResumeToken()
-				rest, err := streamAll(ctx, client, resume)
+				rest, err := testenv.StreamAll(ctx, client, resume)
 				if err != nil {
 					t.Fatalf("resume after batch %d: %v", i, err)
 				}
@@ -217,7 +198,7 @@ func TestStreamFeaturesResumesOnRestartedServer(t *testing.T) {
 	}
 	defer otherPool.Close()
 	startStreamServer(t, store.New(otherPool), addr)
-	rest, err := streamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "shop", BatchSize: 300, ResumeToken: token}, grpc.WaitForReady(true))
+	rest, err := testenv.StreamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "shop", BatchSize: 300, ResumeToken: token}, grpc.WaitForReady(true))
 	if err != nil {
 		t.Fatalf("resume on the new server: %v", err)
 	}
@@ -233,7 +214,7 @@ func TestStreamFeaturesRejects(t *testing.T) {
 	}
 	client := streamClient(t, pool)
 	since := timestamppb.New(time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
-	msgs, err := streamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "shop", BatchSize: 2, UpdatedSince: since, CustomerIds: []string{"gid://shopify/Customer/1", "gid://shopify/Customer/2"}})
+	msgs, err := testenv.StreamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "shop", BatchSize: 2, UpdatedSince: since, CustomerIds: []string{"gid://shopify/Customer/1", "gid://shopify/Customer/2"}})
 	if err != nil || len(msgs) < 2 {
 		t.Fatalf("stream for a token: %d messages, %v", len(msgs), err)
 	}
@@ -269,7 +250,7 @@ func TestStreamFeaturesRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			msgs, err := streamAll(ctx, client, tc.req)
+			msgs, err := testenv.StreamAll(ctx, client, tc.req)
 			st, _ := status.FromError(err)
 			if st.Code() != tc.code || len(msgs) != 0 {
 				t.Fatalf("got %d messages and %v, want %s", len(msgs), err, tc.code)
@@ -298,7 +279,7 @@ func TestStreamFeaturesRejects(t *testing.T) {
 	}
 
 	t.Run("the same filters in another order accept the token", func(t *testing.T) {
-		rest, err := streamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "shop", BatchSize: 50, UpdatedSince: since,
+		rest, err := testenv.StreamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "shop", BatchSize: 50, UpdatedSince: since,
 			CustomerIds: []string{"gid://shopify/Customer/2", "gid://shopify/Customer/1"}, ResumeToken: token})
 		if err != nil {
 			t.Fatal(err)
@@ -306,7 +287,7 @@ func TestStreamFeaturesRejects(t *testing.T) {
 		checkRecords(t, records(rest), records(msgs[1:]))
 	})
 	t.Run("unknown shop", func(t *testing.T) {
-		msgs, err := streamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "no-such-shop"})
+		msgs, err := testenv.StreamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: "no-such-shop"})
 		if status.Code(err) != codes.NotFound || len(msgs) != 0 {
 			t.Fatalf("got %d messages and %v, want NOT_FOUND (TestUnknownShop has the cases)", len(msgs), err)
 		}
@@ -314,7 +295,7 @@ func TestStreamFeaturesRejects(t *testing.T) {
 	t.Run("no exporter", func(t *testing.T) {
 		srv := server.NewGRPCServer(newService(t, server.Config{}), health.NewServer(), testenv.Logger(), nil)
 		bare := featurestorev1.NewFeatureStoreServiceClient(testenv.DialGRPC(t, testenv.ServeGRPC(t, srv, "127.0.0.1:0")))
-		if _, err := streamAll(ctx, bare, &featurestorev1.StreamFeaturesRequest{ShopId: "shop"}); status.Code(err) != codes.Unimplemented {
+		if _, err := testenv.StreamAll(ctx, bare, &featurestorev1.StreamFeaturesRequest{ShopId: "shop"}); status.Code(err) != codes.Unimplemented {
 			t.Fatalf("StreamFeatures without an exporter: %v, want UNIMPLEMENTED", err)
 		}
 	})

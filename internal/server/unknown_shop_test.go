@@ -48,7 +48,7 @@ func TestUnknownShop(t *testing.T) {
 			AsOf: timestamppb.New(time.Date(1970, 1, 2, 0, 0, 0, 0, time.UTC))}, codes.OK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			msgs, err := streamAll(ctx, client, tc.req)
+			msgs, err := testenv.StreamAll(ctx, client, tc.req)
 			if status.Code(err) != tc.code || len(msgs) != 0 {
 				t.Fatalf("StreamFeatures: %d messages, %v; want no message and %s", len(msgs), err, tc.code)
 			}

@@ -1,6 +1,9 @@
 package testenv
 
 import (
+	"context"
+	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -8,6 +11,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+
+	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 )
 
 // ServeGRPC serves srv on the TCP address addr ("127.0.0.1:0" picks a free
@@ -43,4 +48,24 @@ func DialGRPC(t testing.TB, addr string, opts ...grpc.DialOption) *grpc.ClientCo
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
+}
+
+// StreamAll reads a StreamFeatures call of req to its end and returns its
+// messages; on an error it returns the messages received before it.
+func StreamAll(ctx context.Context, client featurestorev1.FeatureStoreServiceClient, req *featurestorev1.StreamFeaturesRequest, opts ...grpc.CallOption) ([]*featurestorev1.StreamFeaturesResponse, error) {
+	stream, err := client.StreamFeatures(ctx, req, opts...)
+	if err != nil {
+		return nil, err
+	}
+	var out []*featurestorev1.StreamFeaturesResponse
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+		out = append(out, msg)
+	}
 }
