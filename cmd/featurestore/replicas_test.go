@@ -218,24 +218,18 @@ func TestServeReadsTheReplica(t *testing.T) {
 			t.Fatalf("GetFeatures: %v", err)
 		}
 		online = resp.GetResults()[0].GetRecord().GetFeatures().GetTotalViews()
-		stream, err := client.StreamFeatures(ctx, &featurestorev1.StreamFeaturesRequest{ShopId: shop})
+		msgs, err := testenv.StreamAll(ctx, client, &featurestorev1.StreamFeaturesRequest{ShopId: shop})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("StreamFeatures: %v", err)
 		}
-		for {
-			msg, err := stream.Recv()
-			if errors.Is(err, io.EOF) {
-				return online, streamed
-			}
-			if err != nil {
-				t.Fatalf("StreamFeatures: %v", err)
-			}
+		for _, msg := range msgs {
 			for _, r := range msg.GetRecords() {
 				if r.GetCustomerId() == customer && r.GetProductId() == product {
 					streamed = r.GetFeatures().GetTotalViews()
 				}
 			}
 		}
+		return online, streamed
 	}
 	// The server reads the replica once its monitor has measured it.
 	old, _ := views()

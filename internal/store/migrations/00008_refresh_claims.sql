@@ -17,12 +17,15 @@
 -- Every key leads with shop_id, the distribution column of a distributed
 -- Postgres (Citus, docs/SCALING.md), which accepts a primary or unique key
 -- only when it holds that column: the claim and the state it reads
--- (feature_changes, feature_runs) route to the shop's shard. The last three
--- keys that did not lead with it, the identity ids of interaction_features,
--- feature_runs and feature_changes, become (shop_id, id); the ids stay
--- unique on their own, and every query that names a row by id names its
--- shop too. Rebuilding interaction_features' key blocks writes to it for
--- about as long as CREATE INDEX takes.
+-- (feature_changes, feature_runs) route to the shop's shard. The primary
+-- keys of feature_runs and feature_changes, their identity ids, become
+-- (shop_id, id); the ids stay unique on their own, and every query that
+-- names a row by id names its shop too. interaction_features keeps its
+-- identity key, which no query uses, beside its real key, the pair key
+-- (shop_id, customer_id, product_id): docs/SCALING.md drops it before
+-- distributing the table. Made (shop_id, id), it would be an index on
+-- shop_id that the planner, without statistics of a new shop, prefers to
+-- the pair key for online reads.
 
 -- +goose Up
 CREATE TABLE refresh_claims (
@@ -34,10 +37,8 @@ CREATE TABLE refresh_claims (
 
 ALTER TABLE feature_runs DROP CONSTRAINT feature_runs_pkey, ADD PRIMARY KEY (shop_id, id);
 ALTER TABLE feature_changes DROP CONSTRAINT feature_changes_pkey, ADD PRIMARY KEY (shop_id, id);
-ALTER TABLE interaction_features DROP CONSTRAINT interaction_features_pkey, ADD PRIMARY KEY (shop_id, id);
 
 -- +goose Down
-ALTER TABLE interaction_features DROP CONSTRAINT interaction_features_pkey, ADD PRIMARY KEY (id);
 ALTER TABLE feature_changes DROP CONSTRAINT feature_changes_pkey, ADD PRIMARY KEY (id);
 ALTER TABLE feature_runs DROP CONSTRAINT feature_runs_pkey, ADD PRIMARY KEY (id);
 DROP TABLE IF EXISTS refresh_claims;
