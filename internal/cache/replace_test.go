@@ -35,9 +35,8 @@ func TestCacheAfterFullRun(t *testing.T) {
 	pool, _ := testenv.GoldenPostgres(t)
 	ctx := context.Background()
 	src := &postgresReads{fallbackCounter: fallbackCounter{Source: store.New(pool)}}
-	cfg := cache.DefaultConfig(testenv.Redis(t))
-	cfg.Timeout = 10 * time.Second // a read that fell back for want of time would answer another question
-	c, err := cache.New(ctx, src, cfg, testenv.Logger())
+	// A read that fell back for want of time would answer another question.
+	c, err := cache.New(ctx, src, patientConfig(t), testenv.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -194,10 +194,16 @@ func TestGetFeaturesThroughClusterFailover(t *testing.T) {
 		{"kill -9 of a master", func(master int, _ []int) { cluster.Kill(master) }},
 	} {
 		log := phase()
-		master, replicas, ok := cluster.SlotOwners(ctx, watchedKey)
-		if !ok || len(replicas) == 0 {
-			t.Fatalf("%s: no master with a replica serves the watched key (master %d, replicas %v)", tc.name, master, replicas)
-		}
+		// A replica serves only once its first sync is done (CLUSTER SHARDS
+		// calls it online): just after the cluster is made, or after the
+		// previous case demoted a master, that can take a while.
+		var master int
+		var replicas []int
+		testenv.WaitFor(t, 2*time.Minute, tc.name+": a master with an online replica serves the watched key", func() bool {
+			var ok bool
+			master, replicas, ok = cluster.SlotOwners(ctx, watchedKey)
+			return ok && len(replicas) > 0
+		})
 		began := time.Now()
 		tc.fail(master, replicas)
 		testenv.WaitFor(t, 2*time.Minute, tc.name+": another node is the master of the watched key's slot", func() bool {

@@ -40,6 +40,7 @@ func startTraced(t testing.TB, url, redisURL string, tp trace.TracerProvider, lo
 	t.Cleanup(pool.Close)
 	st := store.New(pool)
 	cc := cache.DefaultConfig(redisURL)
+	cc.Mode = cache.Mode(testenv.RedisModeOf(redisURL))
 	cc.Timeout, cc.PollInterval, cc.TracerProvider = 10*time.Second, time.Hour, tp
 	c, err := cache.New(ctx, st, cc, testenv.Logger())
 	if err != nil {
