@@ -168,8 +168,10 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 		// A master that does not answer for 2 s is failed over: quick, yet
 		// not so quick that a busy machine's pauses fail masters over.
 		"FS_REDIS_CLUSTER_NODE_TIMEOUT=2000",
-		// The test's Postgres is given, so the script starts none.
-		"DATABASE_URL=" + os.Getenv("DATABASE_URL")}
+		// A Postgres URL is given, so the script starts none. Not the
+		// test's own: that may be the URL of the private server the script
+		// would start on the default port, which it would take for its own.
+		"DATABASE_URL=postgres://unused@127.0.0.1:1/unused"}
 	out := c.services(env, "start")
 	for _, line := range strings.Split(out, "\n") {
 		if v, ok := strings.CutPrefix(line, "export REDIS_URL="); ok {
