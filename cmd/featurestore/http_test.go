@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/featurestore/featurestore/internal/auth"
@@ -58,13 +61,30 @@ func TestServeRejectsBadPixelOrigins(t *testing.T) {
 	}
 }
 
-// freeAddr returns a loopback address with a port nothing listens on.
+// handedOut holds the ports freeAddr has given, so that two tests of the
+// package never get the same one.
+var handedOut sync.Map
+
+// freeAddr returns a loopback address with a port nothing listens on, for a
+// server the test starts. The port lies below the kernel's ephemeral range
+// (32768 and up here and by default), so that no outgoing connection of
+// this or another process takes it as its local port between this check
+// and the server's bind, as happens with a port the kernel picks.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port between 20000 and 32000 on 127.0.0.1")
+	return ""
 }
