@@ -85,13 +85,7 @@ func TestChangeLogNamesChangedPairs(t *testing.T) {
 			exec(t, pool, shop, changesFixture)
 			exec(t, pool, shop, `DELETE FROM feature_changes`)
 			exec(t, pool, shop, tc.write)
-			if got := changedPairs(t, pool, shop, true); !slices.Equal(got, tc.want) {
-				t.Errorf("changed pairs = %q, want %q", got, tc.want)
-			}
-			// The successful run consumed what it claimed.
-			if got := changedPairs(t, pool, shop, false); len(got) != 0 {
-				t.Errorf("after a successful run, changed pairs = %q, want none", got)
-			}
+			checkClaimed(t, pool, shop, tc.want)
 		})
 	}
 }
@@ -209,6 +203,18 @@ func beginRun(t *testing.T, pool *pgxpool.Pool, shop string, customers ...string
 
 // changedPairs runs a run of shop that resolves its changes, as
 // "customer/product", and finishes it (consuming them) if consume is set,
+// checkClaimed checks that a successful run of shop claims want as its
+// changed pairs, and consumes them: the next run finds none.
+func checkClaimed(t *testing.T, pool *pgxpool.Pool, shop string, want []string) {
+	t.Helper()
+	if got := changedPairs(t, pool, shop, true); !slices.Equal(got, want) {
+		t.Errorf("changed pairs = %q, want %q", got, want)
+	}
+	if got := changedPairs(t, pool, shop, false); len(got) != 0 {
+		t.Errorf("after a successful run, changed pairs = %q, want none", got)
+	}
+}
+
 // or fails it otherwise.
 func changedPairs(t *testing.T, pool *pgxpool.Pool, shop string, consume bool) []string {
 	t.Helper()
