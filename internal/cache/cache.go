@@ -114,6 +114,7 @@ type Cache struct {
 	repairWake chan struct{}
 	logger     *slog.Logger
 	tracer     trace.Tracer // nil: not traced
+	replySize  replySize
 	stop       context.CancelFunc
 	loops      sync.WaitGroup
 

@@ -23,7 +23,7 @@ import (
 // longer, which would turn a cache test into a test of the machine's load.
 const testTimeout = 10 * time.Second
 
-func newTestCache(t *testing.T, url string) *Cache {
+func newTestCache(t testing.TB, url string) *Cache {
 	t.Helper()
 	cfg := DefaultConfig(url)
 	cfg.Timeout = testTimeout
@@ -33,7 +33,7 @@ func newTestCache(t *testing.T, url string) *Cache {
 // newTestCacheWith returns a cache with cfg, in the mode its URL is
 // reached in, in front of a new database, which keeps its record of hashes
 // to repair.
-func newTestCacheWith(t *testing.T, cfg Config) *Cache {
+func newTestCacheWith(t testing.TB, cfg Config) *Cache {
 	t.Helper()
 	cfg.Mode = Mode(testenv.RedisModeOf(cfg.URL))
 	pool, _ := testenv.Postgres(t)
@@ -496,5 +496,41 @@ func TestRepairReachesEveryNode(t *testing.T) {
 	})
 	if got := cached("other", customers); got != n {
 		t.Errorf("%d of another shop's %d hashes left", got, n)
+	}
+}
+
+// BenchmarkReadPairsWarm reads one customer x 100 products from a complete
+// hash, as a ranking model's GetFeatures does: the cache's share of the hot
+// path.
+func BenchmarkReadPairsWarm(b *testing.B) {
+	c := newTestCache(b, testenv.Redis(b))
+	ctx := context.Background()
+	customer := "gid://shopify/Customer/6213000000132"
+	cr := customerRecords{customerID: customer, records: map[string]stampedRecord{}}
+	products := make([]string, 100)
+	now := time.Now()
+	for i := range products {
+		products[i] = "gid://shopify/Product/74820000" + strconv.Itoa(10000+i)
+		rec, err := newStampedRecord(&store.StoredRow{
+			Vector: features.Vector{TotalViews: int64(i + 1), CartAdds: 1, EngagementScore: 12.5, ViewFrequency: 0.25}, AsOf: now, ComputedAt: now, Version: features.Version,
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		cr.records[products[i]] = rec
+	}
+	if err := c.put(ctx, "shop", []customerRecords{cr}, "fill"); err != nil {
+		b.Fatal(err)
+	}
+	lookups := []store.Lookup{{CustomerID: customer, ProductIDs: products}}
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := c.ReadPairs(ctx, "shop", lookups)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if !out[0][99].Found() {
+			b.Fatal("product 99 not found in a complete hash")
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"slices"
@@ -261,48 +262,83 @@ func countProducts(lookups []store.Lookup) int {
 // the records of the lookups whose hash is complete and the indexes of the
 // others, which the caller fills from Postgres.
 func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, []int, error) {
-	cmds := make([]*redis.SliceCmd, len(lookups))
+	out := make([][]store.Record, len(lookups))
+	var missed []int
 	err := c.call(ctx, func(ctx context.Context) error {
-		_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, l := range lookups {
-				fields := make([]string, 0, len(l.ProductIDs)+1)
-				fields = append(fields, completeField)
-				fields = append(fields, l.ProductIDs...)
-				cmds[i] = p.HMGet(ctx, Key(shopID, l.CustomerID), fields...)
+		cmds := make([]*redis.RawWriteToCmd, len(lookups))
+		replies := make([]*bytes.Buffer, len(lookups))
+		for i, l := range lookups {
+			args := make([]any, 0, len(l.ProductIDs)+3)
+			args = append(args, "hmget", Key(shopID, l.CustomerID), completeField)
+			for _, p := range l.ProductIDs {
+				args = append(args, p)
 			}
-			return nil
-		})
-		return err
+			replies[i] = bytes.NewBuffer(make([]byte, 0, c.replySize.guess(len(args)-2)))
+			cmds[i] = redis.NewRawWriteToCmd(ctx, replies[i], args...)
+		}
+		var err error
+		if len(cmds) == 1 {
+			err = c.rdb.Process(ctx, cmds[0])
+		} else {
+			_, err = c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+				for _, cmd := range cmds {
+					_ = p.Process(ctx, cmd)
+				}
+				return nil
+			})
+		}
+		if err != nil {
+			return err
+		}
+		// Read inside the call, so that an error reply (a moved slot, say)
+		// counts as Redis failing: it refreshes the cluster's slot map.
+		missed = missed[:0]
+		for i, reply := range replies {
+			c.replySize.observe(reply.Len(), len(lookups[i].ProductIDs)+1)
+			complete, recs, err := c.readLookup(ctx, reply.Bytes(), shopID, lookups[i])
+			if err != nil {
+				return err
+			}
+			if !complete {
+				missed = append(missed, i)
+			}
+			out[i] = recs
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	out := make([][]store.Record, len(lookups))
-	var missed []int
-	for i, cmd := range cmds {
-		vals := cmd.Val()
-		out[i] = make([]store.Record, len(lookups[i].ProductIDs))
-		if vals[0] == nil {
-			missed = append(missed, i)
+	return out, missed, nil
+}
+
+// readLookup reads the raw reply of one lookup's HMGET: whether the hash is
+// complete and, if it is, a record of each product. A value this process
+// cannot read makes the hash count as incomplete, which rewrites it from
+// Postgres. The records' strings are views of the reply.
+func (c *Cache) readLookup(ctx context.Context, reply []byte, shopID string, l store.Lookup) (bool, []store.Record, error) {
+	r, err := readArray(reply, len(l.ProductIDs)+1)
+	if err != nil {
+		return false, nil, err
+	}
+	recs := make([]store.Record, len(l.ProductIDs))
+	if _, complete, err := r.next(); err != nil || !complete {
+		return false, recs, err
+	}
+	for j := range recs {
+		v, ok, err := r.next()
+		if err != nil {
+			return false, nil, err
+		}
+		if !ok {
 			continue
 		}
-		for j, v := range vals[1:] {
-			s, ok := v.(string)
-			if !ok {
-				continue
-			}
-			rec, err := decodeValue(s)
-			if err != nil {
-				// A value this process cannot read: treat the customer as
-				// a miss, which rewrites it from Postgres.
-				c.logger.WarnContext(ctx, "malformed cache value", "key", Key(shopID, lookups[i].CustomerID), "field", lookups[i].ProductIDs[j], "error", err)
-				missed = append(missed, i)
-				break
-			}
-			out[i][j] = rec
+		if recs[j], err = decodeValue(v); err != nil {
+			c.logger.WarnContext(ctx, "malformed cache value", "key", Key(shopID, l.CustomerID), "field", l.ProductIDs[j], "error", err)
+			return false, recs, nil
 		}
 	}
-	return out, missed, nil
+	return true, recs, nil
 }
 
 // pendingTTL is how long a pending mark keeps a hash that no fill completes.

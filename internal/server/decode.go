@@ -44,7 +44,37 @@ func newCodec() codec { return codec{proto: encoding.GetCodecV2("proto")} }
 // Name is protobuf's, so that the codec serves application/grpc+proto.
 func (c codec) Name() string { return c.proto.Name() }
 
-func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+// Marshal encodes v with protobuf, except a message that holds nothing but
+// wire bytes (protoconv.ResponseFromWire): those bytes are its encoding,
+// and are sent as they are rather than copied into a new buffer.
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if b, ok := wireOnly(v); ok {
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	return c.proto.Marshal(v)
+}
+
+// wireOnly returns the unknown fields of v when v is a message with no
+// known field set, which protobuf would encode as exactly those bytes.
+// Nothing changes a response after its handler returns it, so gRPC may
+// send the message's own bytes.
+func wireOnly(v any) ([]byte, bool) {
+	m, ok := v.(proto.Message)
+	if !ok {
+		return nil, false
+	}
+	r := m.ProtoReflect()
+	unknown := r.GetUnknown()
+	if len(unknown) == 0 {
+		return nil, false
+	}
+	known := false
+	r.Range(func(protoreflect.FieldDescriptor, protoreflect.Value) bool {
+		known = true
+		return false
+	})
+	return unknown, !known
+}
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if f, ok := v.(*frame); ok {

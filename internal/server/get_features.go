@@ -51,16 +51,21 @@ func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeatur
 	// The response is written in wire format: cached records go into it as
 	// they are, without being decoded and encoded again; rows read from
 	// Postgres are encoded once.
+	// Sized so that the answer is written without growing the buffer: a
+	// result is its record, its ids and a few bytes of tags and lengths.
 	size := 0
-	for _, recs := range records {
-		for _, rec := range recs {
-			size += len(rec.Encoded) + 64
-			if rec.Row != nil {
-				size += 512
-			}
+	for _, pos := range positions {
+		l := lookups[pos.lookup]
+		rec := &records[pos.lookup][pos.product]
+		size += len(rec.Encoded) + len(l.CustomerID) + len(l.ProductIDs[pos.product]) + 24
+		if rec.Row != nil {
+			size += 512
+		}
+		if req.GetIncludeVector() {
+			size += 8*features.Count() + 8
 		}
 	}
-	wire := make([]byte, 0, size+len(positions)*16)
+	wire := make([]byte, 0, size)
 	for _, pos := range positions {
 		l := lookups[pos.lookup]
 		product := l.ProductIDs[pos.product]

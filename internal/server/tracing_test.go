@@ -91,7 +91,7 @@ func TestTraceOfColdGetFeatures(t *testing.T) {
 			t.Errorf("span %s is of trace %s, not the call's %s", s.Name, s.SpanContext.TraceID(), root.SpanContext.TraceID())
 		}
 	}
-	findSpan(t, got, tree, "redis.pipeline hmget", root.SpanContext.SpanID())
+	findSpan(t, got, tree, "hmget", root.SpanContext.SpanID())
 	fill := findSpan(t, got, tree, "cache.fill", root.SpanContext.SpanID())
 	read := findSpan(t, got, tree, "query SELECT", fill.SpanContext.SpanID())
 	if q := attr(read, "db.query.text"); !strings.Contains(q, "interaction_features") {
