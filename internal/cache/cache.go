@@ -114,7 +114,7 @@ type Cache struct {
 	repairWake chan struct{}
 	logger     *slog.Logger
 	tracer     trace.Tracer // nil: not traced
-	replySize  replySize
+	replies    replyBuffers
 	stop       context.CancelFunc
 	loops      sync.WaitGroup
 

@@ -64,7 +64,7 @@ func row(customer, product string, views int64) store.FeatureRow {
 // the records (nil for none).
 func read(t *testing.T, c *Cache, customer string, products ...string) []*featurestorev1.FeatureRecord {
 	t.Helper()
-	out, missed, err := c.lookup(context.Background(), "shop", []store.Lookup{{CustomerID: customer, ProductIDs: products}})
+	out, missed, _, err := c.lookup(context.Background(), "shop", []store.Lookup{{CustomerID: customer, ProductIDs: products}})
 	if err != nil || len(missed) != 0 {
 		t.Fatalf("lookup: missed %v, err %v", missed, err)
 	}
@@ -205,7 +205,7 @@ func TestWriteThroughSkipsColdCustomers(t *testing.T) {
 	if err != nil || n != 0 {
 		t.Errorf("cold customer's hash exists (%d, %v) after a write-through", n, err)
 	}
-	out, missed, err := c.lookup(ctx, "shop", []store.Lookup{{CustomerID: "cold", ProductIDs: []string{"p"}}})
+	out, missed, _, err := c.lookup(ctx, "shop", []store.Lookup{{CustomerID: "cold", ProductIDs: []string{"p"}}})
 	if err != nil || len(missed) != 1 || out[0][0].Found() {
 		t.Errorf("cold lookup: %v %v %v, want a miss", out, missed, err)
 	}

@@ -44,35 +44,61 @@ var _ Source = (*store.Store)(nil)
 // the same time. While Redis fails, or for a hash marked for repair in
 // any process, reads go to the Source.
 func (c *Cache) ReadPairs(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, error) {
+	// The records view reply buffers that are left to the garbage
+	// collector: nothing else will use them.
+	out, _, err := c.readPairs(ctx, shopID, lookups)
+	return out, err
+}
+
+// LendPairs is ReadPairs for a caller done with the records when fn
+// returns: the records may view buffers of Redis replies, which are
+// reused once fn returns, so fn must neither keep them nor any string of
+// theirs. It saves allocating a buffer the size of every reply.
+func (c *Cache) LendPairs(ctx context.Context, shopID string, lookups []store.Lookup, fn func([][]store.Record) error) error {
+	out, held, err := c.readPairs(ctx, shopID, lookups)
+	if err != nil {
+		return err
+	}
+	defer c.replies.put(held)
+	return fn(out)
+}
+
+// readPairs is ReadPairs, returning also the reply buffers its records
+// view.
+func (c *Cache) readPairs(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, []*bytes.Buffer, error) {
 	if !c.marks.empty() && c.anyDirty(shopID, customersOf(lookups, nil)) {
 		c.fallbacks.Add(float64(countProducts(lookups)))
-		return c.source.ReadPairs(ctx, shopID, lookups)
+		out, err := c.source.ReadPairs(ctx, shopID, lookups)
+		return out, nil, err
 	}
-	out, missed, err := c.lookup(ctx, shopID, lookups)
+	out, missed, held, err := c.lookup(ctx, shopID, lookups)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		c.fallbacks.Add(float64(countProducts(lookups)))
-		return c.source.ReadPairs(ctx, shopID, lookups)
+		out, err := c.source.ReadPairs(ctx, shopID, lookups)
+		return out, nil, err
 	}
 	hits := countProducts(lookups)
 	if len(missed) > 0 {
-		filled, err := c.fill(ctx, shopID, lookups, missed, out)
+		filled, again, err := c.fill(ctx, shopID, lookups, missed, out)
+		held = append(held, again...)
 		if err != nil {
-			return nil, err
+			c.replies.put(held)
+			return nil, nil, err
 		}
 		hits -= filled
 	}
 	c.hits.Add(float64(hits))
-	return out, nil
+	return out, held, nil
 }
 
 // fill answers the missed lookups from all of their customers' stored rows
 // (see load) and returns the number of products it did not answer from
 // Redis. A customer that another fill completed in the meantime is read
 // from Redis instead, and counts as a hit.
-func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup, missed []int, out [][]store.Record) (answered int, err error) {
+func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup, missed []int, out [][]store.Record) (answered int, held []*bytes.Buffer, err error) {
 	if c.tracer != nil {
 		var span trace.Span
 		ctx, span = c.tracer.Start(ctx, "cache.fill", trace.WithAttributes(attribute.Int("featurestore.customers", len(missed))))
@@ -87,7 +113,7 @@ func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup,
 	customers := customersOf(lookups, missed)
 	loaded, err := c.loadShared(ctx, shopID, customers)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var again []store.Lookup
 	var againAt []int
@@ -105,17 +131,19 @@ func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup,
 	}
 	c.misses.Add(float64(answered))
 	if len(again) == 0 {
-		return answered, nil
+		return answered, nil, nil
 	}
 	// Completed by another fill: Redis has every row of these customers
 	// now; read them there, or from the Source if they are gone again.
-	recs, stillMissed, err := c.lookup(ctx, shopID, again)
+	recs, stillMissed, held, err := c.lookup(ctx, shopID, again)
 	if err != nil || len(stillMissed) > 0 {
+		c.replies.put(held)
+		held = nil
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, nil, ctx.Err()
 		}
 		if recs, err = c.source.ReadPairs(ctx, shopID, again); err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		c.fallbacks.Add(float64(countProducts(again)))
 		answered += countProducts(again)
@@ -123,7 +151,7 @@ func (c *Cache) fill(ctx context.Context, shopID string, lookups []store.Lookup,
 	for i, m := range againAt {
 		out[m] = recs[i]
 	}
-	return answered, nil
+	return answered, held, nil
 }
 
 // loaded is the outcome of one load of customers' rows, shared by every
@@ -259,21 +287,22 @@ func countProducts(lookups []store.Lookup) int {
 }
 
 // lookup reads every lookup's hash in one pipelined round trip. It returns
-// the records of the lookups whose hash is complete and the indexes of the
-// others, which the caller fills from Postgres.
-func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, []int, error) {
+// the records of the lookups whose hash is complete, the indexes of the
+// others, which the caller fills from Postgres, and the reply buffers the
+// records view (see LendPairs).
+func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Lookup) ([][]store.Record, []int, []*bytes.Buffer, error) {
 	out := make([][]store.Record, len(lookups))
 	var missed []int
+	replies := make([]*bytes.Buffer, len(lookups))
 	err := c.call(ctx, func(ctx context.Context) error {
 		cmds := make([]*redis.RawWriteToCmd, len(lookups))
-		replies := make([]*bytes.Buffer, len(lookups))
 		for i, l := range lookups {
 			args := make([]any, 0, len(l.ProductIDs)+3)
 			args = append(args, "hmget", Key(shopID, l.CustomerID), completeField)
 			for _, p := range l.ProductIDs {
 				args = append(args, p)
 			}
-			replies[i] = bytes.NewBuffer(make([]byte, 0, c.replySize.guess(len(args)-2)))
+			replies[i] = c.replies.get(len(args) - 2)
 			cmds[i] = redis.NewRawWriteToCmd(ctx, replies[i], args...)
 		}
 		var err error
@@ -294,7 +323,7 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 		// counts as Redis failing: it refreshes the cluster's slot map.
 		missed = missed[:0]
 		for i, reply := range replies {
-			c.replySize.observe(reply.Len(), len(lookups[i].ProductIDs)+1)
+			c.replies.observe(reply.Len(), len(lookups[i].ProductIDs)+1)
 			complete, recs, err := c.readLookup(ctx, reply.Bytes(), shopID, lookups[i])
 			if err != nil {
 				return err
@@ -307,9 +336,10 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		c.replies.put(replies)
+		return nil, nil, nil, err
 	}
-	return out, missed, nil
+	return out, missed, replies, nil
 }
 
 // readLookup reads the raw reply of one lookup's HMGET: whether the hash is

@@ -1,10 +1,12 @@
 package cache
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"unsafe"
 )
@@ -15,7 +17,7 @@ import (
 // cost of a warm GetFeatures. The cache asks for the reply as go-redis
 // received it instead (redis.RawCmd) and reads it in place with
 // bulkReader: every value is a substring of the one reply buffer, which
-// replySize sizes so that it is allocated once.
+// is reused (replyBuffers).
 
 // errRedisReply is a reply other than the array of values an HMGET
 // answers, or a malformed one.
@@ -33,9 +35,9 @@ func readArray(reply []byte, n int) (bulkReader, error) {
 	if len(reply) == 0 {
 		return bulkReader{}, fmt.Errorf("%w: empty", errRedisReply)
 	}
-	// A RawCmd's buffer is the reply's alone and nothing writes it after
-	// the command returns, so viewing it as a string is safe and saves a
-	// copy of the whole reply.
+	// Nothing writes a reply's buffer until it goes back to replyBuffers,
+	// after the last use of the records read from it (Cache.LendPairs),
+	// so viewing it as a string is safe and saves a copy of the reply.
 	r := bulkReader{s: unsafe.String(&reply[0], len(reply))}
 	line, err := r.line()
 	if err != nil {
@@ -94,25 +96,48 @@ func (e *redisError) Error() string { return e.msg }
 // errors are.
 func (e *redisError) RedisError() {}
 
-// replySize learns how long an HMGET's reply is per field, so that a
-// reply's buffer is allocated at its size once rather than grown as the
-// reply arrives. It keeps the largest size seen: replies vary little (a
-// value's size varies with its ids only), and a guess too small only costs
-// the buffer growing.
-type replySize struct{ perField atomic.Int64 }
+// replyBuffers are the buffers HMGET replies are read into. Buffers come
+// back once their records are no longer used (Cache.LendPairs), so a
+// steady stream of reads allocates none. A new buffer is allocated at the
+// size the replies seen so far suggest: replies vary little (a value's
+// size varies with its ids only), and a guess too small only costs the
+// buffer growing.
+type replyBuffers struct {
+	pool sync.Pool
+	// perField is the largest size per field of a reply seen.
+	perField atomic.Int64
+}
 
-// replyHeadroom is added to a guess, for the array header and ids a little
-// longer than the ones seen so far.
+// replyHeadroom is added to a new buffer's size: bytes.Buffer grows
+// whenever it has less than bytes.MinRead free as a value is read in.
 const replyHeadroom = 1024
 
-// guess returns the capacity to give the reply of an HMGET of fields
-// fields.
-func (r *replySize) guess(fields int) int {
-	return int(r.perField.Load())*fields + replyHeadroom
+// maxKeptReply is the largest buffer kept for reuse: one that some huge
+// read grew is left to the garbage collector rather than held.
+const maxKeptReply = 1 << 20
+
+// get returns an empty buffer for the reply of an HMGET of fields fields.
+func (r *replyBuffers) get(fields int) *bytes.Buffer {
+	size := int(r.perField.Load())*fields + replyHeadroom
+	if b, ok := r.pool.Get().(*bytes.Buffer); ok {
+		b.Grow(size)
+		return b
+	}
+	return bytes.NewBuffer(make([]byte, 0, size))
+}
+
+// put returns buffers whose contents nothing uses any more.
+func (r *replyBuffers) put(bufs []*bytes.Buffer) {
+	for _, b := range bufs {
+		if b != nil && b.Cap() <= maxKeptReply {
+			b.Reset()
+			r.pool.Put(b)
+		}
+	}
 }
 
 // observe notes a reply of n bytes to an HMGET of fields fields.
-func (r *replySize) observe(n, fields int) {
+func (r *replyBuffers) observe(n, fields int) {
 	per := int64(n/fields + 1)
 	for {
 		old := r.perField.Load()

@@ -60,32 +60,51 @@ type MatrixWriter struct {
 	rows, added                  int
 }
 
-// NewMatrixWriter returns a writer of a matrix of rows rows.
-func NewMatrixWriter(rows int) *MatrixWriter {
-	valuesLen := rows * DenseLen
-	head := func(b []byte) []byte {
-		b = protowire.AppendTag(b, matrixRowsField, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(rows))
-		b = protowire.AppendTag(b, matrixColumnsField, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(features.Count()))
-		b = protowire.AppendTag(b, matrixFeaturesVersionField, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(features.Version))
-		b = protowire.AppendTag(b, matrixValuesField, protowire.BytesType)
-		return protowire.AppendVarint(b, uint64(valuesLen))
-	}
+// MatrixAnswerLen is the length of the answer a MatrixWriter of rows rows
+// writes.
+func MatrixAnswerLen(rows int) int {
+	msgLen := matrixLen(rows)
+	return protowire.SizeTag(responseMatrixField) + protowire.SizeBytes(msgLen)
+}
+
+// matrixLen is the length of the FeatureMatrix message of rows rows.
+func matrixLen(rows int) int {
 	var scratch [64]byte
-	msgLen := len(head(scratch[:0])) + valuesLen
+	msgLen := len(matrixHead(scratch[:0], rows)) + rows*DenseLen
 	if rows > 0 {
 		// Statuses are 1 and 2: one byte each.
 		msgLen += protowire.SizeTag(matrixStatusesField) + protowire.SizeBytes(rows) +
 			protowire.SizeTag(matrixComputedAtField) + protowire.SizeBytes(8*rows)
 	}
-	b := make([]byte, 0, protowire.SizeTag(responseMatrixField)+protowire.SizeBytes(msgLen))
+	return msgLen
+}
+
+// matrixHead appends the fields of a matrix of rows rows that come before
+// its values, and the values' tag and length.
+func matrixHead(b []byte, rows int) []byte {
+	b = protowire.AppendTag(b, matrixRowsField, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(rows))
+	b = protowire.AppendTag(b, matrixColumnsField, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(features.Count()))
+	b = protowire.AppendTag(b, matrixFeaturesVersionField, protowire.VarintType)
+	b = protowire.AppendVarint(b, uint64(features.Version))
+	b = protowire.AppendTag(b, matrixValuesField, protowire.BytesType)
+	return protowire.AppendVarint(b, uint64(rows*DenseLen))
+}
+
+// NewMatrixWriter returns a writer of a matrix of rows rows, which writes
+// into buf's storage when it has room for the whole answer.
+func NewMatrixWriter(rows int, buf []byte) *MatrixWriter {
+	msgLen := matrixLen(rows)
+	b := buf[:0]
+	if size := protowire.SizeTag(responseMatrixField) + protowire.SizeBytes(msgLen); cap(b) < size {
+		b = make([]byte, 0, size)
+	}
 	b = protowire.AppendTag(b, responseMatrixField, protowire.BytesType)
 	b = protowire.AppendVarint(b, uint64(msgLen))
-	b = head(b)
+	b = matrixHead(b, rows)
 	w := &MatrixWriter{values: len(b), rows: rows}
-	b = b[:len(b)+valuesLen]
+	b = b[:len(b)+rows*DenseLen]
 	if rows > 0 {
 		b = protowire.AppendTag(b, matrixStatusesField, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(rows))

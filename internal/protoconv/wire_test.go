@@ -121,7 +121,7 @@ func TestMatrixWriter(t *testing.T) {
 	at := time.Date(2025, 6, 1, 2, 3, 4, 5000, time.UTC)
 	v := features.Vector{TotalViews: 4, ViewDurationAvg: features.Some(630.0), PreferredDevice: features.Some("mobile")}
 	dense := string(AppendDense32(nil, &v))
-	w := NewMatrixWriter(3)
+	w := NewMatrixWriter(3, nil)
 	w.Found(dense, at.UnixMicro())
 	w.NotFound()
 	w.FoundVector(&v, 7)

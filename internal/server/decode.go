@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/invalid"
 )
 
@@ -44,22 +45,23 @@ func newCodec() codec { return codec{proto: encoding.GetCodecV2("proto")} }
 // Name is protobuf's, so that the codec serves application/grpc+proto.
 func (c codec) Name() string { return c.proto.Name() }
 
-// Marshal encodes v with protobuf, except a message that holds nothing but
-// wire bytes (protoconv.ResponseFromWire): those bytes are its encoding,
-// and are sent as they are rather than copied into a new buffer.
+// Marshal encodes v with protobuf, except an answer of GetFeatures
+// written in wire format (protoconv.ResponseFromWire): those bytes are its
+// encoding, and are handed to gRPC as they are, rather than copied, in a
+// buffer that goes back to answerBuffers once sent.
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
-	if b, ok := wireOnly(v); ok {
-		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	if b, ok := wireAnswer(v); ok {
+		return mem.BufferSlice{mem.NewBuffer(&b, answerBuffers)}, nil
 	}
 	return c.proto.Marshal(v)
 }
 
-// wireOnly returns the unknown fields of v when v is a message with no
-// known field set, which protobuf would encode as exactly those bytes.
-// Nothing changes a response after its handler returns it, so gRPC may
-// send the message's own bytes.
-func wireOnly(v any) ([]byte, bool) {
-	m, ok := v.(proto.Message)
+// wireAnswer returns the bytes of v when v is a GetFeaturesResponse with
+// no known field set, which protobuf would encode as exactly its unknown
+// fields. Nothing reads a response once its handler has returned it, so
+// its bytes may go back to the pool after they are sent.
+func wireAnswer(v any) ([]byte, bool) {
+	m, ok := v.(*featurestorev1.GetFeaturesResponse)
 	if !ok {
 		return nil, false
 	}

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 
+	"google.golang.org/grpc/mem"
+
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/cache"
 	"github.com/featurestore/featurestore/internal/features"
@@ -41,16 +43,53 @@ func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeatur
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
-	records, err := s.cfg.Reader.ReadPairs(ctx, req.GetShopId(), lookups)
+	var resp *featurestorev1.GetFeaturesResponse
+	answer := func(records [][]store.Record) error {
+		if req.GetFormat() == featurestorev1.Format_FORMAT_MATRIX {
+			resp = matrixResponse(lookups, positions, records)
+			return nil
+		}
+		resp, err = recordsResponse(lookups, positions, records, req.GetIncludeVector())
+		return err
+	}
+	// A reader that lends its records saves copying them: the answer is
+	// written before it takes them back.
+	if lender, ok := s.cfg.Reader.(pairLender); ok {
+		err = lender.LendPairs(ctx, req.GetShopId(), lookups, answer)
+	} else {
+		var records [][]store.Record
+		if records, err = s.cfg.Reader.ReadPairs(ctx, req.GetShopId(), lookups); err == nil {
+			err = answer(records)
+		}
+	}
 	if err != nil {
 		return nil, s.status(ctx, err)
 	}
-	if req.GetFormat() == featurestorev1.Format_FORMAT_MATRIX {
-		return matrixResponse(lookups, positions, records), nil
-	}
-	// The response is written in wire format: cached records go into it as
-	// they are, without being decoded and encoded again; rows read from
-	// Postgres are encoded once.
+	return resp, nil
+}
+
+// pairLender is a PairReader that can lend the records of a read for as
+// long as a function runs (*cache.Cache).
+type pairLender interface {
+	LendPairs(ctx context.Context, shopID string, lookups []store.Lookup, fn func([][]store.Record) error) error
+}
+
+var _ pairLender = (*cache.Cache)(nil)
+
+// answerBuffers holds the buffers answers are written in. An answer goes
+// to gRPC as the bytes it was written in (codec.Marshal), and gRPC returns
+// them here once they are sent.
+var answerBuffers = mem.DefaultBufferPool()
+
+// newAnswer returns an empty buffer with room for size bytes.
+func newAnswer(size int) []byte {
+	return (*answerBuffers.Get(size))[:0]
+}
+
+// recordsResponse writes the answer as records, in wire format: cached
+// records go into it as they are, without being decoded and encoded again;
+// rows read from Postgres are encoded once.
+func recordsResponse(lookups []store.Lookup, positions []position, records [][]store.Record, includeVector bool) (*featurestorev1.GetFeaturesResponse, error) {
 	// Sized so that the answer is written without growing the buffer: a
 	// result is its record, its ids and a few bytes of tags and lengths.
 	size := 0
@@ -61,11 +100,11 @@ func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeatur
 		if rec.Row != nil {
 			size += 512
 		}
-		if req.GetIncludeVector() {
+		if includeVector {
 			size += 8*features.Count() + 8
 		}
 	}
-	wire := make([]byte, 0, size)
+	wire := newAnswer(size)
 	for _, pos := range positions {
 		l := lookups[pos.lookup]
 		product := l.ProductIDs[pos.product]
@@ -76,14 +115,16 @@ func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeatur
 		}
 		enc := protoconv.EncodedRecord(rec.Encoded)
 		if rec.Row != nil {
+			var err error
 			if enc, err = protoconv.EncodeRecord(rec.Row); err != nil {
-				return nil, s.status(ctx, err)
+				return nil, err
 			}
 		}
 		var vector []float64
-		if req.GetIncludeVector() {
+		if includeVector {
+			var err error
 			if vector, err = denseVector(rec.Row, enc); err != nil {
-				return nil, s.status(ctx, err)
+				return nil, err
 			}
 		}
 		wire = protoconv.AppendResult(wire, featurestorev1.FeatureStatus_FEATURE_STATUS_FOUND, enc, l.CustomerID, product, vector)
@@ -95,7 +136,7 @@ func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeatur
 // row goes in as the cache holds it, a row read from Postgres is converted
 // once.
 func matrixResponse(lookups []store.Lookup, positions []position, records [][]store.Record) *featurestorev1.GetFeaturesResponse {
-	w := protoconv.NewMatrixWriter(len(positions))
+	w := protoconv.NewMatrixWriter(len(positions), newAnswer(protoconv.MatrixAnswerLen(len(positions))))
 	for _, pos := range positions {
 		switch rec := &records[pos.lookup][pos.product]; {
 		case rec.Row != nil:
