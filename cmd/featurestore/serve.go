@@ -34,7 +34,7 @@ func runServe(ctx context.Context, args []string) error {
 	logger := cfg.logger()
 	// The tracer provider flushes last, once everything that makes spans
 	// has stopped.
-	tp, flushTraces, err := startTracing(ctx, cfg.ShutdownGrace, logger)
+	tp, propagator, flushTraces, err := startTracing(ctx, cfg.ShutdownGrace, logger)
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func runServe(ctx context.Context, args []string) error {
 	healthSrv := health.NewServer()
 	grpcOpts := sec.grpcOpts
 	if tp != nil {
-		grpcOpts = append(grpcOpts, server.WithTracing(tp))
+		grpcOpts = append(grpcOpts, server.WithTracing(tp, propagator))
 	}
 	grpcSrv := server.NewGRPCServer(svc, healthSrv, logger, m, grpcOpts...)
 

@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -54,7 +55,8 @@ type noReflectionOption struct{ grpc.EmptyServerOption }
 
 type tracingOption struct {
 	grpc.EmptyServerOption
-	tp trace.TracerProvider
+	tp   trace.TracerProvider
+	prop propagation.TextMapPropagator
 }
 
 // WithAuth makes every call but health and reflection pass a's checks.
@@ -65,10 +67,14 @@ func WithAuth(a Authorizer) grpc.ServerOption { return authOption{a: a} }
 func WithoutReflection() grpc.ServerOption { return noReflectionOption{} }
 
 // WithTracing traces every call but health checks to tp (with its
-// database and Redis work, when their clients trace to tp too), and adds
-// the trace id to the call's log line while its span records. Without it
-// the server installs no tracing at all.
-func WithTracing(tp trace.TracerProvider) grpc.ServerOption { return tracingOption{tp: tp} }
+// database and Redis work, when their clients trace to tp too), continuing
+// the caller's trace when prop finds its context in the call's headers
+// (nil: the W3C traceparent and baggage), and adds the trace id to the
+// call's log line while its span records. Without it the server installs
+// no tracing at all, and reads no caller's trace context.
+func WithTracing(tp trace.TracerProvider, prop propagation.TextMapPropagator) grpc.ServerOption {
+	return tracingOption{tp: tp, prop: prop}
+}
 
 // NewGRPCServer returns a gRPC server serving svc, grpc.health.v1 (backed by
 // healthSrv) and reflection, behind the interceptor chain: metrics
@@ -88,6 +94,7 @@ func WithTracing(tp trace.TracerProvider) grpc.ServerOption { return tracingOpti
 func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *health.Server, logger *slog.Logger, m *metrics.Metrics, opts ...grpc.ServerOption) *grpc.Server {
 	var authorizer Authorizer
 	var tp trace.TracerProvider
+	var prop propagation.TextMapPropagator
 	reflect := true
 	for _, o := range opts {
 		switch o := o.(type) {
@@ -96,7 +103,7 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 		case noReflectionOption:
 			reflect = false
 		case tracingOption:
-			tp = o.tp
+			tp, prop = o.tp, o.prop
 		}
 	}
 	recoveryOpt := recovery.WithRecoveryHandlerContext(func(ctx context.Context, p any) error {
@@ -107,7 +114,7 @@ func NewGRPCServer(svc featurestorev1.FeatureStoreServiceServer, healthSrv *heal
 		return internalError()
 	})
 	if tp != nil {
-		opts = append(opts, tracing.ServerOption(tp))
+		opts = append(opts, tracing.ServerOption(tp, prop))
 	}
 	var unary []grpc.UnaryServerInterceptor
 	var stream []grpc.StreamServerInterceptor

@@ -52,7 +52,7 @@ func startTraced(t testing.TB, url, redisURL string, tp trace.TracerProvider, lo
 	engine := newEngine(t, st, cfg)
 	svc := newService(t, server.Config{Computer: engine, Rows: engine, Reader: c, Ingester: ingest.NewWriter(st)})
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	return dialBufconn(t, server.NewGRPCServer(svc, health.NewServer(), logger, nil, server.WithTracing(tp)))
+	return dialBufconn(t, server.NewGRPCServer(svc, health.NewServer(), logger, nil, server.WithTracing(tp, nil)))
 }
 
 // TestTraceOfColdGetFeatures reads a customer that Redis does not hold yet

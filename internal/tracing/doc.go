@@ -9,6 +9,10 @@
 // handler, no query tracer, no Redis hook, so an untraced server pays
 // nothing for tracing, not even a no-op span per call.
 //
+// A traced call continues its caller's trace when the call's headers carry
+// it in a format OTEL_PROPAGATORS lists (PropagatorFromEnv); an untraced
+// server reads no trace headers.
+//
 // Every instrumentation function takes the provider explicitly rather than
 // reading OpenTelemetry's global one, so a test can trace one server with
 // an in-memory exporter while others run beside it untraced.

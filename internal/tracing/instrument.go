@@ -16,19 +16,20 @@ import (
 	"google.golang.org/grpc"
 )
 
-// propagator reads a caller's trace context from the W3C traceparent and
-// baggage headers, so a call traced by its client continues that trace.
-var propagator = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-
 // ServerOption returns the gRPC server option that starts a server span
-// for every call to tp, continuing the caller's trace when it sends one.
-// Health checks, which probes send every few seconds, are not traced.
-// The metrics are Prometheus' (internal/metrics), not OpenTelemetry's.
-func ServerOption(tp trace.TracerProvider) grpc.ServerOption {
+// for every call to tp, continuing the caller's trace when prop finds one
+// in the call's headers (PropagatorFromEnv; nil is DefaultPropagator, the
+// W3C headers). Health checks, which probes send every few seconds, are
+// not traced. The metrics are Prometheus' (internal/metrics), not
+// OpenTelemetry's.
+func ServerOption(tp trace.TracerProvider, prop propagation.TextMapPropagator) grpc.ServerOption {
+	if prop == nil {
+		prop = DefaultPropagator()
+	}
 	return grpc.StatsHandler(otelgrpc.NewServerHandler(
 		otelgrpc.WithTracerProvider(tp),
 		otelgrpc.WithMeterProvider(noop.NewMeterProvider()),
-		otelgrpc.WithPropagators(propagator),
+		otelgrpc.WithPropagators(prop),
 		otelgrpc.WithFilter(filters.Not(filters.HealthCheck()))))
 }
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 import grpc
 import pandas as pd
@@ -18,7 +19,7 @@ from ._proto.featurestore.v1 import featurestore_pb2 as pb
 from ._proto.featurestore.v1 import featurestore_pb2_grpc as pb_grpc
 from .errors import FeatureStoreError, from_rpc_error
 from .frames import Catalogue, empty_frame, records_frame
-from .matrix import FeatureMatrix, LayoutMismatch, matrix_from_response
+from .matrix import FeatureMatrix, LayoutMismatch, concat_matrices, matrix_from_response
 
 log = logging.getLogger("featurestore_client")
 
@@ -30,7 +31,15 @@ API_KEY_ENV = "FEATURESTORE_API_KEY"
 # 10,000 rows is about 3 MB, a GetFeatures answer of 1,000 rows 0.3 MB.
 MAX_MESSAGE_BYTES = 64 << 20
 
+# MAX_PAIRS_PER_CALL is the most products, or (customer, product) pairs,
+# one GetFeatures call may ask for: the server refuses more.
+MAX_PAIRS_PER_CALL = 1000
+
 TimeLike = Union[_dt.datetime, str, pd.Timestamp]
+
+# Pairs is what get_features_for_pairs reads: (customer_id, product_id)
+# pairs, or a frame with those two columns.
+Pairs = Union[Iterable[Tuple[str, str]], pd.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -195,24 +204,106 @@ class Client:
         which ``numpy.frombuffer`` reads from the answer without decoding a
         field.
         """
+        wire_format = _wire_format(format)
         products = list(products)
-        if format == "pandas":
-            req = pb.GetFeaturesRequest(shop_id=shop, customer_id=customer, product_ids=products)
-            resp = self._unary(self._stub.GetFeatures, req, timeout)
-            found = [r.status == pb.FEATURE_STATUS_FOUND for r in resp.results]
-            return records_frame([r.record for r in resp.results], self.catalogue(), found=found)
-        if format == "matrix":
-            req = pb.GetFeaturesRequest(
-                shop_id=shop, customer_id=customer, product_ids=products, format=pb.FORMAT_MATRIX
-            )
-            resp = self._unary(self._stub.GetFeatures, req, timeout)
+        req = pb.GetFeaturesRequest(shop_id=shop, customer_id=customer, product_ids=products, format=wire_format)
+        return self._get_features([_Call(req, 0, None, products)], wire_format, timeout)
+
+    def get_features_for_pairs(
+        self,
+        shop: str,
+        pairs: Pairs,
+        *,
+        format: str = "pandas",
+        timeout: Optional[float] = None,
+    ) -> Union[pd.DataFrame, FeatureMatrix]:
+        """get_features_for_pairs reads the features of (customer, product)
+        pairs of any customers, answered in the order asked (duplicates
+        included): the rows of a training set, or the candidates of
+        several customers to rank at once.
+
+        ``pairs`` is an iterable of ``(customer_id, product_id)`` tuples
+        (``zip(customers, products)`` is one), or a DataFrame with the
+        columns ``customer_id`` and ``product_id`` (its other columns, such
+        as labels, are ignored). Ids are non-empty strings; anything else
+        raises ValueError naming the pair at fault, before any call.
+
+        The answer is the one of get_features: with ``format="pandas"`` a
+        DataFrame with the columns ``customer_id``, ``product_id``,
+        ``found``, the features, ``as_of``, ``computed_at`` and
+        ``features_version``, one row per pair, indexed like the frame
+        given (so that it lines up with it) or else 0..n-1; with
+        ``format="matrix"`` a FeatureMatrix whose ``customer_ids`` and
+        ``product_ids`` are the pairs.
+
+        A call asks for at most 1,000 pairs (MAX_PAIRS_PER_CALL): more are
+        read in consecutive calls of 1,000, each with ``timeout``, and put
+        together in the order asked. Those calls are not one snapshot: a
+        compute run that ends between two of them shows in the rows after
+        it (``computed_at`` tells them apart).
+        """
+        wire_format = _wire_format(format)
+        customers, products, index = _pairs(pairs)
+
+        def calls() -> Iterator[_Call]:
+            for start in range(0, len(products), MAX_PAIRS_PER_CALL):
+                cs = customers[start : start + MAX_PAIRS_PER_CALL]
+                ps = products[start : start + MAX_PAIRS_PER_CALL]
+                keys = [pb.FeatureKey(customer_id=c, product_id=p) for c, p in zip(cs, ps)]
+                yield _Call(pb.GetFeaturesRequest(shop_id=shop, keys=keys, format=wire_format), start, cs, ps)
+
+        out = self._get_features(calls(), wire_format, timeout)
+        if index is not None:
+            out.index = index
+        return out
+
+    def _get_features(
+        self, calls: Iterable["_Call"], wire_format: int, timeout: Optional[float]
+    ) -> Union[pd.DataFrame, FeatureMatrix]:
+        """_get_features makes the GetFeatures calls in turn and puts their
+        answers together, in the order of the calls."""
+        if wire_format == pb.FORMAT_RECORDS:
+            results: List[pb.FeatureResult] = []
+            for call in calls:
+                resp = self._get(call, timeout)
+                if len(resp.results) != len(call.products):
+                    raise FeatureStoreError(
+                        grpc.StatusCode.INTERNAL,
+                        f"malformed answer: {len(resp.results)} results for {len(call.products)} asked",
+                    )
+                results.extend(resp.results)
+            found = [r.status == pb.FEATURE_STATUS_FOUND for r in results]
+            return records_frame([r.record for r in results], self.catalogue(), found=found)
+        catalogue = self.catalogue()
+        parts: List[FeatureMatrix] = []
+        for call in calls:
+            resp = self._get(call, timeout)
             try:
-                return matrix_from_response(resp, products, self.catalogue())
+                part = matrix_from_response(resp, call.products, catalogue, call.customers)
             except LayoutMismatch:
                 # The server's layout changed since the catalogue was
                 # read: read it again, once.
-                return matrix_from_response(resp, products, self.catalogue(refresh=True))
-        raise ValueError(f'format: is {format!r}; use "pandas" or "matrix"')
+                previous = catalogue.version
+                catalogue = self.catalogue(refresh=True)
+                part = matrix_from_response(resp, call.products, catalogue, call.customers)
+                if parts:
+                    raise LayoutMismatch(
+                        f"the server's dense layout changed from version {previous} to {catalogue.version} "
+                        f"between the calls of one read, after {call.offset} rows; read again"
+                    ) from None
+            parts.append(part)
+        return concat_matrices(parts)
+
+    def _get(self, call: "_Call", timeout: Optional[float]) -> pb.GetFeaturesResponse:
+        """_get makes one GetFeatures call. The server names a bad pair by
+        its place in the call (keys[i]); the error names its place in all
+        the pairs asked."""
+        try:
+            return self._unary(self._stub.GetFeatures, call.req, timeout)
+        except FeatureStoreError as err:
+            if call.offset:
+                raise _shift_keys(err, call.offset) from None
+            raise
 
     # ----------------------------------------------------------------- bulk --
 
@@ -383,6 +474,107 @@ class Client:
             return method(req, timeout=timeout if timeout is not None else self._timeout, metadata=self._metadata)
         except grpc.RpcError as rpc_err:
             raise from_rpc_error(rpc_err) from None
+
+
+class _Call(NamedTuple):
+    """_Call is one GetFeatures call of a read: its request, the place of
+    its first pair among all those asked, and its pairs' customers (None
+    for one customer's products) and products."""
+
+    req: pb.GetFeaturesRequest
+    offset: int
+    customers: Optional[List[str]]
+    products: List[str]
+
+
+_FORMATS = {"pandas": pb.FORMAT_RECORDS, "matrix": pb.FORMAT_MATRIX}
+
+
+def _wire_format(format: str) -> int:
+    if format not in _FORMATS:
+        raise ValueError(f'format: is {format!r}; use "pandas" or "matrix"')
+    return _FORMATS[format]
+
+
+_PAIR_COLUMNS = ("customer_id", "product_id")
+
+
+def _pairs(pairs: Pairs) -> Tuple[List[str], List[str], Optional[pd.Index]]:
+    """_pairs checks the pairs get_features_for_pairs is given and returns
+    their customers and products, and the index of a frame given."""
+    if isinstance(pairs, pd.DataFrame):
+        return _frame_pairs(pairs)
+    bad = ValueError(f"pairs: is {pairs!r}; give (customer_id, product_id) pairs, or a DataFrame with those columns")
+    if pairs is None or isinstance(pairs, (str, bytes)):
+        raise bad
+    try:
+        items = iter(pairs)
+    except TypeError:
+        raise bad from None
+    customers: List[str] = []
+    products: List[str] = []
+    for i, pair in enumerate(items):
+        if isinstance(pair, (str, bytes)):
+            raise ValueError(
+                f"pairs[{i}]: is {pair!r}, not a (customer_id, product_id) pair; "
+                "for one customer's products use get_features(shop, customer, products)"
+            )
+        try:
+            customer, product = pair
+        except (TypeError, ValueError):
+            raise ValueError(f"pairs[{i}]: is {pair!r}, not a (customer_id, product_id) pair") from None
+        for name, value in (("customer_id", customer), ("product_id", product)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"pairs[{i}]: its {name} is {value!r}; ids are non-empty strings")
+        customers.append(customer)
+        products.append(product)
+    if not customers:
+        raise ValueError("pairs: is empty; give at least one (customer_id, product_id) pair")
+    return customers, products, None
+
+
+def _frame_pairs(frame: pd.DataFrame) -> Tuple[List[str], List[str], pd.Index]:
+    missing = [c for c in _PAIR_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"pairs: the frame has no column {' or '.join(missing)}; it needs customer_id and product_id "
+            f"(it has {', '.join(map(str, frame.columns)) or 'none'})"
+        )
+    columns = []
+    for name in _PAIR_COLUMNS:
+        column = frame[name]
+        if isinstance(column, pd.DataFrame):
+            raise ValueError(f"pairs: the frame has {column.shape[1]} columns named {name}; give it one")
+        values = column.tolist()
+        for i, value in enumerate(values):
+            if not isinstance(value, str) or not value:
+                raise ValueError(
+                    f"pairs: the {name} of row {i} (index {frame.index[i]!r}) is {value!r}; ids are non-empty strings"
+                )
+        columns.append(values)
+    if len(frame) == 0:
+        raise ValueError("pairs: the frame has no rows; give at least one (customer_id, product_id) pair")
+    return columns[0], columns[1], frame.index
+
+
+_KEY_INDEX = re.compile(r"\bkeys\[(\d+)\]")
+
+
+def _shift_keys(err: FeatureStoreError, offset: int) -> FeatureStoreError:
+    """_shift_keys returns err with the indexes of the keys it names moved
+    by offset: from the place of a pair in one call to its place among all
+    the pairs asked."""
+
+    def shift(text: str) -> str:
+        return _KEY_INDEX.sub(lambda m: f"keys[{int(m.group(1)) + offset}]", text)
+
+    return FeatureStoreError(
+        err.code,
+        shift(err.message),
+        err.reason,
+        err.metadata,
+        [(shift(field), shift(description)) for field, description in err.field_violations],
+    )
 
 
 def _resumable(err: FeatureStoreError) -> bool:

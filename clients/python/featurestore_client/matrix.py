@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence, Tuple
+from dataclasses import dataclass, replace
+from typing import Optional, Sequence, Tuple
 
 import grpc
 import numpy as np
@@ -20,16 +20,19 @@ class FeatureMatrix:
 
     Attributes:
         values: float32 array of shape (rows, columns), rows in the order
-            of the products asked, columns in the dense layout of the
-            catalogue; NaN where a feature is NULL and on rows not found.
-            Timestamps are Unix seconds, categorical features the index of
-            their value in the feature's categories.
+            of the products (or pairs) asked, columns in the dense layout
+            of the catalogue; NaN where a feature is NULL and on rows not
+            found. Timestamps are Unix seconds, categorical features the
+            index of their value in the feature's categories.
         columns: the feature names of the columns.
         product_ids: the products of the rows, as asked.
         found: bool per row: whether the pair has stored features.
         computed_at: datetime64[ns] per row: when its features were
             written; NaT on rows not found.
         features_version: the version of the dense layout.
+        customer_ids: the customers of the rows, as asked, in a matrix of
+            pairs (get_features_for_pairs); None in a matrix of one
+            customer's products (get_features).
     """
 
     values: np.ndarray
@@ -38,6 +41,7 @@ class FeatureMatrix:
     found: np.ndarray
     computed_at: np.ndarray
     features_version: int
+    customer_ids: Optional[Tuple[str, ...]] = None
 
     @property
     def shape(self) -> Tuple[int, int]:
@@ -50,8 +54,13 @@ class FeatureMatrix:
         return self.values if dtype is None else self.values.astype(dtype)
 
     def to_pandas(self) -> pd.DataFrame:
-        """to_pandas returns the values as a frame indexed by product."""
-        return pd.DataFrame(self.values, columns=list(self.columns), index=pd.Index(self.product_ids, name="product_id"))
+        """to_pandas returns the values as a frame indexed by product, or
+        by (customer_id, product_id) in a matrix of pairs."""
+        if self.customer_ids is None:
+            index = pd.Index(self.product_ids, name="product_id")
+        else:
+            index = pd.MultiIndex.from_arrays([self.customer_ids, self.product_ids], names=["customer_id", "product_id"])
+        return pd.DataFrame(self.values, columns=list(self.columns), index=index)
 
 
 class MatrixUnsupported(FeatureStoreError):
@@ -63,11 +72,16 @@ class MatrixUnsupported(FeatureStoreError):
 
 
 def matrix_from_response(
-    resp: pb.GetFeaturesResponse, products: Sequence[str], catalogue: Catalogue
+    resp: pb.GetFeaturesResponse,
+    products: Sequence[str],
+    catalogue: Catalogue,
+    customers: Optional[Sequence[str]] = None,
 ) -> FeatureMatrix:
     """matrix_from_response reads a GetFeatures answer in matrix format
     whose layout is the catalogue's: the values are one copy of the
-    answer's bytes, not a decoding of fields."""
+    answer's bytes, not a decoding of fields. customers are those of the
+    pairs asked (keys), one per product; None for one customer's
+    products."""
     if not resp.HasField("matrix"):
         raise MatrixUnsupported(
             "the server answered a FORMAT_MATRIX request with records: it predates matrix answers; "
@@ -97,6 +111,32 @@ def matrix_from_response(
         found=found,
         computed_at=computed_at,
         features_version=m.features_version,
+        customer_ids=None if customers is None else tuple(customers),
+    )
+
+
+def concat_matrices(parts: Sequence[FeatureMatrix]) -> FeatureMatrix:
+    """concat_matrices puts the matrices of consecutive calls together,
+    rows after rows. They must have one layout (matrix_from_response read
+    them with one catalogue)."""
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    for p in parts[1:]:
+        if p.columns != first.columns or p.features_version != first.features_version:
+            raise LayoutMismatch(
+                f"the matrices to put together have layout versions {first.features_version} and {p.features_version}"
+            )
+    customers = None
+    if first.customer_ids is not None:
+        customers = tuple(c for p in parts for c in p.customer_ids)
+    return replace(
+        first,
+        values=np.concatenate([p.values for p in parts]),
+        product_ids=tuple(x for p in parts for x in p.product_ids),
+        found=np.concatenate([p.found for p in parts]),
+        computed_at=np.concatenate([p.computed_at for p in parts]),
+        customer_ids=customers,
     )
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import grpc
 import numpy as np
 import pandas as pd
 import pytest
 
-from featurestore_client import FeatureStoreError, Progress
+from featurestore_client import MAX_PAIRS_PER_CALL, FeatureStoreError, Progress
 
 ID_COLUMNS = ["customer_id", "product_id"]
 ROW_COLUMNS = ["as_of", "computed_at", "features_version"]
@@ -167,11 +168,128 @@ def test_get_features_matrix(client, server, reference):
     assert np.asarray(m).shape == m.shape
 
 
+def _stored_values(reference, pairs, names):
+    """_stored_values are the reference's features and row columns of the
+    pairs, in their order, as objects (Int64 and int64 compare equal)."""
+    want = reference.set_index(ID_COLUMNS).loc[list(pairs), names + ["as_of", "features_version"]]
+    return want.reset_index(drop=True).astype(object)
+
+
+def test_get_features_for_pairs_frame(client, server, reference):
+    customers = list(dict.fromkeys(reference.customer_id))
+    c1, c2, c3 = customers[0], customers[len(customers) // 2], customers[-1]
+
+    def stored(c, k):
+        return reference[reference.customer_id == c].product_id.iloc[k]
+
+    asked = [
+        (c2, stored(c2, 0)),
+        (c1, stored(c1, 1)),
+        (c1, "no-such-product"),
+        ("no-such-customer", stored(c1, 0)),
+        (c3, stored(c3, 0)),
+        (c2, stored(c2, 0)),
+        (c1, stored(c1, 0)),
+    ]
+    df = client.get_features_for_pairs(server.shop, asked)
+    names = _feature_names(client)
+    assert list(df.columns) == ID_COLUMNS + ["found"] + names + ROW_COLUMNS
+    assert list(zip(df.customer_id, df.product_id)) == asked
+    assert list(df.index) == list(range(len(asked)))
+    assert list(df.found) == [True, True, False, False, True, True, True]
+    assert df.loc[[2, 3], names + ROW_COLUMNS].isna().all().all()
+    rows = [0, 1, 4, 5, 6]
+    got = df.loc[rows, names + ["as_of", "features_version"]].reset_index(drop=True).astype(object)
+    pd.testing.assert_frame_equal(got, _stored_values(reference, [asked[i] for i in rows], names))
+    assert str(df["total_views"].dtype) == "Int64"
+
+
+def test_get_features_for_pairs_takes_a_frame(client, server, reference):
+    # Every seventh row, last first, with a label: the frame's index has
+    # gaps and runs backwards, and the answer carries it.
+    labels = reference.loc[::7, ID_COLUMNS].iloc[::-1].copy()
+    labels["label"] = np.arange(len(labels)) % 2
+    df = client.get_features_for_pairs(server.shop, labels)
+    assert df.index.equals(labels.index)
+    assert (df.customer_id == labels.customer_id).all() and (df.product_id == labels.product_id).all()
+    assert df.found.all()
+    names = _feature_names(client)
+    got = df[names + ["as_of", "features_version"]].reset_index(drop=True).astype(object)
+    pd.testing.assert_frame_equal(got, _stored_values(reference, zip(labels.customer_id, labels.product_id), names))
+    # Lined up by index, the features join the labels as they are.
+    joined = labels.join(df[names])
+    assert len(joined) == len(labels) and not joined[names[0]].isna().any()
+
+
+def test_pairs_of_one_customer_answer_as_get_features(client, server, reference):
+    customer = reference.customer_id.iloc[len(reference) // 3]
+    products = list(reference[reference.customer_id == customer].product_id) + ["no-such-product"]
+    pairs = list(zip(itertools.repeat(customer), products))
+    # A MultiIndex of pairs does as well as a list.
+    pd.testing.assert_frame_equal(
+        client.get_features_for_pairs(server.shop, pd.MultiIndex.from_tuples(pairs)),
+        client.get_features(server.shop, customer, products),
+    )
+    one = client.get_features(server.shop, customer, products, format="matrix")
+    # A generator of pairs does as well as a list.
+    m = client.get_features_for_pairs(server.shop, (p for p in pairs), format="matrix")
+    np.testing.assert_array_equal(m.values, one.values)
+    assert m.columns == one.columns and m.features_version == one.features_version
+    assert list(m.found) == list(one.found) and np.array_equal(m.computed_at, one.computed_at, equal_nan=True)
+    assert m.product_ids == tuple(products) and m.customer_ids == (customer,) * len(products)
+    assert one.customer_ids is None
+
+
+def test_more_pairs_than_one_call(client, server, reference):
+    """More pairs than the server takes in one call (which it refuses)
+    come back whole, in the order asked, as frame and as matrix."""
+    stored = list(zip(reference.customer_id, reference.product_id))
+    missing = [(c, "no-such-product") for c in sorted(set(reference.customer_id))[:5]]
+    pool = stored + missing
+    n = 2 * MAX_PAIRS_PER_CALL + 345
+    asked = [pool[(7 * i) % len(pool)] for i in range(n)]
+    want_found = [pair in set(stored) for pair in asked]
+    assert not all(want_found[:MAX_PAIRS_PER_CALL]) and not all(want_found[2 * MAX_PAIRS_PER_CALL :])
+
+    df = client.get_features_for_pairs(server.shop, asked)
+    assert len(df) == n and list(zip(df.customer_id, df.product_id)) == asked
+    assert list(df.found) == want_found
+    names = _feature_names(client)
+    rows = [i for i, f in enumerate(want_found) if f]
+    got = df.loc[rows, names + ["as_of", "features_version"]].reset_index(drop=True).astype(object)
+    pd.testing.assert_frame_equal(got, _stored_values(reference, [asked[i] for i in rows], names))
+
+    m = client.get_features_for_pairs(server.shop, asked, format="matrix")
+    cat = client.catalogue()
+    assert m.shape == (n, len(cat.features))
+    assert m.customer_ids == tuple(c for c, _ in asked) and m.product_ids == tuple(p for _, p in asked)
+    assert list(m.found) == want_found
+    for col, name in enumerate(m.columns):
+        f = next(f for f in cat.features if f.name == name)
+        np.testing.assert_array_equal(m.values[:, col], _dense(df[name], f).astype(np.float32), err_msg=name)
+    assert m.to_pandas().index.names == ID_COLUMNS
+
+
+def test_a_bad_pair_is_named_by_its_place_among_all(client, server, reference):
+    stored = list(zip(reference.customer_id, reference.product_id))
+    asked = [stored[i % len(stored)] for i in range(MAX_PAIRS_PER_CALL + 500)]
+    bad = MAX_PAIRS_PER_CALL + 234  # in the second call, 234th there
+    asked[bad] = (asked[bad][0], "p" * 300)
+    with pytest.raises(FeatureStoreError) as e:
+        client.get_features_for_pairs(server.shop, asked)
+    assert e.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.reason == "BAD_REQUEST"
+    assert [f for f, _ in e.value.field_violations] == [f"keys[{bad}].product_id"], e.value.field_violations
+    assert f"keys[{bad}]" in e.value.message and "keys[234]" not in e.value.message, e.value.message
+
+
 def _dense(col: pd.Series, f) -> np.ndarray:
     """_dense is the dense form DescribeFeatures documents: NULL as NaN,
-    timestamps as Unix seconds, categories as their index."""
+    timestamps as Unix seconds, categories as their index. Timestamps keep
+    their fraction of a second, as the server's do (microseconds / 1e6):
+    whole seconds would round to another float32 now and then."""
     if f.type == "timestamp":
-        return np.array([np.nan if pd.isna(t) else t.value // 1_000_000_000 for t in col], dtype=np.float64)
+        return np.array([np.nan if pd.isna(t) else (t.value // 1000) / 1e6 for t in col], dtype=np.float64)
     if f.type == "string":
         return np.array([np.nan if v is None else f.categories.index(v) for v in col], dtype=np.float64)
     return col.astype("float64").to_numpy()
