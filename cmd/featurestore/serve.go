@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -32,6 +34,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	logger := cfg.logger()
+	setServingGC(logger)
 	// The tracer provider flushes last, once everything that makes spans
 	// has stopped.
 	tp, propagator, flushTraces, err := startTracing(ctx, cfg.ShutdownGrace, logger)
@@ -295,4 +298,20 @@ func stopGracefully(srv *grpc.Server, grace time.Duration) {
 		srv.Stop()
 		<-done
 	}
+}
+
+// servingGCPercent is the garbage collector's target that serve sets when
+// GOGC does not set one. A server's live heap is small (tens of MB), so at
+// Go's default of 100 the collector runs every few hundred online reads;
+// at 400 it runs a quarter as often, which in the benchmark cut the p99 of
+// a warm GetFeatures at concurrency 1 by a third, for a heap of a few
+// times the live one. GOGC (and GOMEMLIMIT) still decide when given.
+const servingGCPercent = 400
+
+func setServingGC(logger *slog.Logger) {
+	if _, set := os.LookupEnv("GOGC"); set {
+		return
+	}
+	debug.SetGCPercent(servingGCPercent)
+	logger.Debug("garbage collector target set for serving; GOGC overrides it", "gc_percent", servingGCPercent)
 }
