@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -532,5 +533,50 @@ func BenchmarkReadPairsWarm(b *testing.B) {
 		if !out[0][99].Found() {
 			b.Fatal("product 99 not found in a complete hash")
 		}
+	}
+}
+
+// TestLentRecordsStayWhileLent reads a customer inside the lending of
+// another's records and checks the first records are intact: the reply
+// buffer of a lent read must not be reused before its lender returns.
+func TestLentRecordsStayWhileLent(t *testing.T) {
+	c := newTestCache(t, testenv.Redis(t))
+	ctx := context.Background()
+	now := time.Now()
+	var products []string
+	for i := range 20 {
+		products = append(products, "p"+strconv.Itoa(i))
+	}
+	for i, customer := range []string{"a", "b"} {
+		cr := customerRecords{customerID: customer, records: map[string]stampedRecord{}}
+		for j, p := range products {
+			cr.records[p] = record(t, int64(1000*(i+1)+j), now)
+		}
+		if err := c.put(ctx, "shop", []customerRecords{cr}, "fill"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lookup := func(customer string) []store.Lookup {
+		return []store.Lookup{{CustomerID: customer, ProductIDs: products}}
+	}
+	err := c.LendPairs(ctx, "shop", lookup("a"), func(outer [][]store.Record) error {
+		before := make([]string, len(outer[0]))
+		for j, rec := range outer[0] {
+			before[j] = strings.Clone(rec.Encoded)
+		}
+		for range 3 {
+			if err := c.LendPairs(ctx, "shop", lookup("b"), func([][]store.Record) error { return nil }); err != nil {
+				return err
+			}
+		}
+		for j, rec := range outer[0] {
+			if rec.Encoded != before[j] {
+				t.Fatalf("product %s: customer a's lent record changed while lent", products[j])
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

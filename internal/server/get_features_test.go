@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
@@ -556,5 +558,63 @@ func BenchmarkGetFeaturesWarm(b *testing.B) {
 				b.Errorf("%d warm reads cost %d Postgres queries, want none", b.N, queries)
 			}
 		})
+	}
+}
+
+// TestGetFeaturesConcurrentAnswersStayApart reads many customers at once
+// through the cache, in both formats, and checks every answer against the
+// one the same request got alone. Redis replies and answers are written
+// in buffers reused from call to call; the cache's own test of lending
+// (TestLentRecordsStayWhileLent) pins the reuse of replies down, this one
+// checks the whole path under concurrency.
+func TestGetFeaturesConcurrentAnswersStayApart(t *testing.T) {
+	t.Parallel()
+	o := startOnline(t, testenv.Redis(t), nil)
+	byCustomer := map[string][]string{}
+	for k := range expectedByKey(t) {
+		if k[0] == "shop-0" {
+			byCustomer[k[1]] = append(byCustomer[k[1]], k[2])
+		}
+	}
+	ctx := context.Background()
+	var reqs []*featurestorev1.GetFeaturesRequest
+	for customer, products := range byCustomer {
+		slices.Sort(products)
+		products = append(products, product(9999)) // and one not found
+		for _, format := range []featurestorev1.Format{featurestorev1.Format_FORMAT_RECORDS, featurestorev1.Format_FORMAT_MATRIX} {
+			reqs = append(reqs, &featurestorev1.GetFeaturesRequest{ShopId: "shop-0", CustomerId: customer, ProductIds: products, Format: format})
+		}
+		if len(reqs) >= 24 {
+			break
+		}
+	}
+	alone := make([]*featurestorev1.GetFeaturesResponse, len(reqs))
+	for i, req := range reqs {
+		var err error
+		if alone[i], err = o.client.GetFeatures(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := o.queries.n.Load()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for n := range 60 {
+				i := (w*7 + n) % len(reqs)
+				got, err := o.client.GetFeatures(ctx, reqs[i])
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !proto.Equal(got, alone[i]) {
+					t.Errorf("customer %s, %s: the answer differs from the one it got alone", reqs[i].GetCustomerId(), reqs[i].GetFormat())
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if q := o.queries.n.Load() - before; q != 0 {
+		t.Errorf("warm reads cost %d Postgres queries, want none", q)
 	}
 }
