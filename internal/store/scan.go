@@ -86,8 +86,7 @@ func eventsSQL(req ScanRequest, resolve bool, arg func(any) string) string {
 	if !resolve {
 		return identified
 	}
-	return `
-WITH ` + linksSQL(req, arg) + `
+	return linksSQL(req, arg) + `
 SELECT s.* FROM ((` + identified + `
 ) UNION ALL (` + anonymousEventsSQL(req, arg) + `
 )) s` + eventOrder("s.")
@@ -127,13 +126,24 @@ SELECT ` + columns + `
  WHERE ` + used + req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + eventOrder("")
 }
 
-// linksSQL defines links(client_id, customer_id): the link at as_of of
-// every client that may name a customer of the request. For the whole
-// shop, or a range of customers, that is every client's first linking row,
-// read in one ordered pass over user_interactions_client_link_idx without
-// visiting the table. For a list of customers it is the first linking row
-// of each client that some linking row of theirs names (a client linked to
-// a customer has one: its first), one index probe per client.
+// linksSQL is the WITH clause that defines links(client_id, customer_id):
+// the link at as_of of every client that may name a customer of the
+// request. For the whole shop, or a range of customers, that is every
+// client's first linking row, read in one ordered pass over
+// user_interactions_client_link_idx without visiting the table.
+//
+// For a list of customers (or of pairs), reading every row of those
+// customers to find their clients would cost about as much as reading the
+// whole shop once the list holds a third of its customers, as 1% of its
+// pairs does. Instead candidates walks user_interactions_customer_client_idx
+// from one client of a customer to the next (a recursive CTE, one index
+// probe per client, without visiting the table): every client whose
+// linking rows name the customer, whenever they were made. A client linked
+// to a customer at as_of is among them, since its first linking row names
+// that customer. Its link is then probed in
+// user_interactions_client_link_idx, and kept when it names the customer
+// the client was found under, so that each client counts once, under its
+// link.
 func linksSQL(req ScanRequest, arg func(any) string) string {
 	linking := `shop_id = ` + arg(req.ShopID) + ` AND client_id <> '' AND customer_id <> '' AND created_at <= ` + arg(req.AsOf)
 	customers := req.CustomerIDs
@@ -144,23 +154,34 @@ func linksSQL(req ScanRequest, arg func(any) string) string {
 		}
 	}
 	if len(customers) == 0 && req.Pairs == nil {
-		return `links AS (
+		return `
+WITH links AS (
     SELECT DISTINCT ON (client_id COLLATE "C") client_id COLLATE "C" AS client_id, customer_id::text AS customer_id
       FROM user_interactions
      WHERE ` + linking + `
      ORDER BY client_id COLLATE "C", created_at, id COLLATE "C"
 )`
 	}
-	return `candidates AS (
-    SELECT DISTINCT client_id COLLATE "C" AS client_id
-      FROM user_interactions
-     WHERE ` + linking + ` AND customer_id COLLATE "C" = ANY(` + arg(customers) + `)
+	shop := arg(req.ShopID)
+	nextClient := func(customer, after string) string {
+		return `(SELECT client_id::text COLLATE "C" FROM user_interactions
+         WHERE shop_id = ` + shop + ` AND client_id <> '' AND customer_id <> '' AND customer_id COLLATE "C" = ` + customer + after + `
+         ORDER BY client_id COLLATE "C" LIMIT 1)`
+	}
+	return `
+WITH RECURSIVE candidates(customer_id, client_id) AS (
+    SELECT c.customer_id COLLATE "C", ` + nextClient("c.customer_id", "") + `
+      FROM unnest(` + arg(customers) + `) AS c(customer_id)
+    UNION ALL
+    SELECT k.customer_id, ` + nextClient("k.customer_id", ` AND client_id COLLATE "C" > k.client_id`) + `
+      FROM candidates k WHERE k.client_id IS NOT NULL
 ), links AS (
     SELECT k.client_id, f.customer_id FROM candidates k, LATERAL (
         SELECT customer_id::text AS customer_id
           FROM user_interactions
          WHERE ` + linking + ` AND client_id COLLATE "C" = k.client_id
          ORDER BY created_at, id COLLATE "C" LIMIT 1) f
+     WHERE k.client_id IS NOT NULL AND f.customer_id = k.customer_id
 )`
 }
 
@@ -170,20 +191,36 @@ func linksSQL(req ScanRequest, arg func(any) string) string {
 // user_interactions_client_anonymous_idx in a nested loop (OFFSET 0 keeps
 // Postgres from turning it into a join that loses that order), so the
 // final sort only orders each customer's rows among themselves, a few at a
-// time, instead of sorting the leg whole.
+// time, instead of sorting the leg whole. A list of pairs is read pair by
+// pair instead: each listed pair's product, for each client linked to its
+// customer, is one probe of the same index, so that a client's rows of
+// other products are never read.
 func anonymousEventsSQL(req ScanRequest, arg func(any) string) string {
+	used := func(client, product string) string {
+		return `
+      FROM user_interactions
+     WHERE shop_id = ` + arg(req.ShopID) + ` AND client_id COLLATE "C" = ` + client + product + `
+       AND client_id <> '' AND (customer_id IS NULL OR customer_id = '')
+       AND product_id <> '' AND created_at <= ` + arg(req.AsOf) + `
+    OFFSET 0) u`
+	}
+	if req.Pairs != nil {
+		customers, products := pairColumns(req.Pairs)
+		return `
+SELECT k.customer_id, u.*
+  FROM unnest(` + arg(customers) + `, ` + arg(products) + `) AS k(customer_id, product_id)
+  JOIN links l ON l.customer_id = k.customer_id, LATERAL (
+    SELECT ` + eventColumns("") + used("l.client_id", ` AND product_id COLLATE "C" = k.product_id`) + `
+ WHERE true` + req.customerScope("k.customer_id", arg) + req.pairScope("k.customer_id", "k.product_id", arg) + `
+ ORDER BY k.customer_id COLLATE "C", u.product_id COLLATE "C", u.created_at, u.id COLLATE "C"`
+	}
 	return `
 SELECT l.customer_id, u.*
   FROM (SELECT client_id, customer_id FROM links
-         WHERE true` + req.customerScope("customer_id", arg) + req.pairCustomers("customer_id", arg) + `
+         WHERE true` + req.customerScope("customer_id", arg) + `
          ORDER BY customer_id COLLATE "C") l, LATERAL (
-    SELECT ` + eventColumns("") + `
-      FROM user_interactions
-     WHERE shop_id = ` + arg(req.ShopID) + ` AND client_id COLLATE "C" = l.client_id
-       AND client_id <> '' AND (customer_id IS NULL OR customer_id = '')
-       AND product_id <> '' AND created_at <= ` + arg(req.AsOf) + `
-    OFFSET 0) u
- WHERE true` + req.pairScope("l.customer_id", "u.product_id", arg) + req.pairList("l.customer_id", "u.product_id", arg) + `
+    SELECT ` + eventColumns("") + used("l.client_id", "") + `
+ WHERE true` + req.pairScope("l.customer_id", "u.product_id", arg) + `
  ORDER BY l.customer_id COLLATE "C", u.product_id COLLATE "C", u.created_at, u.id COLLATE "C"`
 }
 
