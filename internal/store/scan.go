@@ -126,26 +126,28 @@ SELECT ` + columns + `
  WHERE ` + used + req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + eventOrder("")
 }
 
-// linksSQL is the WITH clause that defines links(client_id, customer_id):
-// the link at as_of of every client that may name a customer of the
-// request. For the whole shop, or a range of customers, that is every
-// client's first linking row, read in one ordered pass over
+// linksSQL is the WITH clause that the anonymous leg reads the links of
+// clients from (FEATURES.md 1.4). For the whole shop, or a range of
+// customers, it defines links(client_id, customer_id): every client's
+// first linking row, read in one ordered pass over
 // user_interactions_client_link_idx without visiting the table.
 //
-// For a list of customers (or of pairs), reading every row of those
+// For a list of customers, or of pairs, reading every row of those
 // customers to find their clients would cost about as much as reading the
 // whole shop once the list holds a third of its customers, as 1% of its
-// pairs does. Instead candidates walks user_interactions_customer_client_idx
-// from one client of a customer to the next (a recursive CTE, one index
-// probe per client, without visiting the table): every client whose
-// linking rows name the customer, whenever they were made. A client linked
-// to a customer at as_of is among them, since its first linking row names
-// that customer. Its link is then probed in
-// user_interactions_client_link_idx, and kept when it names the customer
-// the client was found under, so that each client counts once, under its
-// link.
+// pairs does. Instead candidates(customer_id, client_id) walks
+// user_interactions_customer_client_idx from one client of a listed
+// customer to the next (a recursive CTE, one index probe per client,
+// without visiting the table; a NULL client ends each customer's walk):
+// every client whose linking rows name the customer, whenever they were
+// made. A client linked to a customer at as_of is among them, since its
+// first linking row names that customer; it may be among those of other
+// customers too. For a list of customers, links keeps each candidate whose
+// link (firstLinkSQL) names the customer it was found under, so that each
+// client counts once, under its link. A list of pairs checks the link of
+// the few candidates that hold rows of a listed pair's product instead
+// (anonymousEventsSQL).
 func linksSQL(req ScanRequest, arg func(any) string) string {
-	linking := `shop_id = ` + arg(req.ShopID) + ` AND client_id <> '' AND customer_id <> '' AND created_at <= ` + arg(req.AsOf)
 	customers := req.CustomerIDs
 	if req.Pairs != nil {
 		customers = distinctCustomers(req.Pairs)
@@ -158,7 +160,7 @@ func linksSQL(req ScanRequest, arg func(any) string) string {
 WITH links AS (
     SELECT DISTINCT ON (client_id COLLATE "C") client_id COLLATE "C" AS client_id, customer_id::text AS customer_id
       FROM user_interactions
-     WHERE ` + linking + `
+     WHERE ` + linkingSQL(req, arg) + `
      ORDER BY client_id COLLATE "C", created_at, id COLLATE "C"
 )`
 	}
@@ -168,21 +170,37 @@ WITH links AS (
          WHERE shop_id = ` + shop + ` AND client_id <> '' AND customer_id <> '' AND customer_id COLLATE "C" = ` + customer + after + `
          ORDER BY client_id COLLATE "C" LIMIT 1)`
 	}
-	return `
+	candidates := `
 WITH RECURSIVE candidates(customer_id, client_id) AS (
     SELECT c.customer_id COLLATE "C", ` + nextClient("c.customer_id", "") + `
       FROM unnest(` + arg(customers) + `) AS c(customer_id)
     UNION ALL
     SELECT k.customer_id, ` + nextClient("k.customer_id", ` AND client_id COLLATE "C" > k.client_id`) + `
       FROM candidates k WHERE k.client_id IS NOT NULL
-), links AS (
-    SELECT k.client_id, f.customer_id FROM candidates k, LATERAL (
-        SELECT customer_id::text AS customer_id
-          FROM user_interactions
-         WHERE ` + linking + ` AND client_id COLLATE "C" = k.client_id
-         ORDER BY created_at, id COLLATE "C" LIMIT 1) f
-     WHERE k.client_id IS NOT NULL AND f.customer_id = k.customer_id
 )`
+	if req.Pairs != nil {
+		return candidates
+	}
+	return candidates + `, links AS (
+    SELECT k.client_id, k.customer_id FROM candidates k
+     WHERE k.client_id IS NOT NULL AND k.customer_id = (` + firstLinkSQL(req, arg, "k.client_id") + `)
+)`
+}
+
+// linkingSQL selects the shop's linking rows at as_of (FEATURES.md 1.4).
+func linkingSQL(req ScanRequest, arg func(any) string) string {
+	return `shop_id = ` + arg(req.ShopID) + ` AND client_id <> '' AND customer_id <> '' AND created_at <= ` + arg(req.AsOf)
+}
+
+// firstLinkSQL selects the link at as_of of the client that the SQL
+// expression client names: the customer of its first linking row, one
+// probe of user_interactions_client_link_idx; none when it has no linking
+// row.
+func firstLinkSQL(req ScanRequest, arg func(any) string, client string) string {
+	return `
+        SELECT customer_id::text FROM user_interactions
+         WHERE ` + linkingSQL(req, arg) + ` AND client_id COLLATE "C" = ` + client + `
+         ORDER BY created_at, id COLLATE "C" LIMIT 1`
 }
 
 // anonymousEventsSQL reads the used interactions of anonymous clients under
@@ -191,10 +209,14 @@ WITH RECURSIVE candidates(customer_id, client_id) AS (
 // user_interactions_client_anonymous_idx in a nested loop (OFFSET 0 keeps
 // Postgres from turning it into a join that loses that order), so the
 // final sort only orders each customer's rows among themselves, a few at a
-// time, instead of sorting the leg whole. A list of pairs is read pair by
-// pair instead: each listed pair's product, for each client linked to its
-// customer, is one probe of the same index, so that a client's rows of
-// other products are never read.
+// time, instead of sorting the leg whole.
+//
+// A list of pairs is read pair by pair instead: for each listed pair, each
+// candidate client of its customer is one probe of the same index, by
+// client and product, so that a client's rows of other products are never
+// read; a row found is kept when its client's link names the pair's
+// customer. Most candidates hold no row of the pair's product, and their
+// link is never looked up.
 func anonymousEventsSQL(req ScanRequest, arg func(any) string) string {
 	used := func(client, product string) string {
 		return `
@@ -207,11 +229,12 @@ func anonymousEventsSQL(req ScanRequest, arg func(any) string) string {
 	if req.Pairs != nil {
 		customers, products := pairColumns(req.Pairs)
 		return `
-SELECT k.customer_id, u.*
+SELECT k.customer_id, u.product_id, u.id, u.created_at, u.event_type, u.page_type, u.device_type, u.referrer_type, u.view_duration
   FROM unnest(` + arg(customers) + `, ` + arg(products) + `) AS k(customer_id, product_id)
-  JOIN links l ON l.customer_id = k.customer_id, LATERAL (
-    SELECT ` + eventColumns("") + used("l.client_id", ` AND product_id COLLATE "C" = k.product_id`) + `
- WHERE true` + req.customerScope("k.customer_id", arg) + req.pairScope("k.customer_id", "k.product_id", arg) + `
+  JOIN candidates c ON c.customer_id = k.customer_id, LATERAL (
+    SELECT client_id::text COLLATE "C" AS client_id, ` + eventColumns("") + used("c.client_id", ` AND product_id COLLATE "C" = k.product_id`) + `
+ WHERE c.client_id IS NOT NULL AND k.customer_id = (` + firstLinkSQL(req, arg, "u.client_id") + `)` +
+			req.customerScope("k.customer_id", arg) + req.pairScope("k.customer_id", "k.product_id", arg) + `
  ORDER BY k.customer_id COLLATE "C", u.product_id COLLATE "C", u.created_at, u.id COLLATE "C"`
 	}
 	return `
