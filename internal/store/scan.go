@@ -256,8 +256,25 @@ const hasAnonymousClientsSQL = `SELECT EXISTS (SELECT FROM user_interactions
 
 // linesSQL is the ordered read of the shop's order lines. An order is
 // counted once per (customer, order_id) even if order_data holds it twice;
-// its latest creation at or before as_of stands for it.
+// its latest creation at or before as_of stands for it. For a list of
+// pairs, each order of a listed customer has its lines read through
+// line_item_data_shop_order_idx (OFFSET 0 keeps it so), and a line is kept
+// when its pair is listed: joined to the list first, by product, Postgres
+// would pair every line of the shop with every listed pair of its product
+// and sort the lot.
 func linesSQL(req ScanRequest, arg func(any) string) string {
+	var lines string
+	if req.Pairs == nil {
+		lines = `
+  JOIN line_item_data li ON li.shop_id = ` + arg(req.ShopID) + ` AND li.order_id = o.order_id
+ WHERE li.product_id <> ''`
+	} else {
+		lines = `, LATERAL (
+    SELECT * FROM line_item_data
+     WHERE shop_id = ` + arg(req.ShopID) + ` AND order_id = o.order_id AND product_id <> ''
+    OFFSET 0) li
+ WHERE true`
+	}
 	return `
 WITH orders AS (
     SELECT DISTINCT ON (customer_id, order_id) customer_id, order_id, created_at
@@ -271,9 +288,7 @@ SELECT o.customer_id::text, li.product_id::text, o.order_id::text, o.created_at:
        (SELECT p.price::float8 FROM product_data p
          WHERE p.shop_id = li.shop_id AND p.product_id = li.product_id
          ORDER BY p.id LIMIT 1)
-  FROM orders o
-  JOIN line_item_data li ON li.shop_id = ` + arg(req.ShopID) + ` AND li.order_id = o.order_id
- WHERE li.product_id <> ''` + req.pairScope("o.customer_id", "li.product_id", arg) + req.pairList("o.customer_id", "li.product_id", arg) + `
+  FROM orders o` + lines + req.pairScope("o.customer_id", "li.product_id", arg) + req.pairList("o.customer_id", "li.product_id", arg) + `
  ORDER BY o.customer_id COLLATE "C", li.product_id COLLATE "C", o.created_at, o.order_id COLLATE "C", li.id COLLATE "C"`
 }
 
@@ -335,7 +350,8 @@ func (req *ScanRequest) pairList(customer, product string, arg func(any) string)
 		return ""
 	}
 	customers, products := pairColumns(req.Pairs)
-	return " AND (" + customer + ` COLLATE "C", ` + product + ` COLLATE "C") IN (SELECT * FROM unnest(` + arg(customers) + ", " + arg(products) + "))"
+	return " AND EXISTS (SELECT FROM unnest(" + arg(customers) + ", " + arg(products) + ") AS k(customer_id, product_id)" +
+		" WHERE k.customer_id = " + customer + " AND k.product_id = " + product + ")"
 }
 
 // pairColumns splits pairs into a column of customers and one of products,
