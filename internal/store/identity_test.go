@@ -189,7 +189,8 @@ func storeRow(t *testing.T, pool *pgxpool.Pool, shop, customer, product string) 
 // TestListScansCountAClientUnderItsLinkOnly gives client k1, linked to c2,
 // a later linking row naming c1: a scan of a list that holds both
 // customers finds k1 under each, and must read its anonymous rows under
-// its link alone, as a scan of the whole shop does.
+// its link alone, as a scan of the whole shop does, and once however often
+// or in whatever order the list names the customer.
 func TestListScansCountAClientUnderItsLinkOnly(t *testing.T) {
 	pool, _ := testenv.Postgres(t)
 	exec(t, pool, "s", identityFixture+`
@@ -207,6 +208,8 @@ INSERT INTO user_interactions (id, shop_id, customer_id, client_id, product_id, 
 		{"both customers", store.ScanRequest{CustomerIDs: []string{"c1", "c2"}}, whole},
 		{"a pair of each", store.ScanRequest{Pairs: []store.PairKey{{CustomerID: "c1", ProductID: "p1"}, {CustomerID: "c2", ProductID: "p1"}}}, whole[:2]},
 		{"the later link's pair alone", store.ScanRequest{Pairs: []store.PairKey{{CustomerID: "c1", ProductID: "p1"}}}, whole[:1]},
+		{"a customer listed twice", store.ScanRequest{CustomerIDs: []string{"c2", "c1", "c2"}}, whole},
+		{"pairs out of order", store.ScanRequest{Pairs: []store.PairKey{{CustomerID: "c2", ProductID: "p2"}, {CustomerID: "c1", ProductID: "p1"}, {CustomerID: "c2", ProductID: "p1"}}}, whole},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			req := tc.req

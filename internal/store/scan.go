@@ -155,6 +155,9 @@ func linksSQL(req ScanRequest, arg func(any) string) string {
 			customers = slices.DeleteFunc(customers, func(c string) bool { return !slices.Contains(req.CustomerIDs, c) })
 		}
 	}
+	// A customer listed twice would have its clients walked, and their
+	// rows read, twice.
+	customers = slices.Compact(slices.Sorted(slices.Values(customers)))
 	if len(customers) == 0 && req.Pairs == nil {
 		return `
 WITH links AS (
