@@ -185,3 +185,50 @@ func storeRow(t *testing.T, pool *pgxpool.Pool, shop, customer, product string) 
 		t.Fatal(err)
 	}
 }
+
+// TestListScansCountAClientUnderItsLinkOnly gives client k1, linked to c2,
+// a later linking row naming c1: a scan of a list that holds both
+// customers finds k1 under each, and must read its anonymous rows under
+// its link alone, as a scan of the whole shop does, and once however often
+// or in whatever order the list names the customer.
+func TestListScansCountAClientUnderItsLinkOnly(t *testing.T) {
+	pool, _ := testenv.Postgres(t)
+	exec(t, pool, "s", identityFixture+`
+INSERT INTO user_interactions (id, shop_id, customer_id, client_id, product_id, event_type, created_at) VALUES
+    ('$shop/l5', '$shop', 'c1', 'k1', 'p1', 'view', '2025-01-01 00:30');`)
+	st := store.New(pool)
+	asOf := time.Date(2025, 1, 1, 0, 50, 0, 0, time.UTC)
+	whole := []string{"c1/p1: l2 a4 l5", "c2/p1: a1 b0 a2", "c2/p2: a3"}
+	for _, tc := range []struct {
+		name string
+		req  store.ScanRequest
+		want []string
+	}{
+		{"whole shop", store.ScanRequest{}, whole},
+		{"both customers", store.ScanRequest{CustomerIDs: []string{"c1", "c2"}}, whole},
+		{"a pair of each", store.ScanRequest{Pairs: []store.PairKey{{CustomerID: "c1", ProductID: "p1"}, {CustomerID: "c2", ProductID: "p1"}}}, whole[:2]},
+		{"the later link's pair alone", store.ScanRequest{Pairs: []store.PairKey{{CustomerID: "c1", ProductID: "p1"}}}, whole[:1]},
+		{"a customer listed twice", store.ScanRequest{CustomerIDs: []string{"c2", "c1", "c2"}}, whole},
+		{"pairs out of order", store.ScanRequest{Pairs: []store.PairKey{{CustomerID: "c2", ProductID: "p2"}, {CustomerID: "c1", ProductID: "p1"}, {CustomerID: "c2", ProductID: "p1"}}}, whole},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req := tc.req
+			req.ShopID, req.AsOf = "s", asOf
+			var got []string
+			err := st.ScanPairs(context.Background(), req, func(p *store.Pair) error {
+				var ids []string
+				for _, e := range p.Events {
+					ids = append(ids, strings.TrimPrefix(e.ID, "s/"))
+				}
+				got = append(got, p.CustomerID+"/"+p.ProductID+": "+strings.Join(ids, " "))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("pairs:\n got %q\nwant %q", got, tc.want)
+			}
+		})
+	}
+}

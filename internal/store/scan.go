@@ -86,8 +86,7 @@ func eventsSQL(req ScanRequest, resolve bool, arg func(any) string) string {
 	if !resolve {
 		return identified
 	}
-	return `
-WITH ` + linksSQL(req, arg) + `
+	return linksSQL(req, arg) + `
 SELECT s.* FROM ((` + identified + `
 ) UNION ALL (` + anonymousEventsSQL(req, arg) + `
 )) s` + eventOrder("s.")
@@ -127,15 +126,28 @@ SELECT ` + columns + `
  WHERE ` + used + req.customerScope("customer_id", arg) + req.pairScope("customer_id", "product_id", arg) + eventOrder("")
 }
 
-// linksSQL defines links(client_id, customer_id): the link at as_of of
-// every client that may name a customer of the request. For the whole
-// shop, or a range of customers, that is every client's first linking row,
-// read in one ordered pass over user_interactions_client_link_idx without
-// visiting the table. For a list of customers it is the first linking row
-// of each client that some linking row of theirs names (a client linked to
-// a customer has one: its first), one index probe per client.
+// linksSQL is the WITH clause that the anonymous leg reads the links of
+// clients from (FEATURES.md 1.4). For the whole shop, or a range of
+// customers, it defines links(client_id, customer_id): every client's
+// first linking row, read in one ordered pass over
+// user_interactions_client_link_idx without visiting the table.
+//
+// For a list of customers, or of pairs, reading every row of those
+// customers to find their clients would cost about as much as reading the
+// whole shop once the list holds a third of its customers, as 1% of its
+// pairs does. Instead candidates(customer_id, client_id) walks
+// user_interactions_customer_client_idx from one client of a listed
+// customer to the next (a recursive CTE, one index probe per client,
+// without visiting the table; a NULL client ends each customer's walk):
+// every client whose linking rows name the customer, whenever they were
+// made. A client linked to a customer at as_of is among them, since its
+// first linking row names that customer; it may be among those of other
+// customers too. For a list of customers, links keeps each candidate whose
+// link (firstLinkSQL) names the customer it was found under, so that each
+// client counts once, under its link. A list of pairs checks the link of
+// the few candidates that hold rows of a listed pair's product instead
+// (anonymousEventsSQL).
 func linksSQL(req ScanRequest, arg func(any) string) string {
-	linking := `shop_id = ` + arg(req.ShopID) + ` AND client_id <> '' AND customer_id <> '' AND created_at <= ` + arg(req.AsOf)
 	customers := req.CustomerIDs
 	if req.Pairs != nil {
 		customers = distinctCustomers(req.Pairs)
@@ -143,25 +155,55 @@ func linksSQL(req ScanRequest, arg func(any) string) string {
 			customers = slices.DeleteFunc(customers, func(c string) bool { return !slices.Contains(req.CustomerIDs, c) })
 		}
 	}
+	// A customer listed twice would have its clients walked, and their
+	// rows read, twice.
+	customers = slices.Compact(slices.Sorted(slices.Values(customers)))
 	if len(customers) == 0 && req.Pairs == nil {
-		return `links AS (
+		return `
+WITH links AS (
     SELECT DISTINCT ON (client_id COLLATE "C") client_id COLLATE "C" AS client_id, customer_id::text AS customer_id
       FROM user_interactions
-     WHERE ` + linking + `
+     WHERE ` + linkingSQL(req, arg) + `
      ORDER BY client_id COLLATE "C", created_at, id COLLATE "C"
 )`
 	}
-	return `candidates AS (
-    SELECT DISTINCT client_id COLLATE "C" AS client_id
-      FROM user_interactions
-     WHERE ` + linking + ` AND customer_id COLLATE "C" = ANY(` + arg(customers) + `)
-), links AS (
-    SELECT k.client_id, f.customer_id FROM candidates k, LATERAL (
-        SELECT customer_id::text AS customer_id
-          FROM user_interactions
-         WHERE ` + linking + ` AND client_id COLLATE "C" = k.client_id
-         ORDER BY created_at, id COLLATE "C" LIMIT 1) f
+	shop := arg(req.ShopID)
+	nextClient := func(customer, after string) string {
+		return `(SELECT client_id::text COLLATE "C" FROM user_interactions
+         WHERE shop_id = ` + shop + ` AND client_id <> '' AND customer_id <> '' AND customer_id COLLATE "C" = ` + customer + after + `
+         ORDER BY client_id COLLATE "C" LIMIT 1)`
+	}
+	candidates := `
+WITH RECURSIVE candidates(customer_id, client_id) AS (
+    SELECT c.customer_id COLLATE "C", ` + nextClient("c.customer_id", "") + `
+      FROM unnest(` + arg(customers) + `) AS c(customer_id)
+    UNION ALL
+    SELECT k.customer_id, ` + nextClient("k.customer_id", ` AND client_id COLLATE "C" > k.client_id`) + `
+      FROM candidates k WHERE k.client_id IS NOT NULL
 )`
+	if req.Pairs != nil {
+		return candidates
+	}
+	return candidates + `, links AS (
+    SELECT k.client_id, k.customer_id FROM candidates k
+     WHERE k.client_id IS NOT NULL AND k.customer_id = (` + firstLinkSQL(req, arg, "k.client_id") + `)
+)`
+}
+
+// linkingSQL selects the shop's linking rows at as_of (FEATURES.md 1.4).
+func linkingSQL(req ScanRequest, arg func(any) string) string {
+	return `shop_id = ` + arg(req.ShopID) + ` AND client_id <> '' AND customer_id <> '' AND created_at <= ` + arg(req.AsOf)
+}
+
+// firstLinkSQL selects the link at as_of of the client that the SQL
+// expression client names: the customer of its first linking row, one
+// probe of user_interactions_client_link_idx; none when it has no linking
+// row.
+func firstLinkSQL(req ScanRequest, arg func(any) string, client string) string {
+	return `
+        SELECT customer_id::text FROM user_interactions
+         WHERE ` + linkingSQL(req, arg) + ` AND client_id COLLATE "C" = ` + client + `
+         ORDER BY created_at, id COLLATE "C" LIMIT 1`
 }
 
 // anonymousEventsSQL reads the used interactions of anonymous clients under
@@ -171,19 +213,40 @@ func linksSQL(req ScanRequest, arg func(any) string) string {
 // Postgres from turning it into a join that loses that order), so the
 // final sort only orders each customer's rows among themselves, a few at a
 // time, instead of sorting the leg whole.
+//
+// A list of pairs is read pair by pair instead: for each listed pair, each
+// candidate client of its customer is one probe of the same index, by
+// client and product, so that a client's rows of other products are never
+// read; a row found is kept when its client's link names the pair's
+// customer. Most candidates hold no row of the pair's product, and their
+// link is never looked up.
 func anonymousEventsSQL(req ScanRequest, arg func(any) string) string {
+	used := func(client, product string) string {
+		return `
+      FROM user_interactions
+     WHERE shop_id = ` + arg(req.ShopID) + ` AND client_id COLLATE "C" = ` + client + product + `
+       AND client_id <> '' AND (customer_id IS NULL OR customer_id = '')
+       AND product_id <> '' AND created_at <= ` + arg(req.AsOf) + `
+    OFFSET 0) u`
+	}
+	if req.Pairs != nil {
+		customers, products := pairColumns(req.Pairs)
+		return `
+SELECT k.customer_id, u.product_id, u.id, u.created_at, u.event_type, u.page_type, u.device_type, u.referrer_type, u.view_duration
+  FROM unnest(` + arg(customers) + `, ` + arg(products) + `) AS k(customer_id, product_id)
+  JOIN candidates c ON c.customer_id = k.customer_id, LATERAL (
+    SELECT client_id::text COLLATE "C" AS client_id, ` + eventColumns("") + used("c.client_id", ` AND product_id COLLATE "C" = k.product_id`) + `
+ WHERE c.client_id IS NOT NULL AND k.customer_id = (` + firstLinkSQL(req, arg, "u.client_id") + `)` +
+			req.customerScope("k.customer_id", arg) + req.pairScope("k.customer_id", "k.product_id", arg) + `
+ ORDER BY k.customer_id COLLATE "C", u.product_id COLLATE "C", u.created_at, u.id COLLATE "C"`
+	}
 	return `
 SELECT l.customer_id, u.*
   FROM (SELECT client_id, customer_id FROM links
-         WHERE true` + req.customerScope("customer_id", arg) + req.pairCustomers("customer_id", arg) + `
+         WHERE true` + req.customerScope("customer_id", arg) + `
          ORDER BY customer_id COLLATE "C") l, LATERAL (
-    SELECT ` + eventColumns("") + `
-      FROM user_interactions
-     WHERE shop_id = ` + arg(req.ShopID) + ` AND client_id COLLATE "C" = l.client_id
-       AND client_id <> '' AND (customer_id IS NULL OR customer_id = '')
-       AND product_id <> '' AND created_at <= ` + arg(req.AsOf) + `
-    OFFSET 0) u
- WHERE true` + req.pairScope("l.customer_id", "u.product_id", arg) + req.pairList("l.customer_id", "u.product_id", arg) + `
+    SELECT ` + eventColumns("") + used("l.client_id", "") + `
+ WHERE true` + req.pairScope("l.customer_id", "u.product_id", arg) + `
  ORDER BY l.customer_id COLLATE "C", u.product_id COLLATE "C", u.created_at, u.id COLLATE "C"`
 }
 
@@ -196,8 +259,25 @@ const hasAnonymousClientsSQL = `SELECT EXISTS (SELECT FROM user_interactions
 
 // linesSQL is the ordered read of the shop's order lines. An order is
 // counted once per (customer, order_id) even if order_data holds it twice;
-// its latest creation at or before as_of stands for it.
+// its latest creation at or before as_of stands for it. For a list of
+// pairs, each order of a listed customer has its lines read through
+// line_item_data_shop_order_idx (OFFSET 0 keeps it so), and a line is kept
+// when its pair is listed: joined to the list first, by product, Postgres
+// would pair every line of the shop with every listed pair of its product
+// and sort the lot.
 func linesSQL(req ScanRequest, arg func(any) string) string {
+	var lines string
+	if req.Pairs == nil {
+		lines = `
+  JOIN line_item_data li ON li.shop_id = ` + arg(req.ShopID) + ` AND li.order_id = o.order_id
+ WHERE li.product_id <> ''`
+	} else {
+		lines = `, LATERAL (
+    SELECT * FROM line_item_data
+     WHERE shop_id = ` + arg(req.ShopID) + ` AND order_id = o.order_id AND product_id <> ''
+    OFFSET 0) li
+ WHERE true`
+	}
 	return `
 WITH orders AS (
     SELECT DISTINCT ON (customer_id, order_id) customer_id, order_id, created_at
@@ -211,9 +291,7 @@ SELECT o.customer_id::text, li.product_id::text, o.order_id::text, o.created_at:
        (SELECT p.price::float8 FROM product_data p
          WHERE p.shop_id = li.shop_id AND p.product_id = li.product_id
          ORDER BY p.id LIMIT 1)
-  FROM orders o
-  JOIN line_item_data li ON li.shop_id = ` + arg(req.ShopID) + ` AND li.order_id = o.order_id
- WHERE li.product_id <> ''` + req.pairScope("o.customer_id", "li.product_id", arg) + req.pairList("o.customer_id", "li.product_id", arg) + `
+  FROM orders o` + lines + req.pairScope("o.customer_id", "li.product_id", arg) + req.pairList("o.customer_id", "li.product_id", arg) + `
  ORDER BY o.customer_id COLLATE "C", li.product_id COLLATE "C", o.created_at, o.order_id COLLATE "C", li.id COLLATE "C"`
 }
 
@@ -275,7 +353,8 @@ func (req *ScanRequest) pairList(customer, product string, arg func(any) string)
 		return ""
 	}
 	customers, products := pairColumns(req.Pairs)
-	return " AND (" + customer + ` COLLATE "C", ` + product + ` COLLATE "C") IN (SELECT * FROM unnest(` + arg(customers) + ", " + arg(products) + "))"
+	return " AND EXISTS (SELECT FROM unnest(" + arg(customers) + ", " + arg(products) + ") AS k(customer_id, product_id)" +
+		" WHERE k.customer_id = " + customer + " AND k.product_id = " + product + ")"
 }
 
 // pairColumns splits pairs into a column of customers and one of products,
