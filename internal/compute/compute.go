@@ -494,6 +494,11 @@ func (e *Engine) run(ctx context.Context, run *store.Run, req Request, c *counte
 // unsettled and the count short.
 func (e *Engine) afterReplace(ctx context.Context, run *store.Run, replace *store.Replace, req Request, c *counters) int64 {
 	sink := e.cfg.Sink
+	if sink == nil && replace.Removed() == 0 {
+		// No previous row, so no pair vanished, and no cache to write
+		// through: there is nothing to read back.
+		return 0
+	}
 	var (
 		vanished int64
 		rows     []store.FeatureRow

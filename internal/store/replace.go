@@ -46,6 +46,8 @@ type Replace struct {
 	computedAt time.Time
 	values     []any
 	finished   bool
+	// removed is the number of previous rows the Replace removed.
+	removed int64
 	// previous, from just before the commit until Walk ends, is a
 	// read-only transaction whose snapshot holds the previous rows.
 	previous pgx.Tx
@@ -95,7 +97,8 @@ func (x *Replace) begin(ctx context.Context) error {
 	}
 	for {
 		err := pgx.BeginFunc(ctx, x.tx, func(sp pgx.Tx) error {
-			_, err := sp.Exec(ctx, `DELETE FROM interaction_features WHERE shop_id = $1`, x.run.shopID)
+			tag, err := sp.Exec(ctx, `DELETE FROM interaction_features WHERE shop_id = $1`, x.run.shopID)
+			x.removed = tag.RowsAffected()
 			return err
 		})
 		var pgErr *pgconn.PgError
@@ -112,6 +115,10 @@ func (x *Replace) begin(ctx context.Context) error {
 		}
 	}
 }
+
+// Removed is the number of previous rows the Replace removes: 0 for a
+// shop that had none, whose every pair is new.
+func (x *Replace) Removed() int64 { return x.removed }
 
 // ComputedAt is the last_computed_at of every row the Replace writes: the
 // database's clock when it began, later than the run's start.
