@@ -217,6 +217,10 @@ func benchGet(ctx context.Context, e env) error {
 	// load of a shared machine falls on all of them alike; a case's
 	// figures are the medians over its rounds.
 	var results []loadSummary
+	// The server's CPU time per call of the undecoded answers, by case and
+	// concurrency: what one more call costs the server, whatever the
+	// machine's load did to the wall clock.
+	cpuPerCall := map[[2]any][]time.Duration{}
 	for _, conc := range []int{1, 16} {
 		n := 1000
 		if conc > 1 {
@@ -230,9 +234,21 @@ func benchGet(ctx context.Context, e env) error {
 						return fmt.Errorf("%s: %w", c.name, err)
 					}
 				}
+				cpuBefore, err := srv.cpuTime()
+				if err != nil {
+					return err
+				}
 				r, err := load(c.name, conc, n, c.fn)
 				if err != nil {
 					return fmt.Errorf("%s: %w", c.name, err)
+				}
+				cpuAfter, err := srv.cpuTime()
+				if err != nil {
+					return err
+				}
+				if strings.HasSuffix(c.name, ", undecoded") {
+					key := [2]any{c.name, conc}
+					cpuPerCall[key] = append(cpuPerCall[key], (cpuAfter-cpuBefore)/time.Duration(n))
 				}
 				rounds[i] = append(rounds[i], r)
 			}
@@ -273,6 +289,11 @@ func benchGet(ctx context.Context, e env) error {
 			a, got1.p50.Round(time.Microsecond), got1.p50.Seconds()/floor1.p50.Seconds(), floor1.p50.Round(time.Microsecond),
 			got1.p50.Seconds()/(floor1.p50+hm1.p50).Seconds(), (floor1.p50 + hm1.p50).Round(time.Microsecond),
 			got1.p99.Round(time.Microsecond), got16.rps, got16.rps/floor16.rps, floor16.rps)
+	}
+	for _, conc := range []int{1, 16} {
+		fmt.Printf("server CPU per call at c=%d (median of rounds): records %s, matrix %s\n", conc,
+			median(cpuPerCall[[2]any{"GetFeatures records, undecoded", conc}]).Round(time.Microsecond),
+			median(cpuPerCall[[2]any{"GetFeatures matrix, undecoded", conc}]).Round(time.Microsecond))
 	}
 	rec1, mat1 := at("GetFeatures records, undecoded", 1), at("GetFeatures matrix, undecoded", 1)
 	rec16, mat16 := at("GetFeatures records, undecoded", 16), at("GetFeatures matrix, undecoded", 16)
