@@ -30,7 +30,7 @@ func TestServeExportsSpansOnStop(t *testing.T) {
 	t.Setenv("OTEL_BSP_SCHEDULE_DELAY", "3600000")
 	_, dbURL := testenv.Postgres(t)
 	addr := freeAddr(t)
-	srv := startBinary(t, "serve", "--database-url", dbURL, "--addr", addr, "--log-format", "json", "--log-level", "debug", "--auth", "none")
+	srv := startBinary(t, "serve", "--database-url", dbURL, "--addr", addr, "--metrics-addr", "", "--log-format", "json", "--log-level", "debug", "--auth", "none")
 	testenv.WaitFor(t, time.Minute, "serve answers health checks", func() bool {
 		select {
 		case <-srv.done:

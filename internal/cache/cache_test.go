@@ -3,6 +3,8 @@ package cache
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"testing"
@@ -579,4 +581,114 @@ func TestLentRecordsStayWhileLent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestReadFollowsClusterRedirects moves a cached customer's hash to another
+// master of a Redis Cluster, the way resharding does, and reads it in the
+// middle of the move (the old master answers ASK) and after it (MOVED, to
+// a client whose slot map is stale): both reads are answered from Redis.
+// The online read takes Redis' replies raw, which go-redis does not
+// follow, so the cache follows them itself.
+func TestReadFollowsClusterRedirects(t *testing.T) {
+	url := testenv.Redis(t)
+	if testenv.RedisModeOf(url) != "cluster" {
+		t.Skip("needs a Redis Cluster: FEATURESTORE_REDIS_MODE=cluster (the cluster run of .ci/run)")
+	}
+	c := newTestCache(t, url)
+	cc := c.rdb.(*redis.ClusterClient)
+	ctx := context.Background()
+	products := []string{"p1", "p2", "p3"}
+	cr := customerRecords{customerID: "moving", records: map[string]stampedRecord{}}
+	for i, p := range products {
+		cr.records[p] = record(t, int64(10+i), time.Now())
+	}
+	if err := c.put(ctx, "shop", []customerRecords{cr}, "fill"); err != nil {
+		t.Fatal(err)
+	}
+	key := Key("shop", "moving")
+	slot, err := cc.ClusterKeySlot(ctx, key).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from, err := cc.MasterForKey(ctx, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var to *redis.Client
+	var masters []*redis.Client
+	if err := cc.ForEachMaster(ctx, func(_ context.Context, m *redis.Client) error {
+		masters = append(masters, m)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range masters {
+		if m.Options().Addr != from.Options().Addr {
+			to = m
+			break
+		}
+	}
+	if to == nil {
+		t.Fatal("the cluster has one master: nothing to move the slot to")
+	}
+	fromID, err := from.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	toID, err := to.ClusterMyID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(when string) {
+		t.Helper()
+		out, missed, _, err := c.lookup(ctx, "shop", []store.Lookup{{CustomerID: "moving", ProductIDs: products}})
+		if err != nil || len(missed) != 0 {
+			t.Fatalf("%s: lookup: missed %v, err %v; want the hash read from Redis", when, missed, err)
+		}
+		for i, rec := range out[0] {
+			got, err := protoconv.EncodedRecord(rec.Encoded).Decode("moving", products[i])
+			if err != nil || got.GetFeatures().GetTotalViews() != int32(10+i) {
+				t.Fatalf("%s: %s: %v, %v; want total_views %d", when, products[i], got, err, 10+i)
+			}
+		}
+	}
+	read("before the move")
+
+	// The move, as redis-cli --cluster reshard makes it: the slot importing
+	// on the new master and migrating on the old, then its keys moved.
+	// However the test ends, the slot ends up settled on the new master
+	// (where the key goes), which every master is told, so that the tests
+	// after it find a cluster whose slots are all settled.
+	settle := func() error {
+		for _, m := range masters {
+			if err := m.Do(ctx, "cluster", "setslot", slot, "node", toID).Err(); err != nil {
+				return fmt.Errorf("assign slot %d to %s: %w", slot, to.Options().Addr, err)
+			}
+		}
+		return nil
+	}
+	t.Cleanup(func() {
+		if err := settle(); err != nil {
+			t.Error(err)
+		}
+	})
+	host, port, err := net.SplitHostPort(to.Options().Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []redis.Cmder{
+		to.Do(ctx, "cluster", "setslot", slot, "importing", fromID),
+		from.Do(ctx, "cluster", "setslot", slot, "migrating", toID),
+		from.Migrate(ctx, host, port, key, 0, 5*time.Second),
+	} {
+		if err := step.Err(); err != nil {
+			t.Fatalf("%v: %v", step.Args(), err)
+		}
+	}
+	read("during the move (ASK)")
+
+	if err := settle(); err != nil {
+		t.Fatal(err)
+	}
+	read("after the move (MOVED)")
 }

@@ -84,7 +84,8 @@ func (t tuning) apply(k knobs) {
 
 // newClient returns a client of the Redis at url in mode, tuned by t. A
 // cluster client still follows MOVED and ASK redirects, which are how a
-// slot that moved is found.
+// slot that moved is found, for the replies it parses; the online read,
+// whose replies it does not, follows them through lookupParsed.
 func newClient(mode Mode, rawURL string, t tuning) (redis.UniversalClient, error) {
 	if err := checkURL(mode, rawURL); err != nil {
 		return nil, err

@@ -319,12 +319,21 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 		if err != nil {
 			return err
 		}
-		// Read inside the call, so that an error reply (a moved slot, say)
-		// counts as Redis failing: it refreshes the cluster's slot map.
+		// Read inside the call, so that an error reply counts as Redis
+		// failing.
 		missed = missed[:0]
+		var redirected []int
 		for i, reply := range replies {
 			c.replies.observe(reply.Len(), len(lookups[i].ProductIDs)+1)
-			complete, recs, err := c.readLookup(ctx, reply.Bytes(), shopID, lookups[i])
+			r, err := readArray(reply.Bytes(), len(lookups[i].ProductIDs)+1)
+			if isRedirect(err) {
+				redirected = append(redirected, i)
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			complete, recs, err := c.readLookup(ctx, &r, shopID, lookups[i])
 			if err != nil {
 				return err
 			}
@@ -333,7 +342,13 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 			}
 			out[i] = recs
 		}
-		return nil
+		if len(redirected) == 0 {
+			return nil
+		}
+		again, err := c.lookupParsed(ctx, shopID, lookups, redirected, out)
+		missed = append(missed, again...)
+		slices.Sort(missed)
+		return err
 	})
 	if err != nil {
 		c.replies.put(replies)
@@ -342,15 +357,43 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 	return out, missed, replies, nil
 }
 
-// readLookup reads the raw reply of one lookup's HMGET: whether the hash is
+// lookupParsed reads the lookups at indexes again with go-redis' own
+// HMGET, which follows a Redis Cluster's redirects (a raw reply hands them
+// over as they are), into out, and returns the indexes of those whose hash
+// is not complete.
+func (c *Cache) lookupParsed(ctx context.Context, shopID string, lookups []store.Lookup, indexes []int, out [][]store.Record) ([]int, error) {
+	cmds := make([]*redis.SliceCmd, len(indexes))
+	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for j, i := range indexes {
+			fields := make([]string, 0, len(lookups[i].ProductIDs)+1)
+			fields = append(fields, completeField)
+			cmds[j] = p.HMGet(ctx, Key(shopID, lookups[i].CustomerID), append(fields, lookups[i].ProductIDs...)...)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var missed []int
+	for j, i := range indexes {
+		values := parsedValues(cmds[j].Val())
+		complete, recs, err := c.readLookup(ctx, &values, shopID, lookups[i])
+		if err != nil {
+			return nil, err
+		}
+		if !complete {
+			missed = append(missed, i)
+		}
+		out[i] = recs
+	}
+	return missed, nil
+}
+
+// readLookup reads the values of one lookup's HMGET: whether the hash is
 // complete and, if it is, a record of each product. A value this process
 // cannot read makes the hash count as incomplete, which rewrites it from
-// Postgres. The records' strings are views of the reply.
-func (c *Cache) readLookup(ctx context.Context, reply []byte, shopID string, l store.Lookup) (bool, []store.Record, error) {
-	r, err := readArray(reply, len(l.ProductIDs)+1)
-	if err != nil {
-		return false, nil, err
-	}
+// Postgres. The records' strings are the values' (views of a raw reply).
+func (c *Cache) readLookup(ctx context.Context, r hmgetValues, shopID string, l store.Lookup) (bool, []store.Record, error) {
 	recs := make([]store.Record, len(l.ProductIDs))
 	if _, complete, err := r.next(); err != nil || !complete {
 		return false, recs, err

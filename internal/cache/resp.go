@@ -15,9 +15,14 @@ import (
 // into a []any of strings, one allocation (and a copy) per field, which
 // for 100 products made the parse, and the garbage it left, the largest
 // cost of a warm GetFeatures. The cache asks for the reply as go-redis
-// received it instead (redis.RawCmd) and reads it in place with
+// received it instead (redis.RawWriteToCmd) and reads it in place with
 // bulkReader: every value is a substring of the one reply buffer, which
 // is reused (replyBuffers).
+//
+// go-redis follows a Redis Cluster's MOVED and ASK redirects only for
+// replies it parses: a raw reply hands the redirect over as it is. The
+// cache reads a redirected customer again with go-redis' own HMGET
+// (isRedirect), which follows it.
 
 // errRedisReply is a reply other than the array of values an HMGET
 // answers, or a malformed one.
@@ -44,8 +49,14 @@ func readArray(reply []byte, n int) (bulkReader, error) {
 		return bulkReader{}, err
 	}
 	switch line[0] {
-	case '-', '!':
+	case '-':
 		return bulkReader{}, &redisError{msg: strings.Clone(line[1:])}
+	case '!': // a RESP3 blob error: its length, then its text
+		msg, ok, err := r.bulk("$" + line[1:])
+		if err != nil || !ok {
+			return bulkReader{}, fmt.Errorf("%w: malformed error reply", errRedisReply)
+		}
+		return bulkReader{}, &redisError{msg: strings.Clone(msg)}
 	case '*':
 		if got, err := strconv.Atoi(line[1:]); err != nil || got != n {
 			return bulkReader{}, fmt.Errorf("%w: array header %q, want %d elements", errRedisReply, line, n)
@@ -61,6 +72,11 @@ func (r *bulkReader) next() (v string, ok bool, err error) {
 	if err != nil {
 		return "", false, err
 	}
+	return r.bulk(line)
+}
+
+// bulk reads the bulk string whose header line was just consumed.
+func (r *bulkReader) bulk(line string) (v string, ok bool, err error) {
 	switch {
 	case line == "_" || line == "$-1": // RESP3 null, RESP2 null bulk string
 		return "", false, nil
@@ -68,11 +84,37 @@ func (r *bulkReader) next() (v string, ok bool, err error) {
 		return "", false, fmt.Errorf("%w: element %.40q, want a bulk string", errRedisReply, line)
 	}
 	n, err := strconv.Atoi(line[1:])
-	if err != nil || n < 0 || len(r.s) < n+2 || r.s[n:n+2] != "\r\n" {
+	if err != nil || n < 0 || n > len(r.s)-2 || r.s[n:n+2] != "\r\n" {
 		return "", false, fmt.Errorf("%w: bulk string %q truncated or malformed", errRedisReply, line)
 	}
 	v, r.s = r.s[:n], r.s[n+2:]
 	return v, true, nil
+}
+
+// hmgetValues yields the values of an HMGET reply in the order of its
+// fields: a value, or ok false where the field has none.
+type hmgetValues interface {
+	next() (v string, ok bool, err error)
+}
+
+// parsedValues are the values of an HMGET reply that go-redis parsed.
+type parsedValues []any
+
+func (p *parsedValues) next() (string, bool, error) {
+	if len(*p) == 0 {
+		return "", false, fmt.Errorf("%w: fewer values than fields", errRedisReply)
+	}
+	v := (*p)[0]
+	*p = (*p)[1:]
+	s, ok := v.(string)
+	return s, ok, nil
+}
+
+// isRedirect reports whether err is a Redis Cluster's MOVED or ASK reply
+// read from a raw reply.
+func isRedirect(err error) bool {
+	var re *redisError
+	return errors.As(err, &re) && (strings.HasPrefix(re.msg, "MOVED ") || strings.HasPrefix(re.msg, "ASK "))
 }
 
 // line consumes the next CRLF-terminated line and returns it without the

@@ -35,8 +35,17 @@ func TestReadArray(t *testing.T) {
 		})
 	}
 	var re *redisError
-	if _, err := readArray([]byte("-MOVED 3999 127.0.0.1:6381\r\n"), 2); !errors.As(err, &re) || re.Error() != "MOVED 3999 127.0.0.1:6381" {
-		t.Errorf("error reply: %v, want the server's error", err)
+	if _, err := readArray([]byte("-MOVED 3999 127.0.0.1:6381\r\n"), 2); !errors.As(err, &re) || re.Error() != "MOVED 3999 127.0.0.1:6381" || !isRedirect(err) {
+		t.Errorf("error reply: %v, want the server's error, a redirect", err)
+	}
+	if _, err := readArray([]byte("-ASK 3999 127.0.0.1:6381\r\n"), 2); !isRedirect(err) {
+		t.Errorf("ASK reply: %v, want a redirect", err)
+	}
+	if _, err := readArray([]byte("!21\r\nSYNTAX invalid syntax\r\n"), 2); !errors.As(err, &re) || re.Error() != "SYNTAX invalid syntax" || isRedirect(err) {
+		t.Errorf("blob error reply: %v, want the server's error, not a redirect", err)
+	}
+	if _, err := readArray([]byte("-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"), 2); isRedirect(err) || !errors.As(err, &re) {
+		t.Errorf("WRONGTYPE reply: %v, want the server's error, not a redirect", err)
 	}
 	for _, bad := range []struct {
 		name  string
@@ -60,6 +69,7 @@ func TestReadArray(t *testing.T) {
 		{"integer", "*1\r\n:1\r\n"},
 		{"missing element", "*1\r\n"},
 		{"value not followed by its line end", "*1\r\n$2\r\nabcd\r\n"},
+		{"length past the end of any reply", "*1\r\n$9223372036854775807\r\nabc\r\n"},
 	} {
 		r, err := readArray([]byte(bad.reply), 1)
 		if err != nil {

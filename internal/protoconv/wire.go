@@ -117,7 +117,8 @@ func appendStringField(dst []byte, num protowire.Number, s string) []byte {
 // ResponseFromWire returns a GetFeaturesResponse whose results are the
 // wire-format entries in b (as AppendResult writes them). They travel as
 // the message's unknown fields, which protobuf writes out verbatim: to the
-// client they are ordinary results.
+// client they are ordinary results. The server sends b itself and hands it
+// to gRPC's buffer pool once sent, so b must be the response's alone.
 func ResponseFromWire(b []byte) *featurestorev1.GetFeaturesResponse {
 	resp := &featurestorev1.GetFeaturesResponse{}
 	resp.ProtoReflect().SetUnknown(b)

@@ -58,8 +58,10 @@ func (c codec) Marshal(v any) (mem.BufferSlice, error) {
 
 // wireAnswer returns the bytes of v when v is a GetFeaturesResponse with
 // no known field set, which protobuf would encode as exactly its unknown
-// fields. Nothing reads a response once its handler has returned it, so
-// its bytes may go back to the pool after they are sent.
+// fields. gRPC encodes a unary response once, in SendMsg, and nothing reads
+// it after that, so its bytes may go back to the pool once sent. Only
+// protoconv.ResponseFromWire makes such a message, always of a buffer of
+// its own.
 func wireAnswer(v any) ([]byte, bool) {
 	m, ok := v.(*featurestorev1.GetFeaturesResponse)
 	if !ok {

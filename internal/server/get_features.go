@@ -49,6 +49,7 @@ func (s *Service) GetFeatures(ctx context.Context, req *featurestorev1.GetFeatur
 			resp = matrixResponse(lookups, positions, records)
 			return nil
 		}
+		var err error
 		resp, err = recordsResponse(lookups, positions, records, req.GetIncludeVector())
 		return err
 	}

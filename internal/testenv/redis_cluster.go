@@ -142,12 +142,17 @@ type RedisCluster struct {
 // clusterNodes is how many nodes scripts/services.sh starts.
 const clusterNodes = 6
 
+// privateClusterPort is the first port a test's own cluster asks for:
+// below Linux's range of ports for outgoing connections (32768-60999), so
+// that a busy machine's connections do not take a node's port between the
+// script's check and the node's bind, which they did in that range.
+const privateClusterPort = 26712
+
 // StartRedisCluster starts a throwaway Redis Cluster for t, stopped when t
 // ends. Six servers and a test that damages them are worth their time
 // only in the runs against a cluster: it skips the test unless
 // FEATURESTORE_REDIS_MODE is cluster (as in .ci/run's cluster run). It
-// takes the ports from FS_REDIS_CLUSTER_PORT+12 (the shared cluster's are
-// below), or the next free ones.
+// takes twelve ports from privateClusterPort, or the next free ones.
 func StartRedisCluster(t testing.TB) *RedisCluster {
 	t.Helper()
 	if RedisMode() != "cluster" {
@@ -159,12 +164,8 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 			t.Fatalf("%s is not installed: scripts/services.sh installs it", tool)
 		}
 	}
-	base := 56700
-	if p, err := strconv.Atoi(os.Getenv("FS_REDIS_CLUSTER_PORT")); err == nil {
-		base = p
-	}
 	c := &RedisCluster{t: t, dir: t.TempDir()}
-	env := []string{"REDIS=cluster", "FS_REDIS_CLUSTER_PORT=" + strconv.Itoa(base+2*clusterNodes),
+	env := []string{"REDIS=cluster", "FS_REDIS_CLUSTER_PORT=" + strconv.Itoa(privateClusterPort),
 		// A master that does not answer for 2 s is failed over: quick, yet
 		// not so quick that a busy machine's pauses fail masters over.
 		"FS_REDIS_CLUSTER_NODE_TIMEOUT=2000",
