@@ -322,6 +322,17 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 		// Read inside the call, so that an error reply counts as Redis
 		// failing.
 		missed = missed[:0]
+		read := func(i int, values hmgetValues) error {
+			complete, recs, err := c.readLookup(ctx, values, shopID, lookups[i])
+			if err != nil {
+				return err
+			}
+			if !complete {
+				missed = append(missed, i)
+			}
+			out[i] = recs
+			return nil
+		}
 		var redirected []int
 		for i, reply := range replies {
 			c.replies.observe(reply.Len(), len(lookups[i].ProductIDs)+1)
@@ -330,25 +341,27 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 				redirected = append(redirected, i)
 				continue
 			}
+			if err == nil {
+				err = read(i, &r)
+			}
 			if err != nil {
 				return err
 			}
-			complete, recs, err := c.readLookup(ctx, &r, shopID, lookups[i])
-			if err != nil {
-				return err
-			}
-			if !complete {
-				missed = append(missed, i)
-			}
-			out[i] = recs
 		}
 		if len(redirected) == 0 {
 			return nil
 		}
-		again, err := c.lookupParsed(ctx, shopID, lookups, redirected, out)
-		missed = append(missed, again...)
+		values, err := c.lookupParsed(ctx, shopID, lookups, redirected)
+		if err != nil {
+			return err
+		}
+		for j, i := range redirected {
+			if err := read(i, &values[j]); err != nil {
+				return err
+			}
+		}
 		slices.Sort(missed)
-		return err
+		return nil
 	})
 	if err != nil {
 		c.replies.put(replies)
@@ -357,11 +370,10 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 	return out, missed, replies, nil
 }
 
-// lookupParsed reads the lookups at indexes again with go-redis' own
-// HMGET, which follows a Redis Cluster's redirects (a raw reply hands them
-// over as they are), into out, and returns the indexes of those whose hash
-// is not complete.
-func (c *Cache) lookupParsed(ctx context.Context, shopID string, lookups []store.Lookup, indexes []int, out [][]store.Record) ([]int, error) {
+// lookupParsed reads the hashes of the lookups at indexes again with
+// go-redis' own HMGET, which follows a Redis Cluster's redirects (a raw
+// reply hands them over as they are), and returns their values.
+func (c *Cache) lookupParsed(ctx context.Context, shopID string, lookups []store.Lookup, indexes []int) ([]parsedValues, error) {
 	cmds := make([]*redis.SliceCmd, len(indexes))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for j, i := range indexes {
@@ -374,19 +386,11 @@ func (c *Cache) lookupParsed(ctx context.Context, shopID string, lookups []store
 	if err != nil {
 		return nil, err
 	}
-	var missed []int
-	for j, i := range indexes {
-		values := parsedValues(cmds[j].Val())
-		complete, recs, err := c.readLookup(ctx, &values, shopID, lookups[i])
-		if err != nil {
-			return nil, err
-		}
-		if !complete {
-			missed = append(missed, i)
-		}
-		out[i] = recs
+	values := make([]parsedValues, len(cmds))
+	for j, cmd := range cmds {
+		values[j] = cmd.Val()
 	}
-	return missed, nil
+	return values, nil
 }
 
 // readLookup reads the values of one lookup's HMGET: whether the hash is

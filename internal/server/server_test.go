@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"context"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -10,9 +9,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
-	"google.golang.org/grpc/test/bufconn"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 	"github.com/featurestore/featurestore/internal/cache"
@@ -47,17 +44,7 @@ func startServer(t testing.TB, pool *pgxpool.Pool, tune func(*compute.Config)) f
 // returns a client of it.
 func dialBufconn(t testing.TB, srv *grpc.Server) featurestorev1.FeatureStoreServiceClient {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatalf("dial: %v", err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return featurestorev1.NewFeatureStoreServiceClient(conn)
+	return featurestorev1.NewFeatureStoreServiceClient(testenv.ServeBufconn(t, srv))
 }
 
 // newEngine returns a compute engine on st with cfg.

@@ -67,19 +67,7 @@ func TestScanResolvesClients(t *testing.T) {
 			if req.AsOf.IsZero() {
 				req.AsOf = asOf
 			}
-			var got []string
-			err := st.ScanPairs(context.Background(), req, func(p *store.Pair) error {
-				var ids []string
-				for _, e := range p.Events {
-					ids = append(ids, strings.TrimPrefix(e.ID, "s/"))
-				}
-				got = append(got, p.CustomerID+"/"+p.ProductID+": "+strings.Join(ids, " "))
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, tc.want) {
+			if got := scannedEvents(t, st, req); !slices.Equal(got, tc.want) {
 				t.Errorf("pairs:\n got %q\nwant %q", got, tc.want)
 			}
 		})
@@ -214,21 +202,29 @@ INSERT INTO user_interactions (id, shop_id, customer_id, client_id, product_id, 
 		t.Run(tc.name, func(t *testing.T) {
 			req := tc.req
 			req.ShopID, req.AsOf = "s", asOf
-			var got []string
-			err := st.ScanPairs(context.Background(), req, func(p *store.Pair) error {
-				var ids []string
-				for _, e := range p.Events {
-					ids = append(ids, strings.TrimPrefix(e.ID, "s/"))
-				}
-				got = append(got, p.CustomerID+"/"+p.ProductID+": "+strings.Join(ids, " "))
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, tc.want) {
+			if got := scannedEvents(t, st, req); !slices.Equal(got, tc.want) {
 				t.Errorf("pairs:\n got %q\nwant %q", got, tc.want)
 			}
 		})
 	}
+}
+
+// scannedEvents scans req and returns each pair it yields as
+// "customer/product: " and the ids of its events (without the shop's
+// prefix), in the scan's order.
+func scannedEvents(t *testing.T, st *store.Store, req store.ScanRequest) []string {
+	t.Helper()
+	var got []string
+	err := st.ScanPairs(context.Background(), req, func(p *store.Pair) error {
+		var ids []string
+		for _, e := range p.Events {
+			ids = append(ids, strings.TrimPrefix(e.ID, "s/"))
+		}
+		got = append(got, p.CustomerID+"/"+p.ProductID+": "+strings.Join(ids, " "))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -232,11 +232,11 @@ func anonymousEventsSQL(req ScanRequest, arg func(any) string) string {
 	if req.Pairs != nil {
 		customers, products := pairColumns(req.Pairs)
 		return `
-SELECT k.customer_id, u.product_id, u.id, u.created_at, u.event_type, u.page_type, u.device_type, u.referrer_type, u.view_duration
+SELECT k.customer_id, u.*
   FROM unnest(` + arg(customers) + `, ` + arg(products) + `) AS k(customer_id, product_id)
   JOIN candidates c ON c.customer_id = k.customer_id, LATERAL (
-    SELECT client_id::text COLLATE "C" AS client_id, ` + eventColumns("") + used("c.client_id", ` AND product_id COLLATE "C" = k.product_id`) + `
- WHERE c.client_id IS NOT NULL AND k.customer_id = (` + firstLinkSQL(req, arg, "u.client_id") + `)` +
+    SELECT ` + eventColumns("") + used("c.client_id", ` AND product_id COLLATE "C" = k.product_id`) + `
+ WHERE c.client_id IS NOT NULL AND k.customer_id = (` + firstLinkSQL(req, arg, "c.client_id") + `)` +
 			req.customerScope("k.customer_id", arg) + req.pairScope("k.customer_id", "k.product_id", arg) + `
  ORDER BY k.customer_id COLLATE "C", u.product_id COLLATE "C", u.created_at, u.id COLLATE "C"`
 	}

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
 )
@@ -28,6 +29,23 @@ func ServeGRPC(t testing.TB, srv *grpc.Server, addr string) string {
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
 	return lis.Addr().String()
+}
+
+// ServeBufconn serves srv on an in-memory listener until the test ends and
+// returns a client connection to it, closed when the test ends.
+func ServeBufconn(t testing.TB, srv *grpc.Server) *grpc.ClientConn {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	conn, err := grpc.NewClient("passthrough:///bufnet",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatalf("dial the in-memory listener: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
 }
 
 // DialGRPC returns a plaintext client connection to addr, closed when the

@@ -2,21 +2,20 @@ package tracing_test
 
 import (
 	"context"
-	"net"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/test/bufconn"
 
 	featurestorev1 "github.com/featurestore/featurestore/gen/featurestore/v1"
+	"github.com/featurestore/featurestore/internal/testenv"
 	"github.com/featurestore/featurestore/internal/tracing"
 )
 
@@ -128,19 +127,13 @@ func serverSpan(t *testing.T, prop propagation.TextMapPropagator, kv ...string) 
 	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	srv := grpc.NewServer(tracing.ServerOption(tp, prop))
 	featurestorev1.RegisterFeatureStoreServiceServer(srv, featurestorev1.UnimplementedFeatureStoreServiceServer{})
-	lis := bufconn.Listen(1 << 20)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	conn, err := grpc.NewClient("passthrough:///bufnet",
-		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
+	conn := testenv.ServeBufconn(t, srv)
 	ctx := metadata.AppendToOutgoingContext(t.Context(), kv...)
 	// The call fails (Unimplemented); its span is made all the same.
 	_, _ = featurestorev1.NewFeatureStoreServiceClient(conn).DescribeFeatures(ctx, &featurestorev1.DescribeFeaturesRequest{})
+	// The server ends its span after it sent the answer: the client may
+	// have it first.
+	testenv.WaitFor(t, 10*time.Second, "the call's server span", func() bool { return len(spans.GetSpans()) > 0 })
 	got := spans.GetSpans()
 	if len(got) != 1 || got[0].SpanKind != trace.SpanKindServer {
 		t.Fatalf("the call made %d spans, want its server span: %+v", len(got), got)
