@@ -32,7 +32,11 @@ import (
 //     of its snapshot to its end, and a new statement reads the new rows.
 //     Swapping partitions instead would need DETACH PARTITION, whose ACCESS
 //     EXCLUSIVE lock on the whole table waits for every reader of every
-//     shop, and queues every reader behind it.
+//     shop, and queues every reader behind it. Nesting a partitioned table
+//     per shop would narrow that lock to the shop's readers, but a running
+//     export of the shop would still hold the swap for its whole length,
+//     or, read in several statements, find the new partition, whose rows
+//     its snapshot cannot see: DDL is not MVCC.
 //
 // The removal waits at most replaceLockTimeout for a lock held by such
 // maintenance (or by another writer of the shop's rows outside compute
