@@ -656,19 +656,30 @@ func TestReadFollowsClusterRedirects(t *testing.T) {
 
 	// The move, as redis-cli --cluster reshard makes it: the slot importing
 	// on the new master and migrating on the old, then its keys moved.
-	// However the test ends, the slot ends up settled on the new master
-	// (where the key goes), which every master is told, so that the tests
-	// after it find a cluster whose slots are all settled.
-	settle := func() error {
+	// However the test ends, every master is told that the slot is stable
+	// and whose it is, so that the tests after it find a cluster whose
+	// slots are all settled: the new master's once the key went there, the
+	// old one's if the test ended before (a master refuses to give away a
+	// slot it still holds keys of).
+	settle := func(ownerID string) error {
 		for _, m := range masters {
-			if err := m.Do(ctx, "cluster", "setslot", slot, "node", toID).Err(); err != nil {
-				return fmt.Errorf("assign slot %d to %s: %w", slot, to.Options().Addr, err)
+			if err := m.Do(ctx, "cluster", "setslot", slot, "stable").Err(); err != nil {
+				return fmt.Errorf("clear the migration of slot %d on %s: %w", slot, m.Options().Addr, err)
+			}
+		}
+		for _, m := range masters {
+			if err := m.Do(ctx, "cluster", "setslot", slot, "node", ownerID).Err(); err != nil {
+				return fmt.Errorf("assign slot %d on %s: %w", slot, m.Options().Addr, err)
 			}
 		}
 		return nil
 	}
 	t.Cleanup(func() {
-		if err := settle(); err != nil {
+		owner := toID
+		if n, err := from.Exists(ctx, key).Result(); err == nil && n == 1 {
+			owner = fromID // the key did not move
+		}
+		if err := settle(owner); err != nil {
 			t.Error(err)
 		}
 	})
@@ -687,7 +698,7 @@ func TestReadFollowsClusterRedirects(t *testing.T) {
 	}
 	read("during the move (ASK)")
 
-	if err := settle(); err != nil {
+	if err := settle(toID); err != nil {
 		t.Fatal(err)
 	}
 	read("after the move (MOVED)")

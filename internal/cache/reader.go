@@ -351,7 +351,7 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 		if len(redirected) == 0 {
 			return nil
 		}
-		values, err := c.lookupParsed(ctx, shopID, lookups, redirected)
+		values, err := c.lookupParsed(ctx, cmds, redirected)
 		if err != nil {
 			return err
 		}
@@ -370,16 +370,15 @@ func (c *Cache) lookup(ctx context.Context, shopID string, lookups []store.Looku
 	return out, missed, replies, nil
 }
 
-// lookupParsed reads the hashes of the lookups at indexes again with
-// go-redis' own HMGET, which follows a Redis Cluster's redirects (a raw
-// reply hands them over as they are), and returns their values.
-func (c *Cache) lookupParsed(ctx context.Context, shopID string, lookups []store.Lookup, indexes []int) ([]parsedValues, error) {
+// lookupParsed sends the raw HMGETs at indexes again as commands whose
+// replies go-redis parses, so that it follows a Redis Cluster's redirects
+// (a raw reply hands them over as they are), and returns their values.
+func (c *Cache) lookupParsed(ctx context.Context, raw []*redis.RawWriteToCmd, indexes []int) ([]parsedValues, error) {
 	cmds := make([]*redis.SliceCmd, len(indexes))
 	_, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for j, i := range indexes {
-			fields := make([]string, 0, len(lookups[i].ProductIDs)+1)
-			fields = append(fields, completeField)
-			cmds[j] = p.HMGet(ctx, Key(shopID, lookups[i].CustomerID), append(fields, lookups[i].ProductIDs...)...)
+			cmds[j] = redis.NewSliceCmd(ctx, raw[i].Args()...)
+			_ = p.Process(ctx, cmds[j])
 		}
 		return nil
 	})

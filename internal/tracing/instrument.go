@@ -52,8 +52,9 @@ func QueryTracer(tp trace.TracerProvider) pgx.QueryTracer {
 // inside a traced call, as QueryTracer does of queries: background work
 // (a scheduled run's write-through) would otherwise start a trace of its
 // own for each pipeline. Spans are named after the commands
-// ("hmget", "redis.pipeline hexists hsetnx expire") and carry no arguments: keys name customers,
-// and written values are whole feature vectors.
+// ("hmget", "redis.pipeline hexists hsetnx expire") and carry no
+// arguments: keys name customers, and written values are whole feature
+// vectors.
 func InstrumentRedis(tp trace.TracerProvider, rdb redis.UniversalClient) error {
 	err := redisotel.InstrumentTracing(rdb,
 		redisotel.WithTracerProvider(childrenOnly{tp}),

@@ -28,8 +28,8 @@ func DefaultPropagator() propagation.TextMapPropagator {
 // (comma-separated; names are read without regard to case or the spaces
 // around them), or DefaultPropagator when it is unset or empty. Each
 // propagator in turn reads its headers, so when a call carries its trace
-// in several of the formats, the last one listed wins. "none" anywhere in the list reads no header: every
-// call starts a trace of its own. A name it does not know is an error
+// in several of the formats, the last one listed wins. "none" anywhere in
+// the list reads no header: every call starts a trace of its own. A name it does not know is an error
 // naming the variable, rather than a propagator quietly left out as
 // autoprop.NewTextMapPropagator would do: a caller's traces would stop at
 // this server with nothing saying why.
